@@ -1,0 +1,3 @@
+from ganorama.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,15 @@
+"""Exceptions that carry a message meant for the user.
+
+The CLI prints ``str(error)`` as one line: a :class:`UsageError` exits with
+status 2 (the user asked for something that cannot be done), any other
+:class:`GanoramaError` with status 1 (the environment failed: no network,
+missing file, ...).
+"""
+
+
+class GanoramaError(Exception):
+    """An error whose message is written for the user, one line, no traceback."""
+
+
+class UsageError(GanoramaError, ValueError):
+    """A bad value given by the caller; the message names the value and what is allowed."""

@@ -1,0 +1,19 @@
+"""Session-wide fixtures: random-weight checkpoints written once per test session."""
+from __future__ import annotations
+
+import pytest
+
+from fixture_models import small_config, write_legacy_checkpoint
+
+
+@pytest.fixture(scope="session")
+def small_checkpoint(tmp_path_factory):
+    """A small-width (8) full-depth 128 random-weight *test fixture* in the published format."""
+    return write_legacy_checkpoint(tmp_path_factory.mktemp("small128"), small_config(8), seed=1)
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory):
+    """A width-4, 32x32-output random-weight *test fixture*: the quickest model that still
+    has every kind of block (GenBlocks with and without up-sampling, attention)."""
+    return write_legacy_checkpoint(tmp_path_factory.mktemp("tiny32"), small_config(4, output_dim=32), seed=2)

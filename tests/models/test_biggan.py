@@ -1,0 +1,169 @@
+"""BigGAN-deep: numerical parity with pytorch_pretrained_biggan on legacy-format checkpoints."""
+from __future__ import annotations
+
+import os
+import pickle
+
+import pytest
+import torch
+
+from fixture_models import (
+    legacy_state_dict,
+    load_reference,
+    random_reference_model,
+    small_config,
+    write_legacy_checkpoint,
+)
+from ganorama import BigGAN, BigGANConfig, GanoramaError, UsageError
+from ganorama.models.biggan import SelfAttention, fold_spectral_norm, statistics_for_truncation
+
+TRUNCATIONS = (0.4, 0.5, 0.73, 1.0)
+
+
+def _inputs(batch: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Truncated-normal noise and mixed (not one-hot) class vectors."""
+    generator = torch.Generator().manual_seed(seed)
+    z = torch.randn(batch, 128, generator=generator).clamp(-2, 2)
+    classes = torch.softmax(3 * torch.randn(batch, 1000, generator=generator), dim=1)
+    classes[0] = 0
+    classes[0, 977] = 1.0  # and one plain one-hot row
+    return z, classes
+
+
+def _assert_parity(ours: BigGAN, reference, batch: int, tolerance: float = 1e-4) -> None:
+    z, classes = _inputs(batch)
+    for truncation in TRUNCATIONS:
+        with torch.no_grad():
+            expected = reference(truncation * z, classes, truncation)
+            actual = ours(truncation * z, classes, truncation)
+        assert actual.shape == expected.shape
+        difference = (actual - expected).abs().max().item()
+        assert difference <= tolerance, f"truncation {truncation}: max |diff| {difference}"
+
+
+def test_small_width_model_matches_reference_at_several_truncations(small_checkpoint):
+    ours = BigGAN.from_pretrained(small_checkpoint)
+    _assert_parity(ours, load_reference(small_checkpoint), batch=4)
+
+
+@pytest.fixture(scope="session")
+def full_size_128_checkpoint(tmp_path_factory):
+    """A full-size biggan-deep-128 random-weight *test fixture* in the published format."""
+    return write_legacy_checkpoint(tmp_path_factory.mktemp("full128"), BigGANConfig.preset("biggan-deep-128"), seed=3)
+
+
+@pytest.mark.slow
+def test_full_size_128_model_matches_reference_at_several_truncations(full_size_128_checkpoint):
+    ours = BigGAN.from_pretrained(full_size_128_checkpoint)
+    _assert_parity(ours, load_reference(full_size_128_checkpoint), batch=3)
+
+
+def test_zero_weight_entry_keeps_output_finite_where_reference_turns_nan(tmp_path):
+    config = small_config(4, output_dim=32)
+    directory = write_legacy_checkpoint(tmp_path, config, seed=4, zero_entries=5)
+    z, classes = _inputs(2)
+    with torch.no_grad():
+        reference_output = load_reference(directory)(0.5 * z, classes, 0.5)
+        ours = BigGAN.from_pretrained(directory)(0.5 * z, classes, 0.5)
+    assert torch.isnan(reference_output).all(), "the fixture should reproduce the reference's 0/0 sigma"
+    assert torch.isfinite(ours).all()
+
+
+def test_zero_weight_entry_folds_to_true_spectral_scale():
+    reference = random_reference_model(small_config(4, output_dim=32), seed=5)
+    legacy = legacy_state_dict(reference, zero_entries=7, seed=5)
+    first = next(k for k in legacy if k.endswith("weight_orig"))
+    prefix = first[: -len("weight_orig")]
+    weight_orig = legacy[first]
+    sigma = (weight_orig / legacy[prefix + "weight"])[legacy[prefix + "weight"] != 0].mean()
+    folded = fold_spectral_norm(legacy)[prefix + "weight"]
+    assert (weight_orig == 0).sum() >= 7
+    torch.testing.assert_close(folded, weight_orig / sigma)
+
+
+def test_modern_state_dict_with_weight_v_folds_like_pytorch_spectral_norm():
+    reference = random_reference_model(small_config(4, output_dim=32), seed=6)
+    modern = reference.state_dict()  # weight_orig, weight_u, weight_v: PyTorch >= 1.1 layout
+    folded = fold_spectral_norm(modern)
+    module = reference.generator.gen_z
+    hook = next(h for h in module._forward_pre_hooks.values() if hasattr(h, "compute_weight"))
+    with torch.no_grad():
+        expected = hook.compute_weight(module, do_power_iteration=False)  # PyTorch's own eval weight
+    torch.testing.assert_close(folded["generator.gen_z.weight"], expected, rtol=1e-5, atol=1e-7)
+
+
+def test_blocks_are_indexed_like_the_reference_with_attention_inside():
+    config = small_config(4, output_dim=32)
+    model = BigGAN(config)
+    assert len(model.blocks) == len(config.layers) + 1 == config.num_blocks
+    assert isinstance(model.blocks[config.attention_layer_position], SelfAttention)
+    reference = random_reference_model(config)
+    assert [type(b).__name__ for b in reference.generator.layers].index("SelfAttn") == config.attention_layer_position
+
+
+@pytest.mark.parametrize("name,size", [("biggan-deep-256", 256), ("biggan-deep-512", 512)])
+def test_published_architectures_build_and_generate_their_output_size(name, size):
+    config = BigGANConfig.preset(name)
+    torch.manual_seed(0)
+    model = BigGAN(config).eval()
+    z, classes = _inputs(1)
+    with torch.no_grad():
+        image = model(0.5 * z, classes, 0.5)
+    assert image.shape == (1, 3, size, size)
+    assert torch.isfinite(image).all() and image.abs().max() <= 1
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_reduced_precision_stays_close_to_float32(tiny_checkpoint, dtype):
+    full = BigGAN.from_pretrained(tiny_checkpoint, dtype="float32")
+    reduced = BigGAN.from_pretrained(tiny_checkpoint, dtype=dtype)
+    assert next(reduced.parameters()).dtype == getattr(torch, dtype)
+    z, classes = _inputs(2)
+    with torch.no_grad():
+        expected = full(0.5 * z, classes, 0.5)
+        actual = reduced((0.5 * z).to(getattr(torch, dtype)), classes.to(getattr(torch, dtype)), 0.5)
+    assert actual.dtype == getattr(torch, dtype)
+    assert (actual.float() - expected).abs().max() < 0.05
+
+
+def test_auto_dtype_is_float32_on_cpu(tiny_checkpoint):
+    model = BigGAN.from_pretrained(tiny_checkpoint, device="cpu", dtype="auto")
+    assert next(model.parameters()).dtype == torch.float32
+
+
+def test_unknown_dtype_is_a_usage_error_naming_the_choices(tiny_checkpoint):
+    with pytest.raises(UsageError, match="float64.*allowed: auto, float32, float16, bfloat16"):
+        BigGAN.from_pretrained(tiny_checkpoint, dtype="float64")
+
+
+@pytest.mark.parametrize("truncation", [0.0, -0.5, 1.5])
+def test_truncation_outside_zero_one_is_rejected(tiny_checkpoint, truncation):
+    model = BigGAN.from_pretrained(tiny_checkpoint)
+    z, classes = _inputs(1)
+    with pytest.raises(UsageError, match="truncation"):
+        model(z, classes, truncation)
+
+
+class _Exploit:
+    def __reduce__(self):
+        return (os.system, ("touch pwned",))
+
+
+def test_checkpoint_with_pickled_code_is_refused_without_running_it(tmp_path, tiny_checkpoint, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "config.json").write_bytes((tiny_checkpoint / "config.json").read_bytes())
+    with open(tmp_path / "pytorch_model.bin", "wb") as handle:
+        pickle.dump({"generator.gen_z.weight": _Exploit()}, handle)
+    with pytest.raises(GanoramaError, match="cannot read"):
+        BigGAN.from_pretrained(tmp_path)
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_truncation_statistics_reproduce_the_reference_interpolation():
+    means = torch.arange(51, dtype=torch.float32)[:, None].repeat(1, 2)
+    variances = means + 1
+    mean, _ = statistics_for_truncation(means, variances, 0.73)
+    # 0.73 / 0.02 = 36.5 -> stats[36] * 0.5 + stats[37] * 0.5; check the swapped weights at 0.405:
+    mean_405, _ = statistics_for_truncation(means, variances, 0.405)
+    assert mean[0].item() == pytest.approx(36.5, abs=1e-4)
+    assert mean_405[0].item() == pytest.approx(20 * 0.25 + 21 * 0.75, abs=1e-4)
