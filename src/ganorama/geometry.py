@@ -1,0 +1,146 @@
+"""Camera and sphere geometry: the one source of truth for syncing and composing views.
+
+Conventions (see DESIGN.md):
+
+- World frame = OpenCV camera frame of the view at azimuth 0, elevation 0: x right,
+  y down, z forward.
+- Longitude ``lon`` (east/right positive) and latitude ``lat`` (up positive) give the
+  direction ``d = (cos lat sin lon, -sin lat, cos lat cos lon)``.
+- Equirectangular image of W x H pixels: pixel centre (u + 0.5, v + 0.5) has
+  ``lon = 2 pi (u + 0.5) / W - pi`` and ``lat = pi / 2 - pi (v + 0.5) / H``; column W/2
+  looks forward, row 0 is the top (north).
+- A view is (azimuth, elevation, roll, fov) in radians here: azimuth turns right,
+  elevation looks up, roll turns the image clockwise as seen by the viewer, fov is the
+  horizontal field of view. Pinhole, square pixels, principal point at the centre.
+- A view's h x w feature map covers the same field of view as its output image: pixel
+  centres sit at normalised coordinates ``2 (j + 0.5) / w - 1`` (the ``align_corners=False``
+  convention of ``grid_sample``), so one camera serves every resolution.
+
+All functions are pure and take device and dtype from their tensor inputs.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def lonlat_to_direction(lon: torch.Tensor, lat: torch.Tensor) -> torch.Tensor:
+    """(...), (...) radians -> (..., 3) unit directions."""
+    cos_lat = torch.cos(lat)
+    return torch.stack((cos_lat * torch.sin(lon), -torch.sin(lat), cos_lat * torch.cos(lon)), dim=-1)
+
+
+def direction_to_lonlat(direction: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(..., 3) directions (any length) -> lon in (-pi, pi], lat in [-pi/2, pi/2]."""
+    x, y, z = direction.unbind(-1)
+    lon = torch.atan2(x, z)
+    lat = torch.atan2(-y, torch.sqrt(x * x + z * z))
+    return lon, lat
+
+
+def equirect_lonlat(height: int, width: int, device=None, dtype=torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
+    """Longitude and latitude of every pixel centre of a W x H equirect image: two (H, W)."""
+    u = torch.arange(width, device=device, dtype=dtype)
+    v = torch.arange(height, device=device, dtype=dtype)
+    lon = 2 * math.pi * (u + 0.5) / width - math.pi
+    lat = math.pi / 2 - math.pi * (v + 0.5) / height
+    return lon.expand(height, width), lat[:, None].expand(height, width)
+
+
+def equirect_directions(height: int, width: int, device=None, dtype=torch.float32) -> torch.Tensor:
+    """Unit directions of the pixel centres of a W x H equirect image: (H, W, 3)."""
+    lon, lat = equirect_lonlat(height, width, device=device, dtype=dtype)
+    return lonlat_to_direction(lon, lat)
+
+
+def direction_to_equirect(direction: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """(..., 3) directions -> (..., 2) continuous pixel coordinates (u, v) of a W x H
+    equirect image, pixel centres at integers: the centre of pixel (u, v) maps to (u, v)."""
+    lon, lat = direction_to_lonlat(direction)
+    u = (lon + math.pi) * width / (2 * math.pi) - 0.5
+    v = (math.pi / 2 - lat) * height / math.pi - 0.5
+    return torch.stack((u, v), dim=-1)
+
+
+def direction_to_equirect_grid(direction: torch.Tensor) -> torch.Tensor:
+    """(..., 3) directions -> (..., 2) ``grid_sample`` coordinates (x, y) in [-1, 1] of an
+    equirect image (``align_corners=False``), whatever its size."""
+    lon, lat = direction_to_lonlat(direction)
+    return torch.stack((lon / math.pi, -2 * lat / math.pi), dim=-1)
+
+
+def view_rotation(azimuth: torch.Tensor, elevation: torch.Tensor, roll: torch.Tensor) -> torch.Tensor:
+    """Camera-to-world rotations (..., 3, 3) whose columns are the camera's right, down
+    and forward axes in world coordinates. Angles in radians, any matching shapes."""
+    forward = lonlat_to_direction(azimuth, elevation)
+    zero = torch.zeros_like(azimuth)
+    right = torch.stack((torch.cos(azimuth), zero, -torch.sin(azimuth)), dim=-1)
+    down = torch.linalg.cross(forward, right)
+    cos_roll, sin_roll = torch.cos(roll)[..., None], torch.sin(roll)[..., None]
+    rolled_right = cos_roll * right + sin_roll * down
+    rolled_down = -sin_roll * right + cos_roll * down
+    return torch.stack((rolled_right, rolled_down, forward), dim=-1)
+
+
+def pixel_grid(height: int, width: int, device=None, dtype=torch.float32) -> torch.Tensor:
+    """Normalised coordinates (x, y) of the pixel centres of an h x w map: (h, w, 2),
+    each in (-1, 1), ``grid_sample`` convention (``align_corners=False``)."""
+    x = (2 * torch.arange(width, device=device, dtype=dtype) + 1) / width - 1
+    y = (2 * torch.arange(height, device=device, dtype=dtype) + 1) / height - 1
+    return torch.stack((x.expand(height, width), y[:, None].expand(height, width)), dim=-1)
+
+
+def _half_extents(fov: torch.Tensor, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """tan of the horizontal and vertical half-angles (V,): square pixels, fov horizontal."""
+    tan_x = torch.tan(fov / 2)
+    return tan_x, tan_x * (height / width)
+
+
+def view_rays(rotation: torch.Tensor, fov: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """World directions of the pixel centres of V views: rotation (V, 3, 3), fov (V,)
+    -> (V, h, w, 3) unit vectors."""
+    grid = pixel_grid(height, width, device=rotation.device, dtype=rotation.dtype)
+    tan_x, tan_y = _half_extents(fov, height, width)
+    camera = torch.stack(
+        (
+            grid[..., 0] * tan_x[:, None, None],
+            grid[..., 1] * tan_y[:, None, None],
+            torch.ones_like(grid[..., 0]).expand(fov.shape[0], height, width),
+        ),
+        dim=-1,
+    )  # (V, h, w, 3)
+    world = torch.einsum("vij,vhwj->vhwi", rotation, camera)
+    return torch.nn.functional.normalize(world, dim=-1)
+
+
+def project_to_views(
+    direction: torch.Tensor, rotation: torch.Tensor, fov: torch.Tensor, height: int, width: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Project world directions into V views.
+
+    direction (..., 3); rotation (V, 3, 3); fov (V,) -> normalised image coordinates
+    (V, ..., 2) in the ``grid_sample`` convention of an h x w map, and an ``in_front``
+    mask (V, ...). Coordinates behind a camera are meaningless (masked out)."""
+    camera = torch.einsum("vji,...j->v...i", rotation, direction)  # R^T d
+    depth = camera[..., 2]
+    in_front = depth > 1e-6
+    safe_depth = torch.where(in_front, depth, torch.ones_like(depth))
+    tan_x, tan_y = _half_extents(fov, height, width)
+    shape = (-1,) + (1,) * (direction.dim() - 1)
+    x = camera[..., 0] / (safe_depth * tan_x.view(shape))
+    y = camera[..., 1] / (safe_depth * tan_y.view(shape))
+    return torch.stack((x, y), dim=-1), in_front
+
+
+def normalised_to_pixel(coords: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """(..., 2) normalised (x, y) -> (..., 2) continuous pixel indices (column, row) where
+    pixel centres are integers."""
+    column = (coords[..., 0] + 1) * width / 2 - 0.5
+    row = (coords[..., 1] + 1) * height / 2 - 0.5
+    return torch.stack((column, row), dim=-1)
+
+
+def border_weight(coords: torch.Tensor) -> torch.Tensor:
+    """The seed's blend weight min(1 - |x|, 1 - |y|), clamped at 0: (..., 2) -> (...)."""
+    return (1 - coords.abs().amax(dim=-1)).clamp_min(0)
