@@ -1,0 +1,118 @@
+"""Sphere canvas: the sync operator against a pairwise implementation, and composition."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from ganorama.canvas.sphere import SphereCanvas, layout_views, seed16_layout
+from ganorama.errors import UsageError
+
+
+def _rotation(azimuth_deg: float, elevation_deg: float) -> torch.Tensor:
+    """Camera-to-world rotation written independently of ganorama.geometry: yaw about the
+    (downward) y axis, then pitch about x, for the x-right / y-down / z-forward frame."""
+    a, e = math.radians(azimuth_deg), math.radians(elevation_deg)
+    yaw = torch.tensor([[math.cos(a), 0, math.sin(a)], [0, 1, 0], [-math.sin(a), 0, math.cos(a)]], dtype=torch.float64)
+    pitch = torch.tensor([[1, 0, 0], [0, math.cos(e), -math.sin(e)], [0, math.sin(e), math.cos(e)]], dtype=torch.float64)
+    return yaw @ pitch
+
+
+def pairwise_sync(features: torch.Tensor, views, height: int, width: int) -> torch.Tensor:
+    """The seed's rule, written out with a loop over every pair of views: for view i and
+    pixel p, average f_i(p) with the bilinear sample of every other view j in which p's
+    direction is in front of the camera and inside j's pixel-centre range."""
+    count = features.shape[0]
+    xs = (torch.arange(width, dtype=torch.float64) + 0.5) / width * 2 - 1
+    ys = (torch.arange(height, dtype=torch.float64) + 0.5) / height * 2 - 1
+    total = features.double().clone()
+    samples = torch.ones(count, height, width, dtype=torch.float64)
+    for i in range(count):
+        tan_i = math.tan(math.radians(views[i].fov) / 2)
+        camera = torch.stack(torch.broadcast_tensors(xs[None, :] * tan_i, ys[:, None] * tan_i * height / width,
+                                                     torch.ones(1, 1, dtype=torch.float64)), dim=-1)  # fmt: skip
+        world = camera @ _rotation(views[i].azimuth, views[i].elevation).T
+        for j in range(count):
+            if j == i:
+                continue
+            tan_j = math.tan(math.radians(views[j].fov) / 2)
+            local = world @ _rotation(views[j].azimuth, views[j].elevation)  # R_j^T d, row vectors
+            depth = local[..., 2]
+            x = local[..., 0] / depth / tan_j
+            y = local[..., 1] / depth / (tan_j * height / width)
+            column, row = (x + 1) * width / 2 - 0.5, (y + 1) * height / 2 - 0.5
+            inside = (depth > 0) & (column >= 0) & (column <= width - 1) & (row >= 0) & (row <= height - 1)
+            grid = torch.stack((x, y), dim=-1)[None]
+            sampled = F.grid_sample(features[j : j + 1].double(), grid, mode="bilinear", align_corners=False)[0]
+            total[i] += sampled * inside
+            samples[i] += inside
+    return (total / samples[:, None]).float()
+
+
+@pytest.mark.parametrize("height,width", [(8, 8), (16, 16), (32, 32), (64, 64), (16, 24)])
+def test_sync_operator_on_seed16_equals_pairwise_rule(height, width):
+    canvas = SphereCanvas(seed16_layout())
+    features = torch.randn(16, 3, height, width, generator=torch.Generator().manual_seed(height * width))
+    expected = pairwise_sync(features, canvas.views, height, width)
+    actual = canvas.sync_operator(height, width)(features)
+    torch.testing.assert_close(actual, expected, atol=1e-5, rtol=0)
+
+
+def test_sync_operator_syncs_several_panoramas_in_one_batch_independently():
+    canvas = SphereCanvas.from_layout("full")
+    operator = canvas.sync_operator(8, 8)
+    first, second = torch.randn(2, canvas.num_views, 4, 8, 8).unbind(0)
+    both = operator(torch.cat((first, second)))
+    torch.testing.assert_close(both[: canvas.num_views], operator(first))
+    torch.testing.assert_close(both[canvas.num_views :], operator(second))
+
+
+def test_sync_operator_keeps_dtype_and_is_cached_per_resolution():
+    canvas = SphereCanvas.from_layout("full")
+    features = torch.randn(canvas.num_views, 2, 8, 8, dtype=torch.bfloat16)
+    assert canvas.sync_operator(8, 8)(features).dtype == torch.bfloat16
+    assert canvas.sync_operator(8, 8) is canvas.sync_operator(8, 8)
+    assert canvas.sync_operator(8, 8) is not canvas.sync_operator(16, 16)
+
+
+def test_synced_constant_features_stay_constant():
+    canvas = SphereCanvas.from_layout("full")
+    features = torch.full((canvas.num_views, 1, 16, 16), 3.0)
+    torch.testing.assert_close(canvas.sync_operator(16, 16)(features), features)
+
+
+def test_default_layout_composition_of_constant_views_covers_every_pixel():
+    canvas = SphereCanvas.from_layout("full")
+    colour = torch.tensor([0.2, 0.5, 0.9])
+    views = colour.view(1, 3, 1, 1).expand(canvas.num_views, 3, 32, 32)
+    image = canvas.compose(views, 250, 500)
+    assert canvas.composition_plan(250, 500).interior_coverage == 1.0
+    torch.testing.assert_close(image, colour.view(3, 1, 1).expand(3, 250, 500), atol=1e-5, rtol=0)
+
+
+def test_panorama_first_and_last_columns_continue_each_other():
+    canvas = SphereCanvas.from_layout("full")
+    views = torch.rand(canvas.num_views, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    views = F.avg_pool2d(views, 5, stride=1, padding=2)  # smooth, like generated images
+    image = canvas.compose(views, 200, 400)
+    seam = (image[:, :, 0] - image[:, :, -1]).abs().mean()
+    neighbours = (image[:, :, 1:] - image[:, :, :-1]).abs().mean()
+    assert seam <= neighbours * 1.5, (seam, neighbours)
+
+
+def test_composition_places_each_view_where_it_looks():
+    canvas = SphereCanvas.from_layout("full")
+    views = torch.zeros(canvas.num_views, 3, 16, 16)
+    east = next(i for i, v in enumerate(canvas.views) if (v.azimuth, v.elevation) == (90, 0))
+    views[east] = 1.0
+    image = canvas.compose(views, 90, 180)
+    # Longitude 90 degrees east on the equator: column 3/4 of the width, middle row.
+    assert image[:, 45, 135].min() > 0.9  # neighbours weigh in only near their borders
+    assert image[:, 45, 45].max() < 1e-6  # 90 degrees west sees nothing of it
+
+
+def test_unknown_layout_is_a_usage_error_listing_the_choices():
+    with pytest.raises(UsageError, match="unknown layout 'ring'; allowed: full, seed16, cube"):
+        layout_views("ring")
