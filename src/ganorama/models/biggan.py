@@ -82,6 +82,16 @@ class BigGANConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def block_resolutions(self) -> list[int]:
+        """Output height (= width) of each block in ``generator.layers``, in order."""
+        resolutions, size = [], 4
+        for index, (upsample, _, _) in enumerate(self.layers):
+            if index == self.attention_layer_position:
+                resolutions.append(size)
+            size *= 2 if upsample else 1
+            resolutions.append(size)
+        return resolutions
+
     @property
     def num_blocks(self) -> int:
         """Number of hookable blocks in ``generator.layers`` (GenBlocks plus attention)."""
