@@ -1,0 +1,302 @@
+"""The plane canvas: a rows x cols grid of overlapping square tiles on one flat image.
+
+Tile (row, col) is view ``row * cols + col`` and sits at pixel offset
+``(row * stride, col * stride)`` with ``stride = tile_size * (1 - overlap)``. Because the
+offsets are whole numbers of feature cells at every synced layer, tiles that cover the
+same canvas cell see exactly the same cell: the sync is an exact mean, no resampling.
+With ``wrap`` the canvas is a torus in that direction (coordinates modulo its size), so
+the composed image tiles seamlessly.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from ganorama.canvas.sync import SyncOperator
+from ganorama.errors import UsageError
+
+WRAP_CHOICES = ("none", "x", "y", "xy")
+DEFAULT_OVERLAP = 0.5
+# How far from a whole number a stride may be and still count as one: overlaps typed as
+# decimals (0.1 * 128 = 12.800000000000001) must not be rejected for float noise.
+_WHOLE_TOLERANCE = 1e-6
+
+
+# --- overlap arithmetic (pure functions, usable before any model is loaded) --------------
+
+
+def stride_for(tile_size: int, overlap: float) -> float:
+    """Pixels between neighbouring tile origins (may be fractional for a bad overlap)."""
+    return tile_size * (1.0 - overlap)
+
+
+def _is_whole(value: float) -> bool:
+    return abs(value - round(value)) < _WHOLE_TOLERANCE
+
+
+def stride_quantum(tile_size: int, resolutions: Sequence[int] = ()) -> int:
+    """The least stride (pixels) that is a whole number of cells on every feature grid.
+
+    A stride s puts a grid of r cells per tile on whole cells iff tile_size divides s * r,
+    i.e. iff tile_size / gcd(tile_size, r) divides s; the quantum is the lcm of those."""
+    quantum = 1
+    for resolution in resolutions:
+        quantum = math.lcm(quantum, tile_size // math.gcd(tile_size, int(resolution)))
+    return quantum
+
+
+def allowed_overlaps(tile_size: int, resolutions: Sequence[int] = ()) -> list[float]:
+    """Every overlap in [0, 1) whose stride is whole pixels and whole feature cells, ascending."""
+    quantum = stride_quantum(tile_size, resolutions)
+    return [1.0 - stride / tile_size for stride in range(tile_size, 0, -quantum)]
+
+
+def describe_allowed(tile_size: int, resolutions: Sequence[int] = ()) -> str:
+    """``0, 0.25, 0.5, 0.75`` or, when that list would be long, ``multiples of 1/128 below 1``."""
+    overlaps = allowed_overlaps(tile_size, resolutions)
+    if len(overlaps) <= 9:
+        return ", ".join(f"{value:g}" for value in overlaps)
+    step = Fraction(stride_quantum(tile_size, resolutions), tile_size)
+    examples = [value for value in (0.0, 0.25, 0.5, 0.75) if value in overlaps]
+    return f"multiples of {step} below 1, e.g. {', '.join(f'{value:g}' for value in examples)}"
+
+
+def check_overlap(
+    overlap: float,
+    tile_size: int,
+    resolutions: Sequence[int] = (),
+    first_block: int | None = None,
+) -> int:
+    """Validate ``overlap`` for tiles of ``tile_size`` px synced at feature grids of
+    ``resolutions`` cells per tile side (the hooked blocks, the first being block
+    ``first_block``); return the stride in whole pixels or raise a one-line UsageError."""
+    if not (isinstance(overlap, (int, float)) and math.isfinite(overlap) and 0 <= overlap < 1):
+        raise UsageError(f"overlap {overlap!r} is out of range; allowed: 0 <= overlap < 1 (0.5 = half a tile)")
+    stride = stride_for(tile_size, overlap)
+    for position, resolution in sorted(enumerate(resolutions), key=lambda item: item[1]):
+        if not _is_whole(stride * resolution / tile_size):
+            block = f"block {first_block + position}" if first_block is not None else "a synced block"
+            raise UsageError(
+                f"overlap {overlap:g} puts tiles off the {resolution}x{resolution} feature grid of {block} "
+                f"(stride {stride:g} px on {tile_size} px tiles); allowed for this model: "
+                f"{describe_allowed(tile_size, resolutions)}"
+            )
+    if not _is_whole(stride):
+        raise UsageError(
+            f"overlap {overlap:g} gives a stride of {stride:g} px on {tile_size} px tiles, not a whole number "
+            f"of pixels; allowed: {describe_allowed(tile_size, resolutions)}"
+        )
+    return int(round(stride))
+
+
+def check_wrap(wrap: str, overlap: float) -> None:
+    if wrap not in WRAP_CHOICES:
+        raise UsageError(f"wrap {wrap!r} is invalid; allowed: {', '.join(WRAP_CHOICES)}")
+    # Without overlap no tile reaches across the wrapped edge, so nothing would join it:
+    # the result would not tile, which is the only reason to ask for wrap.
+    if wrap != "none" and overlap == 0:
+        raise UsageError(f"wrap {wrap!r} needs overlap > 0 (tiles must overlap across the wrapped edge to join it)")
+
+
+def check_grid(rows: int, cols: int) -> None:
+    for name, value in (("rows", rows), ("cols", cols)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise UsageError(f"{name} {value!r} is invalid; allowed: a whole number >= 1")
+
+
+def texture_grid(size: int, tile_size: int, overlap: float = DEFAULT_OVERLAP) -> int:
+    """Tiles per side of the square wrapped grid whose canvas (``n * stride`` px) is
+    closest to ``size`` px (ties go to the larger); at least one tile."""
+    if size < 1:
+        raise UsageError(f"texture size {size} is invalid; allowed: a whole number of pixels >= 1")
+    stride = check_overlap(overlap, tile_size)
+    return max(1, math.floor(size / stride + 0.5))
+
+
+# --- the canvas ------------------------------------------------------------------------
+
+
+@dataclass
+class PlaneCanvas:
+    """A grid of overlapping tiles; builds (and caches) its sync operators per feature
+    size and device, and blends the tile images into one flat canvas.
+
+    A wrapped direction with a single tile is allowed: the tile then overlaps itself
+    across the wrapped edge, its own features are synced with each other and the canvas
+    is one stride wide (a self-tiling patch)."""
+
+    rows: int
+    cols: int
+    tile_size: int
+    overlap: float = DEFAULT_OVERLAP
+    wrap: str = "none"
+    _operators: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+    _weights: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        check_grid(self.rows, self.cols)
+        if isinstance(self.tile_size, bool) or not isinstance(self.tile_size, int) or self.tile_size < 1:
+            raise UsageError(f"tile size {self.tile_size!r} is invalid; allowed: a whole number >= 1")
+        check_overlap(self.overlap, self.tile_size)
+        check_wrap(self.wrap, self.overlap)
+
+    # --- geometry ----------------------------------------------------------------------
+
+    @property
+    def stride(self) -> int:
+        """Pixels between neighbouring tile origins."""
+        return int(round(stride_for(self.tile_size, self.overlap)))
+
+    @property
+    def num_views(self) -> int:
+        return self.rows * self.cols
+
+    @property
+    def wrap_x(self) -> bool:
+        return "x" in self.wrap
+
+    @property
+    def wrap_y(self) -> bool:
+        return "y" in self.wrap
+
+    @property
+    def width(self) -> int:
+        """Canvas width in pixels: the tiles' extent, or one period when wrapped in x."""
+        return self._extent(self.cols, self.wrap_x)
+
+    @property
+    def height(self) -> int:
+        return self._extent(self.rows, self.wrap_y)
+
+    def _extent(self, count: int, wrapped: bool) -> int:
+        return self.stride * count if wrapped else self.stride * (count - 1) + self.tile_size
+
+    def view_index(self, row: int, col: int) -> int:
+        return row * self.cols + col
+
+    def tile_columns(self) -> list[int]:
+        """The grid column of each view, in view order (e.g. to vary something left to right)."""
+        return [view % self.cols for view in range(self.num_views)]
+
+    def tile_origins(self) -> list[tuple[int, int]]:
+        """(top, left) pixel offset of each view's tile, in view order (before wrapping)."""
+        return [(row * self.stride, col * self.stride) for row in range(self.rows) for col in range(self.cols)]
+
+    def check_feature_sizes(self, resolutions: Sequence[int], first_block: int | None = None) -> None:
+        """Refuse (UsageError) an overlap whose stride is not a whole number of cells on the
+        feature grid of every synced block (``resolutions``: cells per tile side, in block
+        order starting at block ``first_block``)."""
+        check_overlap(self.overlap, self.tile_size, resolutions, first_block)
+
+    # --- sync --------------------------------------------------------------------------
+
+    def sync_operator(self, height: int, width: int, device=None) -> SyncOperator:
+        """Each feature of an (h, w) map becomes the mean of the features of all tiles
+        covering the same canvas cell; built once per (h, w, device)."""
+        key = (height, width, str(torch.device(device or "cpu")))
+        if key not in self._operators:
+            self._operators[key] = self._build_sync_operator(height, width, device)
+        return self._operators[key]
+
+    def feature_cells(self, height: int, width: int) -> torch.Tensor:
+        """(V*h*w,) flat canvas-cell index of every tile feature, in the operator's
+        ``view * h * w + row * w + column`` order. Raises UsageError off the feature grid."""
+        if height != width:
+            # Tiles are square: a non-square map would need separate strides per axis.
+            raise ValueError(f"plane canvas expects square feature maps, got {height}x{width}")
+        check_overlap(self.overlap, self.tile_size, (height,))
+        step = self.stride * height // self.tile_size  # tile offset in feature cells
+        cells_high = self.height * height // self.tile_size
+        cells_wide = self.width * width // self.tile_size
+        rows = self._axis_cells(self.rows, step, height, cells_high, self.wrap_y)  # (rows, h)
+        columns = self._axis_cells(self.cols, step, width, cells_wide, self.wrap_x)  # (cols, w)
+        # (rows, cols, h, w): tile (r, c), local cell (i, j) -> canvas rows[r, i], columns[c, j]
+        cells = rows[:, None, :, None] * cells_wide + columns[None, :, None, :]
+        return cells.reshape(-1)
+
+    @staticmethod
+    def _axis_cells(count: int, step: int, size: int, canvas_size: int, wrapped: bool) -> torch.Tensor:
+        """(count, size): canvas coordinate of local cell k of tile n along one axis."""
+        coordinates = torch.arange(count)[:, None] * step + torch.arange(size)[None, :]
+        return coordinates % canvas_size if wrapped else coordinates
+
+    def _build_sync_operator(self, height: int, width: int, device) -> SyncOperator:
+        cells = self.feature_cells(height, width)
+        target, source = pairs_sharing_a_cell(cells)
+        return SyncOperator.from_samples(
+            self.num_views, height, width, target, source[:, None], torch.ones(len(target), 1), device
+        )
+
+    # --- composition -------------------------------------------------------------------
+
+    def blend_weights(self, device=None) -> torch.Tensor:
+        """(S, S) per-tile weight: a separable tent, 1 at the centre falling linearly toward
+        the border, evaluated at pixel centres so it is positive on every tile pixel (a
+        border pixel covered by no other tile still comes out, never black). With overlap
+        <= 0.5 the normalised blend is a linear cross-fade across each overlap."""
+        key = str(torch.device(device or "cpu"))
+        if key not in self._weights:
+            centres = (torch.arange(self.tile_size, dtype=torch.float32, device=device) + 0.5) / self.tile_size
+            tent = 1 - (2 * centres - 1).abs()
+            self._weights[key] = tent[:, None] * tent[None, :]
+        return self._weights[key]
+
+    def compose(self, views: torch.Tensor) -> torch.Tensor:
+        """Blend the tiles (V, C, S, S) into the canvas (C, height, width), float32."""
+        expected = (self.num_views, self.tile_size, self.tile_size)
+        if views.dim() != 4 or (views.shape[0], views.shape[2], views.shape[3]) != expected:
+            raise ValueError(f"expected views of shape ({self.num_views}, C, {self.tile_size}, {self.tile_size}), "
+                             f"got {tuple(views.shape)}")
+        weight = self.blend_weights(views.device)
+        weighted = views.float() * weight
+        # The weights go through the same fold as an extra channel, so normalising needs
+        # no second pass; folding (a gather per output pixel) is deterministic on CUDA too.
+        stacked = torch.cat((weighted, weight.expand(self.num_views, 1, -1, -1)), dim=1)
+        canvas = self._fold(stacked)
+        return canvas[:-1] / canvas[-1:]
+
+    def _fold(self, tiles: torch.Tensor) -> torch.Tensor:
+        """Sum tiles (V, C, S, S) at their offsets: (C, height, width), wrapped parts added
+        back modulo the canvas size."""
+        count, channels, size, _ = tiles.shape
+        extent = (self._extent(self.rows, False), self._extent(self.cols, False))
+        columns = tiles.permute(1, 2, 3, 0).reshape(1, channels * size * size, count)  # fold's (N, C*k*k, L)
+        canvas = F.fold(columns, extent, kernel_size=size, stride=self.stride)[0]  # (C, H_unwrapped, W_unwrapped)
+        if self.wrap_y:
+            canvas = _wrap_sum(canvas, dim=1, period=self.height)
+        if self.wrap_x:
+            canvas = _wrap_sum(canvas, dim=2, period=self.width)
+        return canvas
+
+
+def _wrap_sum(tensor: torch.Tensor, dim: int, period: int) -> torch.Tensor:
+    """Add every ``period``-long slice along ``dim`` onto the first (coordinates modulo period)."""
+    length = tensor.shape[dim]
+    padding = [0, 0] * (tensor.dim() - 1 - dim) + [0, -length % period]
+    padded = F.pad(tensor, padding)
+    shape = padded.shape[:dim] + (padded.shape[dim] // period, period) + padded.shape[dim + 1 :]
+    return padded.reshape(shape).sum(dim)
+
+
+def pairs_sharing_a_cell(cells: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """All ordered pairs (a, b), a != b, with ``cells[a] == cells[b]``: (K,) targets and
+    (K,) sources. Vectorised: entries are grouped by cell, then each is paired with the
+    member ``shift`` places further round its group for every shift 1 .. group size - 1."""
+    order = torch.argsort(cells, stable=True)
+    _, counts = torch.unique_consecutive(cells[order], return_counts=True)
+    starts = torch.cumsum(counts, 0) - counts
+    group_start = starts.repeat_interleave(counts)  # per sorted position
+    group_size = counts.repeat_interleave(counts)
+    position = torch.arange(len(cells)) - group_start
+    targets, sources = [torch.empty(0, dtype=torch.long)], [torch.empty(0, dtype=torch.long)]
+    for shift in range(1, int(counts.max()) if len(counts) else 1):
+        member = group_size > shift
+        partner = group_start[member] + (position[member] + shift) % group_size[member]
+        targets.append(order[member])
+        sources.append(order[partner])
+    return torch.cat(targets), torch.cat(sources)
