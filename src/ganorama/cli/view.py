@@ -1,0 +1,43 @@
+"""``ganorama view PANO.png [-o PANO.html]``: an offline 360° viewer in one HTML file."""
+from __future__ import annotations
+
+import argparse
+
+from ganorama.cli import common
+
+DESCRIPTION = """\
+Write one self-contained HTML file that shows an equirectangular panorama (PNG or JPEG,
+twice as wide as tall) in any WebGL browser, offline: the image is embedded in the page
+and nothing is loaded from the network. Drag, wheel, arrow keys or WASD to look around;
+G shows the panorama on a globe. An existing file is never replaced."""
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults shown, description kept as written."""
+
+
+def add_parser(subparsers) -> common.ArgumentParser:
+    parser = common.add_subparser(
+        subparsers,
+        "view",
+        help="write an offline HTML 360° viewer for a panorama",
+        description=DESCRIPTION,
+        formatter_class=_HelpFormatter,
+    )
+    parser.add_argument("panorama", metavar="PANO", help="equirectangular PNG or JPEG image (2:1)")
+    parser.add_argument(
+        "-o",
+        "--output",
+        metavar="HTML",
+        default=None,
+        help="output file (default: PANO with .html beside it)",
+    )
+    parser.add_argument("--title", default=None, help="page title (default: PANO's file name without extension)")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    from ganorama.export.viewer import save_viewer
+
+    print(save_viewer(args.panorama, args.output, title=args.title))
+    return 0

@@ -1,0 +1,105 @@
+"""A self-contained offline 360° viewer: one HTML file with the panorama inlined.
+
+The page (``assets/viewer.html``) holds its own small WebGL viewer and the image as a
+``data:`` URI, and its Content-Security-Policy forbids loading anything else, so it works
+from a USB stick or an e-mail attachment with no network. It follows the project's
+conventions (DESIGN.md): the first view looks at the panorama's centre column with its
+top row up, and dragging pulls the picture along with the pointer.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import io
+import os
+import re
+from importlib import resources
+from pathlib import Path
+
+from ganorama.errors import UsageError
+from ganorama.outputs import write_bytes_atomic
+
+#: Image types a browser can decode that the viewer accepts, by MIME type.
+SUPPORTED_MIME_TYPES = ("image/png", "image/jpeg")
+
+_PIL_FORMAT_TO_MIME = {"PNG": "image/png", "JPEG": "image/jpeg"}
+_PLACEHOLDER = re.compile(r"\{\{(TITLE|IMAGE_DATA_URI)\}\}")
+
+
+def _template() -> str:
+    return resources.files("ganorama.export").joinpath("assets/viewer.html").read_text(encoding="utf-8")
+
+
+def render_viewer_html(image_bytes: bytes, mime: str, title: str) -> str:
+    """The viewer page for an encoded equirectangular image (``image/png`` or ``image/jpeg``).
+
+    The bytes are embedded unchanged; ``title`` is shown as the page title and in the
+    overlay (HTML-escaped). No validation of the image itself happens here.
+    """
+    if mime not in SUPPORTED_MIME_TYPES:
+        raise UsageError(f"image type {mime!r} is not supported by the viewer; use one of {', '.join(SUPPORTED_MIME_TYPES)}")
+    if not image_bytes:
+        raise UsageError("the panorama image is empty")
+    values = {
+        "TITLE": html.escape(" ".join(str(title).split()) or "Panorama"),
+        "IMAGE_DATA_URI": f"data:{mime};base64,{base64.b64encode(image_bytes).decode('ascii')}",
+    }
+    # One pass, so that a title which happens to contain a placeholder stays literal text.
+    return _PLACEHOLDER.sub(lambda match: values[match.group(1)], _template())
+
+
+def read_panorama_for_viewer(panorama_path: str | os.PathLike) -> tuple[bytes, str]:
+    """The bytes and MIME type of an existing PNG/JPEG equirect image with a 2:1 aspect.
+
+    Raises :class:`UsageError` (one line) for a missing file, anything that is not a
+    PNG/JPEG image, or an image whose width is not twice its height.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(panorama_path)
+    if not path.exists():
+        raise UsageError(f"{path} does not exist")
+    if not path.is_file():
+        raise UsageError(f"{path} is not a file")
+    data = path.read_bytes()
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image_format = image.format
+            width, height = image.size
+            image.verify()  # catches truncated / corrupt files without decoding them fully
+    except Image.DecompressionBombError as error:
+        raise UsageError(f"{path} is too large to show in a browser ({' '.join(str(error).split())})") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        raise UsageError(f"{path} is not a readable PNG or JPEG image ({' '.join(str(error).split())})") from None
+    mime = _PIL_FORMAT_TO_MIME.get(image_format or "")
+    if mime is None:
+        raise UsageError(f"{path} is a {image_format} image; the viewer needs a PNG or JPEG")
+    if width != 2 * height:
+        raise UsageError(
+            f"{path} is {width}x{height}; an equirectangular panorama must be twice as wide as it is tall (2:1)"
+        )
+    return data, mime
+
+
+def default_viewer_path(panorama_path: str | os.PathLike) -> Path:
+    """``PANO.png`` -> ``PANO.html`` beside it."""
+    return Path(panorama_path).with_suffix(".html")
+
+
+def save_viewer(
+    panorama_path: str | os.PathLike,
+    output_path: str | os.PathLike | None = None,
+    title: str | None = None,
+) -> Path:
+    """Write the viewer page for ``panorama_path`` to ``output_path`` and return that path.
+
+    ``output_path`` defaults to the panorama's name with ``.html``; ``title`` to the
+    panorama's file name stem. The file is written atomically and never replaces an
+    existing file (:class:`UsageError`).
+    """
+    output = Path(output_path) if output_path is not None else default_viewer_path(panorama_path)
+    if output.exists():
+        raise UsageError(f"{output} already exists; choose another output name")
+    data, mime = read_panorama_for_viewer(panorama_path)
+    page = render_viewer_html(data, mime, Path(panorama_path).stem if title is None else title)
+    return write_bytes_atomic(output, page.encode("utf-8"))
