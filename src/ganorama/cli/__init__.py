@@ -27,11 +27,11 @@ SUBCOMMANDS = (
 )
 
 
-def build_parser() -> ArgumentParser:
+def build_parser(prog: str = "ganorama") -> ArgumentParser:
     from ganorama import __version__
 
     parser = ArgumentParser(
-        prog="ganorama",
+        prog=prog,
         description="Zero-shot 360° panoramas, seamless sphere textures and large images "
         "from pre-trained GANs (BigGAN-deep).",
     )
@@ -50,9 +50,7 @@ def build_parser() -> ArgumentParser:
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
-    parser = build_parser()
-    if prog is not None:
-        parser.prog = prog
+    parser = build_parser(prog or "ganorama")
     args = parser.parse_args(argv)
     if getattr(args, "_run", None) is None:
         parser.print_help()

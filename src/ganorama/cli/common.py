@@ -55,3 +55,70 @@ def finite_float(text: str) -> float:
     if value != value or value in (float("inf"), float("-inf")):
         raise argparse.ArgumentTypeError(f"{text!r} must be a finite number")
     return value
+
+
+# --- flags shared by the generating subcommands (panorama, bigimg, texture) ------------
+
+MODEL_CHOICES = ("biggan-deep-128", "biggan-deep-256", "biggan-deep-512")
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("model")
+    group.add_argument("-m", *flag_names("biggan_model"), dest="biggan_model", default="biggan-deep-256",
+                       choices=MODEL_CHOICES, help="published BigGAN-deep model (downloaded once, then cached)")
+    group.add_argument("--weights", default=None, metavar="PATH|hf:OWNER/REPO",
+                       help="load weights from a local directory/file (config.json + pytorch_model.bin or "
+                            "model.safetensors) or a Hugging Face Hub repo instead of downloading --biggan_model")
+    group.add_argument(*flag_names("model_dtype"), dest="model_dtype", default="auto",
+                       choices=("auto", "float32", "float16", "bfloat16"),
+                       help="auto = float16 on CUDA, float32 on CPU")
+    group.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+
+
+def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("sampling (the seed's flags)")
+    group.add_argument("-n", *flag_names("num_generations"), dest="num_generations", type=positive_int, default=1,
+                       help="how many results to generate")
+    group.add_argument(*flag_names("class_names"), dest="class_names", default=None, metavar='"A|B|..."',
+                       help="ImageNet classes separated by |; result k uses name k mod count. Each may be a "
+                            "name, an id or a mix like 0.7*sandbar+0.3*valley (see: ganorama classes QUERY)")
+    group.add_argument(*flag_names("z_mul"), dest="z_mul", type=finite_float, default=1.0,
+                       help="multiply the noise vector (large values give wild, abstract results)")
+    group.add_argument(*flag_names("class_mul"), dest="class_mul", type=finite_float, default=1.0,
+                       help="multiply the class vector")
+    group.add_argument("--truncation", type=finite_float, default=0.5, help="noise truncation, 0 < t <= 1")
+    group.add_argument(*flag_names("share_class"), dest="share_class", action="store_true",
+                       help="without --class_names: one random class for all views instead of one per view")
+    group.add_argument(*flag_names("no_share_z"), dest="no_share_z", action="store_true",
+                       help="draw a separate noise vector per view instead of one shared by all views")
+    group.add_argument(*flag_names("start_layer"), dest="start_layer", type=non_negative_int, default=2,
+                       help="first generator block whose output is synced (blocks count GenBlocks and attention)")
+    group.add_argument(*flag_names("end_layer"), dest="end_layer", type=non_negative_int, default=7,
+                       help="sync blocks start_layer <= i < end_layer (Python slice)")
+    group.add_argument("--seed", type=non_negative_int, default=None,
+                       help="seed for result 0 (result k uses seed+k); random and recorded in the JSON if omitted")
+
+
+def class_spec_for(class_names: str | None, index: int) -> str | None:
+    """The seed's rule: with "a|b|c", result k uses name k mod 3."""
+    if class_names is None:
+        return None
+    names = [name.strip() for name in class_names.split("|")]
+    if not all(names):
+        raise_usage(f"--class_names {class_names!r} has an empty name; separate names with |")
+    return names[index % len(names)]
+
+
+def validate_class_names(class_names: str | None) -> None:
+    """Fail before loading any model if a class name is unknown."""
+    from ganorama.models.imagenet import parse_class_mix
+
+    if class_names is not None:
+        for index in range(len(class_names.split("|"))):
+            parse_class_mix(class_spec_for(class_names, index))
+
+
+def raise_usage(message: str):
+    from ganorama.errors import UsageError
+
+    raise UsageError(message)

@@ -1,0 +1,93 @@
+"""``ganorama panorama``: 360-degree equirectangular panoramas (the seed's main.py)."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ganorama.cli import common
+
+DESCRIPTION = """\
+Generate 360-degree panoramas: the generator runs overlapping camera views covering the
+whole sphere as one batch, syncs their features at the chosen blocks and stitches them
+into one equirectangular image. Writes OUTDIR/N.png (the least unused N, never
+overwriting) and OUTDIR/N.json with everything needed to regenerate it.
+
+examples:
+  ganorama panorama -n 10 --z_mul 3
+  ganorama panorama -n 2 --class_names "sandbar|valley" --no_share_z
+  ganorama panorama --weights ./biggan-deep-128 --seed 1 --save_views
+"""
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    parser = common.add_subparser(
+        subparsers, "panorama", help="generate 360-degree panoramas", description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_arguments(parser)
+    return parser
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ganorama.canvas.sphere import DEFAULT_LAYOUT, LAYOUTS
+
+    common.add_sampling_arguments(parser)
+    common.add_model_arguments(parser)
+    group = parser.add_argument_group("panorama")
+    group.add_argument("-o", "--outdir", default="out/panorama", help="output directory (default: out/panorama)")
+    group.add_argument(*common.flag_names("panorama_width"), dest="panorama_width", type=common.positive_int,
+                       default=2000, help="equirect width in pixels (default: 2000)")
+    group.add_argument(*common.flag_names("panorama_height"), dest="panorama_height", type=common.positive_int,
+                       default=1000, help="equirect height in pixels (default: 1000)")
+    group.add_argument("--layout", default=DEFAULT_LAYOUT, choices=tuple(LAYOUTS),
+                       help="camera layout: full = seed16 + zenith + nadir (covers the poles); "
+                            "seed16 = the seed's 16 views; cube = 6 wide views (default: full)")
+    group.add_argument(*common.flag_names("save_views"), dest="save_views", action="store_true",
+                       help="also write the raw views as one contact sheet, OUTDIR/N_views.png")
+    group.add_argument(*common.flag_names("visualise_point_cloud"), dest="visualise_point_cloud",
+                       action="store_true", help="show the views as a 3-D point cloud (needs open3d)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from ganorama.outputs import next_free_index, write_with
+    from ganorama.pipeline import Ganorama, Sampling
+
+    common.validate_class_names(args.class_names)
+    sampling = Sampling(
+        truncation=args.truncation, z_mul=args.z_mul, class_mul=args.class_mul, share_z=not args.no_share_z,
+        share_class=args.share_class, start_layer=args.start_layer, end_layer=args.end_layer,
+    )
+    sampling.validate()  # before the (slow) model load
+    if args.visualise_point_cloud:
+        from ganorama.export.pointcloud import require_open3d
+
+        require_open3d()
+    generator = Ganorama.from_pretrained(args.biggan_model, weights=args.weights, device=args.device,
+                                         dtype=args.model_dtype)
+    sampling.validate(generator.model.config.num_blocks)
+    outdir = Path(args.outdir)
+    for k in tqdm(range(args.num_generations), desc="panoramas", unit="pano", disable=args.num_generations < 2):
+        result = generator.panorama(
+            classes=common.class_spec_for(args.class_names, k),
+            seed=None if args.seed is None else args.seed + k,
+            sampling=sampling, layout=args.layout, width=args.panorama_width, height=args.panorama_height,
+        )
+        result.metadata["weights"] = args.weights
+        index = next_free_index(outdir)
+        image_path = outdir / f"{index}.png"
+        write_with(image_path, lambda path: save_png(result, path))
+        write_with(outdir / f"{index}.json", lambda path: path.write_text(result.metadata_json()))
+        if args.save_views:
+            write_with(outdir / f"{index}_views.png", lambda path: result.views_contact_sheet().save(path, "PNG"))
+        print(image_path)
+        if args.visualise_point_cloud:
+            from ganorama.export.pointcloud import show_views_point_cloud
+
+            show_views_point_cloud(result)
+    return 0
+
+
+def save_png(result, path: Path) -> None:
+    result.to_pil().save(path, "PNG")

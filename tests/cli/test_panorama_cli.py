@@ -1,0 +1,73 @@
+"""``ganorama panorama`` end to end on a random-weight test fixture."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run_cli(*args: str, cwd: Path | None = None, script: tuple[str, ...] = ("-m", "ganorama")) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    return subprocess.run([sys.executable, *script, *args], capture_output=True, text=True, cwd=cwd, env=env,
+                          timeout=300)  # fmt: skip
+
+
+SEED_COMMAND = ("-n", "2", "--class_names", "sandbar|valley", "--no_share_z", "--seed", "1")
+
+
+def test_panorama_writes_numbered_pngs_and_json_and_never_overwrites(tmp_path, tiny_checkpoint):
+    outdir = tmp_path / "out"
+    first = run_cli("panorama", *SEED_COMMAND, "--weights", str(tiny_checkpoint), "-o", str(outdir))
+    assert first.returncode == 0, first.stderr
+    assert sorted(p.name for p in outdir.iterdir()) == ["0.json", "0.png", "1.json", "1.png"]
+    image = Image.open(outdir / "0.png")
+    assert image.size == (2000, 1000)
+    metadata = json.loads((outdir / "1.json").read_text())
+    assert metadata["seed"] == 2 and metadata["classes"] == "valley" and metadata["share_z"] is False
+    assert metadata["view_classes"][0] == {"979": 1.0}
+
+    second = run_cli("panorama", *SEED_COMMAND, "--weights", str(tiny_checkpoint), "-o", str(outdir))
+    assert second.returncode == 0, second.stderr
+    assert {"2.png", "3.png", "2.json", "3.json"} <= {p.name for p in outdir.iterdir()}
+    assert (outdir / "0.png").read_bytes() == (outdir / "2.png").read_bytes()
+
+    elsewhere = tmp_path / "again"
+    third = run_cli("panorama", *SEED_COMMAND, "--weights", str(tiny_checkpoint), "-o", str(elsewhere))
+    assert third.returncode == 0, third.stderr
+    assert (elsewhere / "1.png").read_bytes() == (outdir / "1.png").read_bytes()
+    assert not list(outdir.glob(".*part*")), "no temporary files left behind"
+
+
+def test_seed_main_py_command_runs_verbatim(tmp_path, tiny_checkpoint):
+    result = run_cli("-n", "1", "--z_mul", "3", "--weights", str(tiny_checkpoint), "-o", str(tmp_path / "o"),
+                     "--panorama_width", "64", "--panorama_height", "32", "--save_views",
+                     script=(str(REPO / "main.py"),))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "o" / "0.png").exists() and (tmp_path / "o" / "0_views.png").exists()
+    assert json.loads((tmp_path / "o" / "0.json").read_text())["z_mul"] == 3.0
+
+
+@pytest.mark.parametrize(
+    "arguments,expected",
+    [
+        (("--start_layer", "9", "--end_layer", "3"), "start_layer=9"),
+        (("--truncation", "0"), "truncation"),
+        (("--panorama_width", "0"), "--panorama_width"),
+        (("--class_names", "sandbr"), "sandbar (977)"),
+        (("--layout", "ring"), "--layout"),
+    ],
+)
+def test_bad_values_exit_2_with_one_line_and_no_traceback(tmp_path, tiny_checkpoint, arguments, expected):
+    result = run_cli("panorama", "--weights", str(tiny_checkpoint), "-o", str(tmp_path), *arguments)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and expected in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+    assert not any(tmp_path.iterdir())

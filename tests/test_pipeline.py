@@ -1,0 +1,89 @@
+"""The generation pipeline: latents, seeds, sync hooks and what syncing achieves."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ganorama import BigGAN, UsageError
+from ganorama.canvas.sphere import SphereCanvas
+from ganorama.latents import seeded_generator, truncated_noise
+from ganorama.pipeline import Ganorama, Sampling, morph_mix, sync_hooks
+
+
+def test_truncated_noise_is_bounded_by_two_times_truncation_and_seeded():
+    first = truncated_noise(64, 128, 0.5, seeded_generator(7))
+    again = truncated_noise(64, 128, 0.5, seeded_generator(7))
+    other = truncated_noise(64, 128, 0.5, seeded_generator(8))
+    assert first.abs().max() <= 1.0 and first.abs().max() > 0.9
+    assert torch.equal(first, again) and not torch.equal(first, other)
+    assert 0.85 < (first / 0.5).std() < 0.92  # std of N(0,1) truncated at +-2 is 0.880
+
+
+def _disagreement(views: torch.Tensor, canvas: SphereCanvas) -> float:
+    """mean |x - sync(x)| on the output views, the operator built at the output size."""
+    operator = canvas.sync_operator(views.shape[-2], views.shape[-1])
+    return (views - operator(views)).abs().mean().item()
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_syncing_makes_overlapping_views_agree(small_checkpoint, seed):
+    generator = Ganorama(BigGAN.from_pretrained(small_checkpoint))
+    canvas = SphereCanvas.from_layout("seed16")
+    blocks = generator.model.config.num_blocks
+    measured = {}
+    for label, (start, end) in {"none": (0, 0), "2..7": (2, 7), "all": (0, blocks)}.items():
+        views, _ = generator.generate_views(canvas, None, seed, Sampling(start_layer=start, end_layer=end))
+        measured[label] = _disagreement(views, canvas)
+    assert measured["none"] / measured["2..7"] >= 2.5, measured
+    assert measured["none"] / measured["all"] >= 6, measured
+
+
+def test_hooks_are_removed_after_generation(tiny_checkpoint):
+    model = BigGAN.from_pretrained(tiny_checkpoint)
+    with sync_hooks(model, SphereCanvas.from_layout("full"), 0, model.config.num_blocks):
+        assert all(len(block._forward_hooks) == 1 for block in model.blocks)
+    assert all(len(block._forward_hooks) == 0 for block in model.blocks)
+
+
+def test_same_seed_gives_the_same_panorama_and_records_it(tiny_checkpoint):
+    generator = Ganorama(BigGAN.from_pretrained(tiny_checkpoint), model_name="fixture")
+    first = generator.panorama(classes="sandbar", seed=3, width=64, height=32)
+    second = generator.panorama(classes="sandbar", seed=3, width=64, height=32)
+    assert torch.equal(first.image, second.image)
+    assert first.image.shape == (3, 32, 64)
+    assert first.metadata["seed"] == 3 and first.metadata["view_classes"][0] == {"977": 1.0}
+    assert len(first.metadata["views"]) == first.views.shape[0] == 18
+
+
+def test_shared_z_views_differ_only_through_sync_and_class(tiny_checkpoint):
+    generator = Ganorama(BigGAN.from_pretrained(tiny_checkpoint))
+    unsynced = Sampling(start_layer=0, end_layer=0, share_z=True)
+    views, metadata = generator.generate_views(SphereCanvas.from_layout("full"), "valley", 5, unsynced)
+    # Same z, same class, no sync: every view is the same image.
+    assert torch.allclose(views, views[:1].expand_as(views), atol=1e-6)
+    separate, _ = generator.generate_views(SphereCanvas.from_layout("full"), "valley", 5,
+                                           Sampling(start_layer=0, end_layer=0, share_z=False))  # fmt: skip
+    assert not torch.allclose(separate[0], separate[1])
+
+
+def test_random_classes_are_per_view_unless_shared(tiny_checkpoint):
+    generator = Ganorama(BigGAN.from_pretrained(tiny_checkpoint))
+    canvas = SphereCanvas.from_layout("full")
+    _, per_view = generator.generate_views(canvas, None, 1, Sampling())
+    _, shared = generator.generate_views(canvas, None, 1, Sampling(share_class=True))
+    assert len({tuple(mix) for mix in per_view["view_classes"]}) > 1
+    assert len({tuple(mix) for mix in shared["view_classes"]}) == 1
+
+
+@pytest.mark.parametrize("start,end", [(9, 3), (0, 99), (-1, 2)])
+def test_bad_layer_range_is_a_usage_error(tiny_checkpoint, start, end):
+    generator = Ganorama(BigGAN.from_pretrained(tiny_checkpoint))
+    with pytest.raises(UsageError, match="start_layer"):
+        generator.panorama(seed=0, sampling=Sampling(start_layer=start, end_layer=end), width=8, height=4)
+
+
+def test_morph_mix_moves_from_first_to_last_class():
+    assert morph_mix(["orange", "lemon"], 0.0) == {950: 1.0}
+    assert morph_mix(["orange", "lemon"], 1.0) == {951: 1.0}
+    middle = morph_mix(["orange", "lemon"], 0.5)
+    assert middle == pytest.approx({950: 0.5, 951: 0.5})
