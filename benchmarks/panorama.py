@@ -1,0 +1,106 @@
+"""Per-stage cost of a panorama: generator forward without and with sync hooks, and the
+equirect composition, for random-weight 128 and 256 models; plus the whole CLI command.
+
+    python benchmarks/panorama.py                     # 128 and 256, 16 views, 2000x1000
+    python benchmarks/panorama.py --sizes 128 --repeats 1
+
+Goal: sync + composition <= 5% of the generator forward. For scale, the seed (measured on a
+2-core CPU, float32, 16 views, 2000x1000): its hook loop adds 68% (128) / 28% (256) of the
+forward, its stitching costs 95% / 25%, and end to end it takes 2.6x / 1.5x its bare forward.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from _common import REPO, environment, print_table, time_call, write_json
+from fixture_models import write_legacy_checkpoint
+
+from ganorama.canvas.sphere import SphereCanvas
+from ganorama.models.biggan import BigGAN, BigGANConfig
+from ganorama.pipeline import Ganorama, Sampling, sync_hooks
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[128, 256])
+    parser.add_argument("--layout", default="seed16", help="seed16 = the seed's 16 views (default here)")
+    parser.add_argument("--dtype", default="float32")
+    parser.add_argument("--width", type=int, default=2000)
+    parser.add_argument("--height", type=int, default=1000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--skip-cli", action="store_true", help="do not time the whole command")
+    parser.add_argument("--json", default="benchmarks/results/panorama.json")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+
+    rows = []
+    with tempfile.TemporaryDirectory() as temporary:
+        for size in args.sizes:
+            name = f"biggan-deep-{size}"
+            directory = write_legacy_checkpoint(Path(temporary) / name, BigGANConfig.preset(name), seed=0)
+            model = BigGAN.from_pretrained(directory, device=device, dtype=args.dtype)
+            generator = Ganorama(model, name)
+            canvas = SphereCanvas.from_layout(args.layout)
+            views = canvas.num_views
+            sampling = Sampling()
+            dtype = next(model.parameters()).dtype
+            z = 0.5 * torch.randn(1, 128).clamp(-2, 2).expand(views, -1).to(device, dtype)
+            classes = torch.nn.functional.one_hot(torch.randint(1000, (views,)), 1000).to(device, dtype)
+
+            def forward():
+                with torch.inference_mode():
+                    return model(z, classes, sampling.truncation)
+
+            def forward_synced():
+                with torch.inference_mode(), sync_hooks(model, canvas, sampling.start_layer, sampling.end_layer):
+                    return model(z, classes, sampling.truncation)
+
+            start = time.perf_counter()
+            for resolution in model.config.block_resolutions()[sampling.start_layer : sampling.end_layer]:
+                canvas.sync_operator(resolution, resolution, device)
+            canvas.composition_plan(args.height, args.width, device)
+            build = time.perf_counter() - start
+
+            bare = time_call(forward, device, args.repeats)
+            synced = time_call(forward_synced, device, args.repeats)
+            images = (forward().float() + 1) / 2
+            compose = time_call(lambda: canvas.compose(images, args.height, args.width), device, args.repeats)
+            row = {"model": name, "views": views, "forward": bare, "forward+sync": synced,
+                   "sync %": 100 * (synced - bare) / bare, "compose": compose,
+                   "compose %": 100 * compose / bare, "overhead %": 100 * (synced - bare + compose) / bare,
+                   "build once": build}  # fmt: skip
+            if not args.skip_cli:
+                row["cli -n 1"] = time_cli(directory, args)
+                row["cli / forward"] = row["cli -n 1"] / bare
+            rows.append(row)
+            del model, generator
+
+    columns = ["model", "views", "forward", "forward+sync", "sync %", "compose", "compose %", "overhead %",
+               "build once", "cli -n 1", "cli / forward"]  # fmt: skip
+    print_table(rows, columns)
+    write_json(args.json, {"environment": environment(device), "layout": args.layout, "dtype": args.dtype,
+                           "panorama": [args.width, args.height], "rows": rows})  # fmt: skip
+
+
+def time_cli(directory: Path, args) -> float:
+    """Wall time of the whole ``ganorama panorama -n 1`` command, process start included."""
+    with tempfile.TemporaryDirectory() as outdir:
+        command = [sys.executable, "-m", "ganorama", "panorama", "-n", "1", "--weights", str(directory),
+                   "-o", outdir, "--layout", args.layout, "--device", args.device, "--model_dtype", args.dtype,
+                   "--panorama_width", str(args.width), "--panorama_height", str(args.height), "--seed", "0"]  # fmt: skip
+        start = time.perf_counter()
+        subprocess.run(command, check=True, capture_output=True, cwd=REPO, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+        return time.perf_counter() - start
+
+
+if __name__ == "__main__":
+    main()
