@@ -1,0 +1,46 @@
+"""``ganorama cubemap PANO [-o OUTDIR]``: split a panorama into six cube-map faces."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ganorama.cli import common
+
+DESCRIPTION = """\
+Convert an equirectangular (2:1) panorama into the six faces of a cube map, named and
+oriented as OpenGL and three.js's CubeTextureLoader expect (px nx py ny pz nz; pz is the
+panorama's centre, py its top), plus a horizontal cross of all six. Existing files are
+never replaced.
+
+examples:
+  ganorama cubemap out/panorama/0.png
+  ganorama cubemap out/panorama/0.png -o skybox --face-size 1024 --format jpg
+"""
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults shown, description kept as written."""
+
+
+def add_parser(subparsers) -> common.ArgumentParser:
+    parser = common.add_subparser(
+        subparsers, "cubemap", help="convert a panorama to six cube-map faces", description=DESCRIPTION,
+        formatter_class=_HelpFormatter,
+    )  # fmt: skip
+    parser.add_argument("panorama", metavar="PANO", help="equirectangular panorama image (PNG/JPEG, 2:1)")
+    parser.add_argument("-o", "--outdir", default=None,
+                        help="output directory (default: PANO's name + _cubemap, beside it)")  # fmt: skip
+    parser.add_argument(*common.flag_names("face_size"), dest="face_size", type=common.positive_int, default=None,
+                        help="face width and height in pixels (default: panorama width / 4)")  # fmt: skip
+    parser.add_argument("--format", default="png", choices=("png", "jpg"), help="image format of the faces")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    from ganorama.export.cubemap import save_cubemap
+
+    source = Path(args.panorama)
+    outdir = Path(args.outdir) if args.outdir else source.with_name(source.stem + "_cubemap")
+    for path in save_cubemap(source, outdir, face_size=args.face_size, format=args.format).values():
+        print(path)
+    return 0

@@ -1,0 +1,139 @@
+"""Reading equirectangular panoramas: from files, from images, and at 3-D directions.
+
+Every exporter (cubemap, mesh, turntable, point cloud) takes a panorama as a float
+tensor (C, H, W) in [0, 1] with W = 2 H, in the conventions of :mod:`ganorama.geometry`.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Union
+
+import torch
+import torch.nn.functional as F
+
+from ganorama import geometry
+from ganorama.errors import UsageError
+
+# What the exporters accept where a panorama is expected.
+PanoramaSource = Union[str, os.PathLike, "PIL.Image.Image", torch.Tensor]  # noqa: F821
+
+
+def load_panorama(path: str | os.PathLike) -> torch.Tensor:
+    """Read an equirect image file -> (3, H, W) float32 in [0, 1].
+
+    Raises UsageError (one line, naming the file) for a missing file, something that
+    is not an image, or an image that is not twice as wide as it is tall."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.exists():
+        raise UsageError(f"{path} does not exist")
+    if path.is_dir():
+        raise UsageError(f"{path} is a directory; expected an equirectangular image file")
+    try:
+        with Image.open(path) as image:
+            image.load()
+            tensor = image_to_tensor(image)
+    except (UnidentifiedImageError, Image.DecompressionBombError) as error:
+        raise UsageError(f"{path} is not an image that can be read ({error.__class__.__name__})") from None
+    except OSError as error:
+        # Truncated or corrupt image data.
+        raise UsageError(f"{path} could not be read as an image: {error}") from None
+    check_equirect_shape(tensor, name=str(path))
+    return tensor
+
+
+def image_to_tensor(image) -> torch.Tensor:
+    """PIL image (any mode) -> (3, H, W) float32 in [0, 1]; alpha is dropped."""
+    import numpy as np
+
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        # 16-bit greyscale: scale to [0, 1] ourselves, Pillow's RGB conversion clips at 255.
+        array = np.asarray(image, dtype=np.float32) / 65535.0
+        return torch.from_numpy(array).clamp(0, 1)[None].expand(3, -1, -1).contiguous()
+    array = np.asarray(image.convert("RGB"), dtype=np.uint8)
+    return torch.from_numpy(array.copy()).permute(2, 0, 1).float() / 255.0
+
+
+def tensor_to_image(tensor: torch.Tensor):
+    """(3, H, W) or (1, H, W) in [0, 1] -> 8-bit RGB PIL image (values are clamped)."""
+    from PIL import Image
+
+    if tensor.dim() != 3 or tensor.shape[0] not in (1, 3):
+        raise ValueError(f"expected an image tensor (3, H, W) or (1, H, W), got shape {tuple(tensor.shape)}")
+    array = (tensor.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).expand(3, -1, -1)
+    return Image.fromarray(array.permute(1, 2, 0).cpu().numpy(), "RGB")
+
+
+def check_equirect_shape(tensor: torch.Tensor, name: str = "panorama") -> None:
+    """UsageError unless ``tensor`` is (C, H, W) with W = 2 H (an equirect image)."""
+    if tensor.dim() != 3:
+        raise UsageError(f"{name} must be an image (C, H, W), got a tensor of shape {tuple(tensor.shape)}")
+    height, width = tensor.shape[-2:]
+    if height < 1 or width != 2 * height:
+        raise UsageError(
+            f"{name} is {width}x{height}; an equirectangular panorama must be exactly twice as wide as it is tall (2:1)"
+        )
+
+
+def as_panorama(source: PanoramaSource) -> torch.Tensor:
+    """A path, PIL image or (C, H, W) tensor -> (C, H, W) float tensor, checked to be 2:1."""
+    if isinstance(source, (str, os.PathLike)):
+        return load_panorama(source)
+    if isinstance(source, torch.Tensor):
+        check_equirect_shape(source)
+        return source if source.is_floating_point() else source.float() / 255.0
+    if hasattr(source, "mode") and hasattr(source, "size"):  # a PIL image, without importing PIL here
+        tensor = image_to_tensor(source)
+        check_equirect_shape(tensor, name="image")
+        return tensor
+    raise UsageError(f"expected a panorama path, PIL image or tensor, got {type(source).__name__}")
+
+
+def sample_equirect(equirect: torch.Tensor, directions: torch.Tensor) -> torch.Tensor:
+    """Bilinear samples of an equirect image at world directions.
+
+    equirect (C, H, W) float; directions (..., 3) in the world frame of
+    :mod:`ganorama.geometry` (any length) -> (C, ...) on equirect's device.
+
+    Longitude wraps: the image is padded circularly by one column on each side first,
+    so a direction between the last and the first column blends those two instead of
+    clamping to one. Latitude clamps at the top and bottom rows (the poles)."""
+    channels, height, width = equirect.shape
+    padded = torch.cat((equirect[..., -1:], equirect, equirect[..., :1]), dim=-1)
+    grid = geometry.direction_to_equirect_grid(directions.to(equirect.device, equirect.dtype))
+    # grid x spans the W original columns over [-1, 1]; the padded image has W + 2 of the
+    # same columns over [-1, 1], so shrink x to land on the same pixels.
+    grid = torch.stack((grid[..., 0] * (width / (width + 2)), grid[..., 1]), dim=-1)
+    batch_shape = grid.shape[:-1]
+    samples = F.grid_sample(
+        padded[None], grid.reshape(1, 1, -1, 2), mode="bilinear", padding_mode="border", align_corners=False
+    )
+    return samples.reshape(channels, *batch_shape)
+
+
+def luminance(image: torch.Tensor) -> torch.Tensor:
+    """(3, ...) RGB in [0, 1] -> (...) Rec. 709 luma; a single channel is returned as is."""
+    if image.shape[0] == 1:
+        return image[0]
+    weights = torch.tensor((0.2126, 0.7152, 0.0722), device=image.device, dtype=image.dtype)
+    return torch.einsum("c...,c->...", image[:3], weights)
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """None or "auto" -> CUDA when available, else CPU; otherwise the named device,
+    with a UsageError if it is malformed or not available here."""
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise UsageError(f"unknown device {device!r}; use auto, cpu, cuda, cuda:N or mps") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"device {device!r} requested but CUDA is not available; use --device cpu")
+    if resolved.type == "cuda" and resolved.index is not None and resolved.index >= torch.cuda.device_count():
+        raise UsageError(f"device {device!r} does not exist; {torch.cuda.device_count()} CUDA device(s) found")
+    if resolved.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        raise UsageError(f"device {device!r} requested but MPS is not available; use --device cpu")
+    return resolved

@@ -1,0 +1,131 @@
+"""Saving panoramas with the 360-degree metadata viewers look for (Google's GPano XMP).
+
+Photo viewers (Google Photos, Facebook, Flickr, Kuula, ...) show an image as an
+interactive 360-degree panorama when it carries the GPano XMP properties: projection
+type, and the size of the full panorama and of the stored (cropped) area. Our
+panoramas are complete 2:1 equirect images, so the cropped area is the full image.
+
+Where the XMP packet goes:
+- PNG: an ``iTXt`` chunk with the keyword ``XML:com.adobe.xmp`` (the XMP spec, part 3);
+- JPEG: an APP1 segment starting ``http://ns.adobe.com/xap/1.0/\\0`` (Pillow writes it
+  from ``save(..., xmp=...)``).
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Mapping
+from xml.sax.saxutils import escape
+
+from ganorama.errors import UsageError
+from ganorama.outputs import write_with
+
+FORMATS = ("png", "jpg")
+# Spellings accepted for each format (in the ``format`` argument or the file suffix).
+_FORMAT_ALIASES = (("png", "png"), ("jpg", "jpg"), ("jpeg", "jpg"))
+
+XMP_PNG_KEYWORD = "XML:com.adobe.xmp"
+GPANO_NAMESPACE = "http://ns.google.com/photos/1.0/panorama/"
+
+
+def xmp_packet(width: int, height: int) -> str:
+    """The XMP packet (a complete ``<?xpacket ...?>`` string) marking a ``width`` x
+    ``height`` image as a full equirectangular 360-degree panorama."""
+    width, height = int(width), int(height)
+    if height < 1 or width != 2 * height:
+        raise UsageError(
+            f"a {width}x{height} image is not a full equirectangular panorama; it must be 2:1 (width = 2 x height)"
+        )
+    properties = (
+        ("ProjectionType", "equirectangular"),
+        ("UsePanoramaViewer", "True"),
+        ("FullPanoWidthPixels", width),
+        ("FullPanoHeightPixels", height),
+        ("CroppedAreaImageWidthPixels", width),
+        ("CroppedAreaImageHeightPixels", height),
+        ("CroppedAreaLeftPixels", 0),
+        ("CroppedAreaTopPixels", 0),
+    )
+    body = "\n".join(f"   <GPano:{name}>{escape(str(value))}</GPano:{name}>" for name, value in properties)
+    # The packet wrapper (begin = BOM, the fixed id) is what XMP scanners search for.
+    return (
+        '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n'
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/" x:xmptk="ganorama">\n'
+        ' <rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">\n'
+        f'  <rdf:Description rdf:about="" xmlns:GPano="{GPANO_NAMESPACE}">\n'
+        f"{body}\n"
+        "  </rdf:Description>\n"
+        " </rdf:RDF>\n"
+        "</x:xmpmeta>\n"
+        '<?xpacket end="w"?>'
+    )
+
+
+def resolve_format(path: str | os.PathLike, format: str | None = None) -> str:
+    """'png' or 'jpg' from ``format`` if given, else from the file suffix; UsageError otherwise."""
+    aliases = dict(_FORMAT_ALIASES)
+    if format is not None:
+        key = str(format).lower().lstrip(".")
+        if key not in aliases:
+            raise UsageError(f"unknown image format {format!r}; allowed: {', '.join(FORMATS)}")
+        return aliases[key]
+    suffix = Path(path).suffix.lower().lstrip(".")
+    if suffix not in aliases:
+        raise UsageError(
+            f"cannot tell the image format of {Path(path).name!r} from its suffix; "
+            f"use .png, .jpg or .jpeg (allowed formats: {', '.join(FORMATS)})"
+        )
+    return aliases[suffix]
+
+
+def save_panorama(
+    image,
+    path: str | os.PathLike,
+    format: str | None = None,
+    quality: int = 95,
+    extra_text: Mapping[str, str] | None = None,
+) -> Path:
+    """Write a 2:1 equirect PIL ``image`` to ``path`` with GPano XMP metadata.
+
+    ``format``: 'png' or 'jpg' (None: from the suffix). ``quality``: JPEG quality 1-100.
+    ``extra_text``: more key/value text to keep with the image, e.g. the generation
+    parameters: PNG stores each as an ``iTXt`` chunk; JPEG stores them as one JSON
+    object in a comment (COM) segment. Written atomically; an existing ``path`` is never
+    replaced (UsageError). Returns the path written."""
+    from PIL.PngImagePlugin import PngInfo
+
+    fmt = resolve_format(path, format)
+    if not 1 <= int(quality) <= 100:
+        raise UsageError(f"JPEG quality {quality} is out of range; allowed: 1 to 100")
+    width, height = image.size
+    packet = xmp_packet(width, height)
+    extra = {str(key): str(value) for key, value in (extra_text or {}).items()}
+    for key in extra:
+        # PNG keywords: 1-79 Latin-1 characters; the same rule keeps JPEG keys sane.
+        if not 1 <= len(key) <= 79 or key == XMP_PNG_KEYWORD or not key.isprintable():
+            raise UsageError(f"extra_text key {key!r} is not allowed; use 1-79 printable characters")
+        try:
+            key.encode("latin-1")
+        except UnicodeEncodeError:
+            raise UsageError(f"extra_text key {key!r} must be Latin-1 text") from None
+
+    if fmt == "png":
+        info = PngInfo()
+        info.add_itxt(XMP_PNG_KEYWORD, packet)
+        for key, value in extra.items():
+            info.add_itxt(key, value)
+
+        def writer(temp: Path) -> None:
+            image.save(temp, "PNG", pnginfo=info)
+
+    else:
+        rgb = image if image.mode in ("RGB", "L") else image.convert("RGB")
+        options = {"quality": int(quality), "xmp": packet.encode("utf-8")}
+        if extra:
+            options["comment"] = json.dumps(extra, ensure_ascii=False).encode("utf-8")
+
+        def writer(temp: Path) -> None:
+            rgb.save(temp, "JPEG", **options)
+
+    return write_with(path, writer)
