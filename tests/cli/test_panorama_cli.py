@@ -71,3 +71,16 @@ def test_bad_values_exit_2_with_one_line_and_no_traceback(tmp_path, tiny_checkpo
     assert len(lines) == 1 and expected in lines[0], result.stderr
     assert "Traceback" not in result.stderr
     assert not any(tmp_path.iterdir())
+
+
+def test_panorama_export_flags_write_every_export_beside_the_image(tmp_path, tiny_checkpoint):
+    outdir = tmp_path / "o"
+    result = run_cli("panorama", "--weights", str(tiny_checkpoint), "-o", str(outdir), "--seed", "4",
+                     "--panorama_width", "128", "--panorama_height", "64", "--format", "jpg",
+                     "--cubemap", "--viewer", "--mesh", "--export_point_cloud")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    names = {p.name for p in outdir.iterdir()}
+    assert {"0.jpg", "0.json", "0.html", "0.glb", "0.ply", "0_cubemap"} <= names
+    assert {p.name for p in (outdir / "0_cubemap").iterdir()} == {f"{f}.jpg" for f in ("px", "nx", "py", "ny", "pz", "nz", "cross")}
+    assert Image.open(outdir / "0.jpg").size == (128, 64)
+    assert b"GPano:ProjectionType" in (outdir / "0.jpg").read_bytes()

@@ -47,11 +47,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(*common.flag_names("visualise_point_cloud"), dest="visualise_point_cloud",
                        action="store_true", help="show the views as a 3-D point cloud (needs open3d)")
 
+    exports = parser.add_argument_group("exports (each also a subcommand on an existing panorama)")
+    exports.add_argument("--format", default="png", choices=("png", "jpg"),
+                         help="image format; both carry GPano 360 metadata (default: png)")
+    exports.add_argument("--quality", type=common.positive_int, default=95, help="JPEG quality 1-100 (default: 95)")
+    exports.add_argument("--cubemap", action="store_true",
+                         help="also write a skybox: OUTDIR/N_cubemap/{px,nx,py,ny,pz,nz,cross}")
+    exports.add_argument("--viewer", action="store_true", help="also write OUTDIR/N.html, an offline 360 viewer")
+    exports.add_argument("--turntable", action="store_true", help="also write OUTDIR/N_turntable.gif, a spinning globe")
+    exports.add_argument("--mesh", action="store_true", help="also write OUTDIR/N.glb, a textured sphere (glTF)")
+    exports.add_argument("--displace", type=common.finite_float, default=0.0,
+                         help="colour-based displacement for --turntable/--mesh, e.g. 0.1 (default: 0)")
+    exports.add_argument(*common.flag_names("export_point_cloud"), dest="export_point_cloud", action="store_true",
+                         help="also write the views' 3-D points with their colours as OUTDIR/N.ply")
+
 
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from ganorama.outputs import next_free_index, write_with
     from ganorama.pipeline import Ganorama, Sampling
 
     common.validate_class_names(args.class_names)
@@ -59,7 +72,14 @@ def run(args: argparse.Namespace) -> int:
         truncation=args.truncation, z_mul=args.z_mul, class_mul=args.class_mul, share_z=not args.no_share_z,
         share_class=args.share_class, start_layer=args.start_layer, end_layer=args.end_layer,
     )
-    sampling.validate()  # before the (slow) model load
+    # Everything that can be checked is checked before the (slow) model load.
+    sampling.validate()
+    if args.quality > 100:
+        common.raise_usage(f"--quality {args.quality} is out of range; allowed: 1 to 100")
+    if args.turntable or args.mesh:
+        from ganorama.export.mesh import check_displace
+
+        check_displace(args.displace)
     if args.visualise_point_cloud:
         from ganorama.export.pointcloud import require_open3d
 
@@ -75,13 +95,7 @@ def run(args: argparse.Namespace) -> int:
             sampling=sampling, layout=args.layout, width=args.panorama_width, height=args.panorama_height,
         )
         result.metadata["weights"] = args.weights
-        index = next_free_index(outdir)
-        image_path = outdir / f"{index}.png"
-        write_with(image_path, lambda path: save_png(result, path))
-        write_with(outdir / f"{index}.json", lambda path: path.write_text(result.metadata_json()))
-        if args.save_views:
-            write_with(outdir / f"{index}_views.png", lambda path: result.views_contact_sheet().save(path, "PNG"))
-        print(image_path)
+        print(save_result(result, outdir, args))
         if args.visualise_point_cloud:
             from ganorama.export.pointcloud import show_views_point_cloud
 
@@ -89,5 +103,36 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def save_png(result, path: Path) -> None:
-    result.to_pil().save(path, "PNG")
+def save_result(result, outdir: Path, args: argparse.Namespace) -> Path:
+    """Write the panorama (with 360 metadata), its JSON and the requested exports under the
+    least unused number N; returns the image path."""
+    from ganorama.export.metadata import save_panorama
+    from ganorama.outputs import next_free_index, write_with
+
+    index = next_free_index(outdir)
+    image_path = outdir / f"{index}.{args.format}"
+    save_panorama(result.to_pil(), image_path, format=args.format, quality=args.quality)
+    write_with(outdir / f"{index}.json", lambda path: path.write_text(result.metadata_json()))
+    if args.save_views:
+        write_with(outdir / f"{index}_views.png", lambda path: result.views_contact_sheet().save(path, "PNG"))
+    if args.cubemap:
+        from ganorama.export.cubemap import save_cubemap
+
+        save_cubemap(result.image, outdir / f"{index}_cubemap", format=args.format)
+    if args.viewer:
+        from ganorama.export.viewer import save_viewer
+
+        save_viewer(image_path, outdir / f"{index}.html")
+    if args.turntable:
+        from ganorama.export.turntable import render_turntable, save_turntable
+
+        save_turntable(render_turntable(result.image, displace=args.displace), outdir / f"{index}_turntable.gif")
+    if args.mesh:
+        from ganorama.export.mesh import save_sphere_glb
+
+        save_sphere_glb(result.image, outdir / f"{index}.glb", displace=args.displace)
+    if args.export_point_cloud:
+        from ganorama.export.pointcloud import views_points, write_ply
+
+        write_ply(outdir / f"{index}.ply", *views_points(result.views, result.metadata["views"]))
+    return image_path
