@@ -1,0 +1,59 @@
+"""``ganorama download MODEL``: fetch a pre-trained model into the local cache."""
+from __future__ import annotations
+
+import argparse
+
+from ganorama.cli import common
+
+DESCRIPTION = """\
+Download a pre-trained model (config.json and weights) into the local cache and print
+the directory that holds it; a model already cached is only checked, not fetched again.
+Pass that directory to --weights, or just use the model name: later runs find it."""
+
+EPILOG = """\
+models:
+  biggan-deep-128           from the Hugging Face Hub (osanseviero/BigGAN-deep-128)
+  biggan-deep-256, -512     from the reference package's S3 URLs (resumable; a sha256 is
+                            recorded beside each file and checked on every later use)
+  hf:OWNER/REPO[@REVISION]  any Hub model repo with config.json and pytorch_model.bin
+                            or model.safetensors
+
+cache:
+  Hub models go to the Hugging Face cache, $HF_HUB_CACHE or $HF_HOME/hub
+  (default ~/.cache/huggingface/hub); URL models to $HF_HOME/ganorama/MODEL
+  (default ~/.cache/huggingface/ganorama/MODEL).
+
+environment:
+  HF_HOME          root of the cache (default ~/.cache/huggingface)
+  HF_HUB_OFFLINE   set to 1 to never touch the network: only the cache is used,
+                   and a model that is not cached is an error
+  HF_TOKEN         token for private or gated Hub repos"""
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults shown, description and epilog kept as written."""
+
+
+def add_parser(subparsers) -> common.ArgumentParser:
+    parser = common.add_subparser(
+        subparsers,
+        "download",
+        help="download a pre-trained model into the local cache",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=_HelpFormatter,
+    )
+    parser.add_argument(
+        "model",
+        metavar="MODEL",
+        help="biggan-deep-128, biggan-deep-256, biggan-deep-512 or hf:OWNER/REPO[@REVISION]",
+    )
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar for URL downloads")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    from ganorama.models.weights import download
+
+    print(download(args.model, progress=not args.quiet))
+    return 0

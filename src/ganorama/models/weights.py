@@ -1,0 +1,500 @@
+"""Where BigGAN weights come from: local files, the Hugging Face Hub or plain URLs.
+
+:func:`resolve_checkpoint_dir` turns what the user typed into a local directory holding
+``config.json`` and ``pytorch_model.bin`` (or ``model.safetensors``):
+
+- a known model name, ``biggan-deep-128|256|512`` (known names win over a local
+  directory of the same name; write ``./biggan-deep-128`` for the directory);
+- ``hf:OWNER/REPO`` or ``hf:OWNER/REPO@REVISION``, any model repo on the Hub;
+- a local checkpoint directory, or a weights file whose directory holds ``config.json``.
+
+``biggan-deep-128`` lives on the Hub and is fetched with ``huggingface_hub`` into its
+usual cache (``$HF_HOME/hub``). The 256 and 512 models have no known Hub copy: they come
+from the reference package's S3 URLs and are cached under ``$HF_HOME/ganorama/NAME/``,
+with resumable downloads and a sha256 recorded beside each file and checked on every
+later use. ``HF_HOME``, ``HF_HUB_CACHE`` and ``HF_HUB_OFFLINE`` are read when a model is
+resolved, not when a module is imported. Every failure reaches the caller as one-line
+:class:`~ganorama.errors.GanoramaError` (or :class:`~ganorama.errors.UsageError` for a
+bad value); no network exception escapes this module.
+"""
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import re
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Mapping, Optional, Tuple, Union
+
+from ganorama.errors import GanoramaError, UsageError
+from ganorama.models.biggan import CONFIG_NAME, SAFETENSORS_NAME, WEIGHTS_NAME, read_checkpoint
+from ganorama.outputs import write_bytes_atomic, write_with
+
+
+@dataclass(frozen=True)
+class HubSource:
+    """A checkpoint in a Hugging Face Hub model repo.
+
+    ``weights_names`` are tried in order; the first one the repo has is used.
+    """
+
+    repo_id: str
+    revision: Optional[str] = None
+    weights_names: Tuple[str, ...] = (SAFETENSORS_NAME, WEIGHTS_NAME)
+
+
+@dataclass(frozen=True)
+class UrlSource:
+    """A checkpoint published as two plain HTTP(S) files (config and weights)."""
+
+    name: str
+    config_url: str
+    weights_url: str
+
+
+Source = Union[HubSource, UrlSource]
+
+# Copied from pytorch_pretrained_biggan.model.PRETRAINED_{CONFIG,MODEL}_ARCHIVE_MAP.
+_REFERENCE_BASE_URL = "https://s3.amazonaws.com/models.huggingface.co/biggan/"
+
+KNOWN_MODELS: Mapping[str, Source] = MappingProxyType({
+    "biggan-deep-128": HubSource("osanseviero/BigGAN-deep-128", weights_names=(WEIGHTS_NAME,)),
+    "biggan-deep-256": UrlSource(
+        "biggan-deep-256",
+        _REFERENCE_BASE_URL + "biggan-deep-256-config.json",
+        _REFERENCE_BASE_URL + "biggan-deep-256-pytorch_model.bin",
+    ),
+    "biggan-deep-512": UrlSource(
+        "biggan-deep-512",
+        _REFERENCE_BASE_URL + "biggan-deep-512-config.json",
+        _REFERENCE_BASE_URL + "biggan-deep-512-pytorch_model.bin",
+    ),
+})  # fmt: skip
+
+ALLOWED_FORMS = (
+    "biggan-deep-128, biggan-deep-256, biggan-deep-512, hf:OWNER/REPO[@REVISION], "
+    "or a local directory (or weights file) with config.json and pytorch_model.bin or model.safetensors"
+)
+
+_HF_SPEC = re.compile(r"^hf:(?P<repo>[A-Za-z0-9][\w.-]*/[\w.-]+)(?:@(?P<revision>[^\s@]+))?$")
+_TRUE_VALUES = frozenset({"1", "ON", "YES", "TRUE"})
+_CHUNK_SIZE = 1 << 20
+_SIDECAR_SUFFIX = ".sha256"
+_PARTIAL_SUFFIX = ".incomplete"
+
+
+# --- entry points --------------------------------------------------------------------
+
+
+def resolve_checkpoint_dir(name_or_path: Union[str, os.PathLike]) -> Path:
+    """The local directory holding the checkpoint named by ``name_or_path``.
+
+    Known names and ``hf:`` specs are downloaded (or found in the cache, see
+    :func:`download`); anything else must be an existing local directory or weights file.
+    """
+    text = str(name_or_path).strip()
+    if text in KNOWN_MODELS or text.startswith("hf:"):
+        return download(text)
+    path = Path(text).expanduser()
+    if path.exists():
+        return local_checkpoint_dir(path)
+    raise UsageError(f"no model or path {text!r}; allowed: {ALLOWED_FORMS}")
+
+
+def download(name_or_spec: str, *, offline: Optional[bool] = None, progress: bool = True) -> Path:
+    """Fetch a known model or ``hf:OWNER/REPO[@REVISION]`` into the cache; return its directory.
+
+    Already cached files are reused (and, for URL downloads, checked against their recorded
+    sha256). ``offline`` defaults to ``HF_HUB_OFFLINE``; offline, only the cache is used.
+    ``progress`` shows a progress bar for URL downloads.
+    """
+    spec = str(name_or_spec).strip()
+    source = parse_model_spec(spec)
+    offline = offline_mode() if offline is None else offline
+    if isinstance(source, HubSource):
+        return download_from_hub(source, offline=offline, label=spec)
+    return download_from_urls(source, url_cache_dir(source.name), offline=offline, progress=progress, label=spec)
+
+
+def parse_model_spec(spec: str) -> Source:
+    """The source of a known model name or of ``hf:OWNER/REPO[@REVISION]``; UsageError otherwise."""
+    spec = spec.strip()
+    if spec in KNOWN_MODELS:
+        return KNOWN_MODELS[spec]
+    match = _HF_SPEC.match(spec)
+    if match:
+        return HubSource(match.group("repo"), revision=match.group("revision"))
+    raise UsageError(f"unknown model {spec!r}; allowed: biggan-deep-128, biggan-deep-256, "
+                     "biggan-deep-512 or hf:OWNER/REPO[@REVISION]")
+
+
+def local_checkpoint_dir(path: Union[str, os.PathLike]) -> Path:
+    """``path`` (a checkpoint directory, or a file inside one) checked to hold a checkpoint."""
+    path = Path(path).expanduser()
+    if path.is_file():
+        if path.name not in (CONFIG_NAME, WEIGHTS_NAME, SAFETENSORS_NAME):
+            raise UsageError(f"{path}: a weights file must be named {WEIGHTS_NAME} or {SAFETENSORS_NAME} "
+                             f"and sit beside its {CONFIG_NAME}; rename it or pass its directory")
+        directory = path.parent
+    elif path.is_dir():
+        directory = path
+    else:
+        raise UsageError(f"no such file or directory: {path}; allowed: {ALLOWED_FORMS}")
+    if not (directory / CONFIG_NAME).is_file():
+        raise UsageError(f"{directory} holds no {CONFIG_NAME}; a checkpoint directory needs {CONFIG_NAME} "
+                         f"and {WEIGHTS_NAME} or {SAFETENSORS_NAME}")
+    if not any((directory / name).is_file() for name in (SAFETENSORS_NAME, WEIGHTS_NAME)):
+        raise UsageError(f"{directory} holds no {WEIGHTS_NAME} or {SAFETENSORS_NAME}")
+    return directory
+
+
+# --- environment ---------------------------------------------------------------------
+
+
+def offline_mode() -> bool:
+    """Whether ``HF_HUB_OFFLINE`` (or ``TRANSFORMERS_OFFLINE``) is set now.
+
+    huggingface_hub reads these once, at import; the environment wins when it says
+    anything, so a value set after that import still counts.
+    """
+    for variable in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        value = os.environ.get(variable)
+        if value:
+            return value.strip().upper() in _TRUE_VALUES
+    from huggingface_hub import constants
+
+    return bool(constants.HF_HUB_OFFLINE)
+
+
+def hf_home() -> Path:
+    """``$HF_HOME`` as it is now, else huggingface_hub's default (``~/.cache/huggingface``)."""
+    value = os.environ.get("HF_HOME")
+    if value:
+        return _expand(value)
+    from huggingface_hub import constants
+
+    return Path(constants.HF_HOME)
+
+
+def hub_cache_dir() -> Path:
+    """The Hub cache: ``$HF_HUB_CACHE``, else ``$HF_HOME/hub``, else huggingface_hub's default."""
+    for variable in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
+        value = os.environ.get(variable)
+        if value:
+            return _expand(value)
+    if os.environ.get("HF_HOME"):
+        return hf_home() / "hub"
+    from huggingface_hub import constants
+
+    return Path(constants.HF_HUB_CACHE)
+
+
+def url_cache_dir(name: str) -> Path:
+    """Where a model downloaded from plain URLs is cached: ``$HF_HOME/ganorama/NAME``."""
+    return hf_home() / "ganorama" / name
+
+
+def _expand(value: str) -> Path:
+    return Path(os.path.expandvars(os.path.expanduser(value)))
+
+
+def _offline_reason() -> str:
+    value = os.environ.get("HF_HUB_OFFLINE")
+    return f"offline: HF_HUB_OFFLINE={value}" if value else "offline mode"
+
+
+def _fallback_hint(label: str, where: str) -> str:
+    return (f"pass --weights DIR holding {CONFIG_NAME} and {WEIGHTS_NAME}, "
+            f"or run 'ganorama download {label}' where {where} is reachable")
+
+
+def _first_line(error: BaseException, limit: int = 200) -> str:
+    """A short one-line description of ``error``."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    text = lines[0] if lines else type(error).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# --- the Hub -------------------------------------------------------------------------
+
+
+def download_from_hub(source: HubSource, *, offline: bool, label: Optional[str] = None) -> Path:
+    """The snapshot directory holding ``config.json`` and the first available weights file.
+
+    Only those files are fetched, into the Hub cache (``hub_cache_dir()``); offline, only
+    the cache is read and nothing is sent anywhere.
+    """
+    label = label or f"hf:{source.repo_id}"
+    cache = hub_cache_dir()
+    config_path = _hub_file(source, CONFIG_NAME, source.revision, cache=cache, offline=offline, label=label)
+    if config_path is None:
+        raise _hub_missing_error(source, CONFIG_NAME, cache=cache, offline=offline, label=label)
+    # Pin the weights to the snapshot (commit) the config came from.
+    snapshot = config_path.parent
+    revision = snapshot.name if re.fullmatch(r"[0-9a-f]{40}", snapshot.name) else source.revision
+    for name in source.weights_names:
+        if _hub_file(source, name, revision, cache=cache, offline=offline, label=label) is not None:
+            return snapshot
+    raise _hub_missing_error(source, " or ".join(source.weights_names), cache=cache, offline=offline, label=label)
+
+
+def _hub_file(source: HubSource, filename: str, revision: Optional[str], *, cache: Path, offline: bool,
+              label: str) -> Optional[Path]:
+    """One file of ``source`` from the Hub (or its cache); None when the repo (or, offline,
+    the cache) lacks it. Every other failure becomes a one-line GanoramaError/UsageError.
+
+    huggingface_hub raises from several HTTP stacks depending on its version, so anything
+    it raises is caught here and described in one line.
+    """
+    if offline:
+        return _cached_hub_file(source, filename, revision, cache=cache)
+    from huggingface_hub import errors as hub_errors
+    from huggingface_hub import hf_hub_download
+
+    try:
+        return Path(hf_hub_download(source.repo_id, filename, revision=revision, cache_dir=str(cache)))
+    except hub_errors.LocalEntryNotFoundError as error:
+        cause = error.__cause__ or error
+        raise GanoramaError(f"cannot download {label} (the Hugging Face Hub is unreachable: {_first_line(cause)}); "
+                            + _fallback_hint(label, "the hub")) from None
+    except hub_errors.EntryNotFoundError:
+        return None  # the repo exists but has no such file
+    except hub_errors.GatedRepoError:
+        raise GanoramaError(f"cannot download {label}: hub repo {source.repo_id} is gated; accept its terms on "
+                            "huggingface.co and log in (set HF_TOKEN)") from None
+    except hub_errors.RepositoryNotFoundError:
+        raise UsageError(f"hub repo {source.repo_id!r} not found (if it is private, set HF_TOKEN); "
+                         f"allowed: {ALLOWED_FORMS}") from None
+    except hub_errors.RevisionNotFoundError:
+        raise UsageError(f"hub repo {source.repo_id} has no revision {revision!r}") from None
+    except hub_errors.HFValidationError as error:
+        raise UsageError(f"invalid hub repo {source.repo_id!r}: {_first_line(error)}") from None
+    except Exception as error:  # network and HTTP errors of whichever client the hub uses
+        raise GanoramaError(f"cannot download {label} from the Hugging Face Hub ({type(error).__name__}: "
+                            f"{_first_line(error)}); " + _fallback_hint(label, "the hub")) from None
+
+
+def _cached_hub_file(source: HubSource, filename: str, revision: Optional[str], *, cache: Path) -> Optional[Path]:
+    """``filename`` of ``source`` from the Hub cache only (the ``local_files_only`` lookup).
+
+    Not ``hf_hub_download(local_files_only=True)``: that still builds request headers,
+    and huggingface_hub 2.x then fetches an agent registry from the Hub unless
+    HF_HUB_OFFLINE was already set when it was imported. This reads files and nothing else.
+    """
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        found = try_to_load_from_cache(source.repo_id, filename, cache_dir=str(cache), revision=revision)
+    except ValueError as error:  # includes HFValidationError
+        raise UsageError(f"invalid hub repo {source.repo_id!r}: {_first_line(error)}") from None
+    return Path(found) if isinstance(found, str) and os.path.isfile(found) else None
+
+
+def _hub_missing_error(source: HubSource, what: str, *, cache: Path, offline: bool, label: str) -> GanoramaError:
+    """The error for a file that neither the cache (offline) nor the repo (online) has."""
+    if offline:
+        where = cache / ("models--" + source.repo_id.replace("/", "--"))
+        return GanoramaError(f"cannot download {label} ({_offline_reason()} and it is not in the cache at {where}); "
+                             + _fallback_hint(label, "the hub"))
+    return UsageError(f"hub repo {source.repo_id} has no {what}; it is not a BigGAN checkpoint "
+                      f"(needs {CONFIG_NAME} and {WEIGHTS_NAME} or {SAFETENSORS_NAME})")
+
+
+# --- plain URLs ----------------------------------------------------------------------
+
+
+def download_from_urls(source: UrlSource, directory: Union[str, os.PathLike], *, offline: bool,
+                       progress: bool = True, timeout: float = 30.0, label: Optional[str] = None) -> Path:
+    """``directory`` holding ``source``'s config and weights, downloading what is missing.
+
+    A file already there is checked against its recorded sha256 (recorded now if it has
+    none, e.g. when placed by hand); offline, a missing file is an error, not a download.
+    """
+    directory = Path(directory)
+    label = label or source.name
+    for filename, url in ((CONFIG_NAME, source.config_url), (WEIGHTS_NAME, source.weights_url)):
+        target = directory / filename
+        if target.is_file():
+            verify_recorded_sha256(target, label)
+        elif offline:
+            raise GanoramaError(f"cannot download {label} ({_offline_reason()} and it is not in the cache at "
+                                f"{directory}); " + _fallback_hint(label, "the network"))
+        else:
+            fetch_url(url, target, progress=progress, timeout=timeout, label=label)
+    return directory
+
+
+def fetch_url(url: str, destination: Union[str, os.PathLike], *, progress: bool = True, timeout: float = 30.0,
+              label: Optional[str] = None) -> Path:
+    """Download ``url`` to ``destination`` (which must not exist), resumably.
+
+    Bytes go to ``DESTINATION.incomplete``; a run that finds one asks the server for the
+    rest with an HTTP Range request. The finished file is checked against the announced
+    size, its sha256 written to ``DESTINATION.sha256``, and only then renamed into place.
+    A short download keeps its partial file, so running again resumes it.
+    """
+    destination = Path(destination)
+    label = label or destination.name
+    if destination.exists():
+        raise UsageError(f"{destination} already exists; delete it to download it again")
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    partial = destination.with_name(destination.name + _PARTIAL_SUFFIX)
+    try:
+        total = _transfer(url, partial, progress=progress, timeout=timeout)
+    except urllib.error.HTTPError as error:
+        raise GanoramaError(f"cannot download {label} from {url} (HTTP {error.code} {error.reason}); "
+                            + _fallback_hint(label, "the network")) from None
+    except (OSError, http.client.HTTPException) as error:
+        reason = getattr(error, "reason", None) or error
+        raise GanoramaError(f"cannot download {label} from {url} ({_first_line(reason)}); "
+                            + _fallback_hint(label, "the network")) from None
+    size = partial.stat().st_size
+    if total is not None and size != total:
+        if size > total:
+            partial.unlink()
+        raise GanoramaError(f"download of {url} is truncated ({size} of {total} bytes, kept in {partial}); "
+                            f"run 'ganorama download {label}' again to resume it")
+    _write_sidecar(destination, sha256_file(partial))
+    os.replace(partial, destination)
+    return destination
+
+
+def _transfer(url: str, partial: Path, *, progress: bool, timeout: float, retry_on_416: bool = True) -> Optional[int]:
+    """Append the rest of ``url`` to ``partial``; return the full size the server announced."""
+    offset = partial.stat().st_size if partial.exists() else 0
+    headers = {"User-Agent": "ganorama"}
+    if offset:
+        headers["Range"] = f"bytes={offset}-"
+    try:
+        response = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout)
+    except urllib.error.HTTPError as error:
+        if error.code != 416 or not offset or not retry_on_416:
+            raise
+        # Range not satisfiable: the partial file is already complete, or is not a prefix.
+        _, total = _parse_content_range(error.headers.get("Content-Range", ""))
+        error.close()
+        if total == offset:
+            return total
+        partial.unlink()
+        return _transfer(url, partial, progress=progress, timeout=timeout, retry_on_416=False)
+
+    with response:
+        if offset and response.status == 206:
+            start, total = _parse_content_range(response.headers.get("Content-Range", ""))
+            if start != offset:
+                raise GanoramaError(f"server for {url} resumed at byte {start}, not {offset}; "
+                                    f"delete {partial} and run again")
+            mode = "ab"
+        else:  # a whole file, perhaps because the server ignores Range
+            offset, mode = 0, "wb"
+            length = response.headers.get("Content-Length")
+            total = int(length) if length and length.isdigit() else None
+        _copy_with_progress(response, partial, mode=mode, total=total, initial=offset, progress=progress)
+    return total
+
+
+def _copy_with_progress(response, path: Path, *, mode: str, total: Optional[int], initial: int,
+                        progress: bool) -> None:
+    """Stream ``response`` into ``path`` in chunks, with a tqdm bar on stderr."""
+    from tqdm import tqdm
+
+    name = path.name[: -len(_PARTIAL_SUFFIX)] if path.name.endswith(_PARTIAL_SUFFIX) else path.name
+    with open(path, mode) as handle, tqdm(total=total, initial=initial, unit="B", unit_scale=True,
+                                          unit_divisor=1024, desc=name, disable=not progress) as bar:
+        while True:
+            chunk = response.read(_CHUNK_SIZE)
+            if not chunk:
+                break
+            handle.write(chunk)
+            bar.update(len(chunk))
+
+
+def _parse_content_range(value: str) -> Tuple[Optional[int], Optional[int]]:
+    """``bytes START-END/TOTAL`` (or ``bytes */TOTAL``) -> (START, TOTAL); None where unknown."""
+    match = re.fullmatch(r"\s*bytes\s+(?:(\d+)-\d+|\*)/(\d+|\*)\s*", value or "")
+    if not match:
+        return None, None
+    start, total = match.groups()
+    return (int(start) if start else None), (int(total) if total and total != "*" else None)
+
+
+# --- integrity -----------------------------------------------------------------------
+
+
+def sha256_file(path: Union[str, os.PathLike]) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(_CHUNK_SIZE), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _sidecar(path: Path) -> Path:
+    return path.with_name(path.name + _SIDECAR_SUFFIX)
+
+
+def _write_sidecar(path: Path, digest: str) -> None:
+    """Record ``digest`` for ``path`` in ``PATH.sha256`` (the format ``sha256sum -c`` reads)."""
+    write_bytes_atomic(_sidecar(path), f"{digest}  {path.name}\n".encode(), overwrite=True)
+
+
+def verify_recorded_sha256(path: Union[str, os.PathLike], label: str) -> None:
+    """Check ``path`` against the sha256 recorded beside it; record one if there is none."""
+    path = Path(path)
+    sidecar = _sidecar(path)
+    actual = sha256_file(path)
+    if not sidecar.is_file():
+        try:
+            _write_sidecar(path, actual)
+        except OSError:
+            pass  # a read-only cache still works, just unguarded
+        return
+    fields = sidecar.read_text(encoding="utf-8", errors="replace").split()
+    recorded = fields[0].lower() if fields else ""
+    if actual != recorded:
+        raise GanoramaError(f"cached file {path} is corrupted (its sha256 differs from the one recorded in {sidecar}); "
+                            f"delete {path} and run 'ganorama download {label}' again")
+
+
+# --- conversion ----------------------------------------------------------------------
+
+
+def convert_to_safetensors(directory: Union[str, os.PathLike], output: Union[str, os.PathLike, None] = None) -> Path:
+    """Write the checkpoint in ``directory`` as ``model.safetensors``, spectral norm folded.
+
+    The file goes beside ``config.json``, or into ``output`` with a copy of
+    ``config.json``; it is written atomically and never replaces an existing file.
+    Loading a directory with ``model.safetensors`` then never unpickles anything.
+    Returns the path of the new file.
+    """
+    source_dir = local_checkpoint_dir(directory)
+    target_dir = source_dir if output is None else Path(output).expanduser()
+    target = target_dir / SAFETENSORS_NAME
+    if target.exists():
+        raise UsageError(f"{target} already exists; delete it or choose another output directory")
+    config_bytes = (source_dir / CONFIG_NAME).read_bytes()
+    config_target = target_dir / CONFIG_NAME
+    copy_config = not (target_dir.exists() and target_dir.resolve() == source_dir.resolve())
+    if copy_config and config_target.exists() and config_target.read_bytes() != config_bytes:
+        raise UsageError(f"{config_target} already exists and differs from {source_dir / CONFIG_NAME}; "
+                         "choose an empty output directory")
+
+    _, state_dict = read_checkpoint(source_dir)
+    # safetensors wants contiguous tensors that share no memory.
+    tensors = {key: tensor.detach().contiguous().clone() for key, tensor in state_dict.items()}
+    metadata = {"format": "pt", "converted_by": "ganorama", "spectral_norm": "folded"}
+
+    def save(temp: Path) -> None:
+        from safetensors.torch import save_file
+
+        save_file(tensors, str(temp), metadata=metadata)
+
+    write_with(target, save)
+    if copy_config and not config_target.exists():
+        write_bytes_atomic(config_target, config_bytes)
+    return target

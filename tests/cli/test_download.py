@@ -1,0 +1,101 @@
+"""``ganorama download`` and ``ganorama convert``: output, exit status, one-line errors."""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ganorama.cli import main
+from ganorama.models.biggan import CONFIG_NAME, SAFETENSORS_NAME, WEIGHTS_NAME
+
+COMMIT = "fedcba9876543210fedcba9876543210fedcba98"
+
+
+def _offline_env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE")}
+    env.update(HF_HOME=str(home), HF_HUB_OFFLINE="1")
+    return env
+
+
+def _run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ganorama", *args], env=env, capture_output=True, text=True,
+                          timeout=120)
+
+
+def _fake_hub_snapshot(hub_cache: Path, repo_id: str, checkpoint: Path) -> Path:
+    """huggingface_hub's cache layout: refs/main -> snapshots/<commit>/<file> -> ../../blobs/<hash>."""
+    repo_dir = hub_cache / ("models--" + repo_id.replace("/", "--"))
+    snapshot = repo_dir / "snapshots" / COMMIT
+    snapshot.mkdir(parents=True)
+    (repo_dir / "blobs").mkdir()
+    (repo_dir / "refs").mkdir()
+    (repo_dir / "refs" / "main").write_text(COMMIT)
+    for name in (CONFIG_NAME, WEIGHTS_NAME):
+        data = (checkpoint / name).read_bytes()
+        blob = repo_dir / "blobs" / hashlib.sha256(data).hexdigest()
+        blob.write_bytes(data)
+        (snapshot / name).symlink_to(os.path.relpath(blob, snapshot))
+    return snapshot
+
+
+def test_download_offline_with_empty_cache_exits_1_with_one_line_hint_and_no_traceback(tmp_path):
+    result = _run_cli("download", "biggan-deep-128", env=_offline_env(tmp_path / "hf"))
+    assert result.returncode == 1
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert lines[0].startswith("ganorama download: error: cannot download biggan-deep-128")
+    assert "--weights" in lines[0] and "HF_HUB_OFFLINE=1" in lines[0]
+
+
+def test_download_unknown_model_exits_2_with_one_line(tmp_path):
+    result = _run_cli("download", "biggan-deep-1024", env=_offline_env(tmp_path / "hf"))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "'biggan-deep-1024'" in lines[0] and "hf:OWNER/REPO" in lines[0]
+
+
+def test_download_prints_the_directory_of_a_cached_hub_model(tmp_path, monkeypatch, capsys, tiny_checkpoint):
+    home = tmp_path / "hf"
+    snapshot = _fake_hub_snapshot(home / "hub", "osanseviero/BigGAN-deep-128", tiny_checkpoint)
+    monkeypatch.setenv("HF_HOME", str(home))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    assert main(["download", "biggan-deep-128"]) == 0
+    assert capsys.readouterr().out.strip() == str(snapshot)
+
+
+def test_download_help_explains_the_cache_and_environment_variables(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["download", "--help"])
+    assert exited.value.code == 0
+    text = capsys.readouterr().out
+    for expected in ("HF_HOME", "HF_HUB_OFFLINE", "~/.cache/huggingface/hub", "ganorama/MODEL", "hf:OWNER/REPO"):
+        assert expected in text
+
+
+def test_convert_command_writes_safetensors_then_refuses_to_overwrite(tmp_path, capsys, tiny_checkpoint):
+    directory = tmp_path / "ckpt"
+    directory.mkdir()
+    for name in (CONFIG_NAME, WEIGHTS_NAME):
+        shutil.copyfile(tiny_checkpoint / name, directory / name)
+    assert main(["convert", str(directory)]) == 0
+    assert capsys.readouterr().out.strip() == str(directory / SAFETENSORS_NAME)
+    assert (directory / SAFETENSORS_NAME).is_file()
+
+    assert main(["convert", str(directory)]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "already exists" in error[0]
+
+
+def test_convert_command_with_output_dir_copies_config(tmp_path, capsys, tiny_checkpoint):
+    assert main(["convert", str(tiny_checkpoint), "-o", str(tmp_path / "out")]) == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [CONFIG_NAME, SAFETENSORS_NAME]
+    assert not (tiny_checkpoint / SAFETENSORS_NAME).exists()
