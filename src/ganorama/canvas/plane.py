@@ -23,7 +23,7 @@ from ganorama.errors import UsageError
 WRAP_CHOICES = ("none", "x", "y", "xy")
 DEFAULT_OVERLAP = 0.5
 # How far from a whole number a stride may be and still count as one: overlaps typed as
-# decimals (0.1 * 128 = 12.800000000000001) must not be rejected for float noise.
+# decimals must not be rejected for float noise ((1 - 0.3) * 10 = 7.000000000000001).
 _WHOLE_TOLERANCE = 1e-6
 
 
@@ -66,6 +66,14 @@ def describe_allowed(tile_size: int, resolutions: Sequence[int] = ()) -> str:
     return f"multiples of {step} below 1, e.g. {', '.join(f'{value:g}' for value in examples)}"
 
 
+def check_overlap_range(overlap: float) -> None:
+    """The model-independent part of :func:`check_overlap`."""
+    if isinstance(overlap, bool) or not isinstance(overlap, (int, float)) or not (
+        math.isfinite(overlap) and 0 <= overlap < 1
+    ):
+        raise UsageError(f"overlap {overlap!r} is out of range; allowed: 0 <= overlap < 1 (0.5 = half a tile)")
+
+
 def check_overlap(
     overlap: float,
     tile_size: int,
@@ -75,8 +83,7 @@ def check_overlap(
     """Validate ``overlap`` for tiles of ``tile_size`` px synced at feature grids of
     ``resolutions`` cells per tile side (the hooked blocks, the first being block
     ``first_block``); return the stride in whole pixels or raise a one-line UsageError."""
-    if not (isinstance(overlap, (int, float)) and math.isfinite(overlap) and 0 <= overlap < 1):
-        raise UsageError(f"overlap {overlap!r} is out of range; allowed: 0 <= overlap < 1 (0.5 = half a tile)")
+    check_overlap_range(overlap)
     stride = stride_for(tile_size, overlap)
     for position, resolution in sorted(enumerate(resolutions), key=lambda item: item[1]):
         if not _is_whole(stride * resolution / tile_size):
