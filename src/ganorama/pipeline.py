@@ -16,6 +16,7 @@ import torch
 
 from ganorama import __version__
 from ganorama.errors import UsageError
+from ganorama.export.io import tensor_to_image
 from ganorama.latents import fresh_seed, random_class_ids, seeded_generator, truncated_noise
 from ganorama.models.biggan import BigGAN, check_truncation
 from ganorama.models.imagenet import NUM_CLASSES, class_vector, display_name, parse_class_mix
@@ -66,21 +67,13 @@ class Result:
     metadata: dict = field(default_factory=dict)
 
     def to_pil(self):
-        return tensor_to_pil(self.image)
+        return tensor_to_image(self.image)
 
     def views_contact_sheet(self, columns: int | None = None):
-        return tensor_to_pil(contact_sheet(self.views, columns))
+        return tensor_to_image(contact_sheet(self.views, columns))
 
     def metadata_json(self) -> str:
         return json.dumps(self.metadata, indent=2)
-
-
-def tensor_to_pil(image: torch.Tensor):
-    """(3, H, W) in [0, 1] -> 8-bit RGB PIL image."""
-    from PIL import Image
-
-    array = (image.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
-    return Image.fromarray(array, "RGB")
 
 
 def contact_sheet(views: torch.Tensor, columns: int | None = None, gap: int = 2) -> torch.Tensor:

@@ -6,7 +6,7 @@ import torch
 from PIL import Image
 
 from ganorama.errors import UsageError
-from ganorama.export.io import image_to_tensor, load_panorama, resolve_device, sample_equirect, tensor_to_image
+from ganorama.export.io import image_to_tensor, load_panorama, sample_equirect, tensor_to_image
 
 
 def test_load_panorama(tmp_path):
@@ -48,12 +48,3 @@ def test_sample_equirect_wraps_in_longitude():
     assert back[0, 0].item() == pytest.approx(0.5)
     assert back[0, 1].item() == pytest.approx(0.5)
 
-
-def test_resolve_device():
-    assert resolve_device("cpu") == torch.device("cpu")
-    assert resolve_device(None).type in ("cpu", "cuda")
-    with pytest.raises(UsageError, match="unknown device"):
-        resolve_device("toaster")
-    if not torch.cuda.is_available():
-        with pytest.raises(UsageError, match="CUDA is not available"):
-            resolve_device("cuda")

@@ -65,6 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from ganorama.devices import resolve_device
     from ganorama.pipeline import Ganorama, Sampling
 
     common.validate_class_names(args.class_names)
@@ -74,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
     )
     # Everything that can be checked is checked before the (slow) model load.
     sampling.validate()
+    resolve_device(args.device)
     if args.quality > 100:
         common.raise_usage(f"--quality {args.quality} is out of range; allowed: 1 to 100")
     if args.turntable or args.mesh:

@@ -43,7 +43,8 @@ def add_parser(subparsers) -> common.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from ganorama.errors import UsageError
-    from ganorama.export.io import load_panorama, resolve_device
+    from ganorama.devices import resolve_device
+    from ganorama.export.io import load_panorama
     from ganorama.export.mesh import check_displace
     from ganorama.export.turntable import render_turntable, save_turntable
 

@@ -119,21 +119,3 @@ def luminance(image: torch.Tensor) -> torch.Tensor:
         return image[0]
     weights = torch.tensor((0.2126, 0.7152, 0.0722), device=image.device, dtype=image.dtype)
     return torch.einsum("c...,c->...", image[:3], weights)
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """None or "auto" -> CUDA when available, else CPU; otherwise the named device,
-    with a UsageError if it is malformed or not available here."""
-    if device is None or device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise UsageError(f"unknown device {device!r}; use auto, cpu, cuda, cuda:N or mps") from None
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError(f"device {device!r} requested but CUDA is not available; use --device cpu")
-    if resolved.type == "cuda" and resolved.index is not None and resolved.index >= torch.cuda.device_count():
-        raise UsageError(f"device {device!r} does not exist; {torch.cuda.device_count()} CUDA device(s) found")
-    if resolved.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
-        raise UsageError(f"device {device!r} requested but MPS is not available; use --device cpu")
-    return resolved

@@ -18,7 +18,8 @@ import torch.nn.functional as F
 
 from ganorama import geometry
 from ganorama.errors import UsageError
-from ganorama.export.io import as_panorama, luminance, resolve_device, sample_equirect, tensor_to_image
+from ganorama.devices import resolve_device
+from ganorama.export.io import as_panorama, luminance, sample_equirect, tensor_to_image
 from ganorama.export.mesh import WORLD_TO_GLOBE, check_displace, displacement_radius
 from ganorama.outputs import write_with
 

@@ -22,6 +22,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ganorama.devices import resolve_device, resolve_dtype
 from ganorama.errors import GanoramaError, UsageError
 
 CONFIG_NAME = "config.json"
@@ -310,38 +311,6 @@ class BigGAN(nn.Module):
 def check_truncation(truncation: float) -> None:
     if not (isinstance(truncation, (int, float)) and 0 < truncation <= 1):
         raise UsageError(f"truncation {truncation!r} is out of range; allowed: 0 < truncation <= 1")
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``None``/``"auto"`` -> CUDA when available, else CPU; otherwise as given (validated)."""
-    if device is None or device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise UsageError(f"unknown device {device!r}; allowed: auto, cpu, cuda, cuda:N, mps") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError(f"device {str(device)!r} requested but CUDA is not available here; use --device cpu")
-    return device
-
-
-_DTYPES = {"float32": torch.float32, "fp32": torch.float32, "float16": torch.float16,
-           "fp16": torch.float16, "half": torch.float16, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}  # fmt: skip
-
-
-def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
-    """float32/float16/bfloat16 by name or torch dtype; ``None``/``"auto"`` picks float16
-    on CUDA (fast, and BigGAN is stable in it) and float32 elsewhere."""
-    if isinstance(dtype, torch.dtype):
-        if dtype not in (torch.float32, torch.float16, torch.bfloat16):
-            raise UsageError(f"dtype {dtype} not supported; allowed: float32, float16, bfloat16, auto")
-        return dtype
-    if dtype is None or dtype == "auto":
-        return torch.float16 if torch.device(device).type == "cuda" else torch.float32
-    try:
-        return _DTYPES[str(dtype).lower()]
-    except KeyError:
-        raise UsageError(f"unknown dtype {dtype!r}; allowed: auto, float32, float16, bfloat16") from None
 
 
 # --- checkpoints -------------------------------------------------------------------
