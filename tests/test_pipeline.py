@@ -87,3 +87,16 @@ def test_morph_mix_moves_from_first_to_last_class():
     assert morph_mix(["orange", "lemon"], 1.0) == {951: 1.0}
     middle = morph_mix(["orange", "lemon"], 0.5)
     assert middle == pytest.approx({950: 0.5, 951: 0.5})
+
+
+def test_bigimg_from_python_names_the_overlap_and_the_block_it_misses(tiny_checkpoint):
+    generator = Ganorama(BigGAN.from_pretrained(tiny_checkpoint))
+    with pytest.raises(UsageError, match="overlap 0.3"):
+        generator.bigimg(classes="orange", seed=0, cols=3, overlap=0.3)
+
+
+def test_bigimg_strip_has_the_seeds_width(tiny_checkpoint):
+    generator = Ganorama(BigGAN.from_pretrained(tiny_checkpoint))
+    result = generator.bigimg(classes="orange", seed=0, cols=6)
+    assert result.image.shape == (3, 32, 16 * 7)
+    assert result.metadata["kind"] == "bigimg" and result.metadata["width"] == 112

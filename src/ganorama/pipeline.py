@@ -133,7 +133,8 @@ class Ganorama:
     ) -> "Ganorama":
         """Load ``model`` (a published name) or the checkpoint at ``weights`` (a local
         directory/file or ``hf:OWNER/REPO``)."""
-        return cls(BigGAN.from_pretrained(weights or model, device=device, dtype=dtype), model_name=model)
+        # Record what was really loaded: the weights' source when given, else the model name.
+        return cls(BigGAN.from_pretrained(weights or model, device=device, dtype=dtype), model_name=weights or model)
 
     @property
     def device(self) -> torch.device:
@@ -250,12 +251,15 @@ class Ganorama:
         ``wrap`` ("none", "x", "y", "xy") makes opposite edges continue each other so the
         image tiles. ``morph``: two or more class specs blended from left to right across
         the canvas (one class mix per tile column) instead of one class everywhere."""
-        from ganorama.canvas.plane import PlaneCanvas
+        from ganorama.canvas.plane import PlaneCanvas, check_overlap
 
         sampling = sampling or Sampling()
+        sampling.validate(self.model.config.num_blocks)
+        synced = self.model.config.block_resolutions()[sampling.start_layer : sampling.end_layer]
+        # The overlap check first: its message names the block whose feature grid it misses.
+        check_overlap(overlap, self.image_size, synced, first_block=sampling.start_layer)
         canvas = PlaneCanvas(rows=rows, cols=cols, tile_size=self.image_size, overlap=overlap, wrap=wrap)
-        resolutions = self.model.config.block_resolutions()
-        canvas.check_feature_sizes(resolutions[sampling.start_layer : sampling.end_layer])
+        canvas.check_feature_sizes(synced, first_block=sampling.start_layer)
         if morph is not None:
             if classes is not None:
                 raise UsageError("give either classes or morph, not both")

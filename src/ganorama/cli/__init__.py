@@ -58,10 +58,10 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     try:
         return int(args._run(args) or 0)
     except UsageError as error:
-        print(f"ganorama {args.command}: error: {error}", file=sys.stderr)
+        print(f"{parser.prog} {args.command}: error: {error}", file=sys.stderr)
         return 2
     except GanoramaError as error:
-        print(f"ganorama {args.command}: error: {error}", file=sys.stderr)
+        print(f"{parser.prog} {args.command}: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("ganorama: interrupted", file=sys.stderr)
