@@ -41,9 +41,10 @@ def main() -> None:
             name = f"biggan-deep-{size}"
             directory = write_legacy_checkpoint(Path(temporary) / name, BigGANConfig.preset(name), seed=0)
             start = time.perf_counter()
-            ours = BigGAN.from_pretrained(directory, device=device, dtype="float32")
+            BigGAN.from_pretrained(directory, device=device, dtype="float32")
             our_load = time.perf_counter() - start
             rows.append({"model": name, "impl": "ganorama", "stage": "load", "dtype": "float32", "seconds": our_load})
+            print(rows[-1], flush=True)
 
             generator = torch.Generator().manual_seed(0)
             z = 0.5 * torch.randn(args.batch, 128, generator=generator).clamp(-2, 2)
@@ -83,6 +84,7 @@ def main() -> None:
                 if reference_forward:
                     row["vs reference"] = f"{reference_forward / seconds:.2f}x"
                 rows.append(row)
+                print(row, flush=True)
             ref_load = next((r["seconds"] for r in rows if r["model"] == name and r["impl"] == "reference"
                              and r["stage"] == "load"), None)  # fmt: skip
             if ref_load:

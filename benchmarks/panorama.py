@@ -25,7 +25,7 @@ from fixture_models import write_legacy_checkpoint
 
 from ganorama.canvas.sphere import SphereCanvas
 from ganorama.models.biggan import BigGAN, BigGANConfig
-from ganorama.pipeline import Ganorama, Sampling, sync_hooks
+from ganorama.pipeline import Sampling, sync_hooks
 
 
 def main() -> None:
@@ -48,7 +48,6 @@ def main() -> None:
             name = f"biggan-deep-{size}"
             directory = write_legacy_checkpoint(Path(temporary) / name, BigGANConfig.preset(name), seed=0)
             model = BigGAN.from_pretrained(directory, device=device, dtype=args.dtype)
-            generator = Ganorama(model, name)
             canvas = SphereCanvas.from_layout(args.layout)
             views = canvas.num_views
             sampling = Sampling()
@@ -82,7 +81,6 @@ def main() -> None:
                 row["cli -n 1"] = time_cli(directory, args)
                 row["cli / forward"] = row["cli -n 1"] / bare
             rows.append(row)
-            del model, generator
 
     columns = ["model", "views", "forward", "forward+sync", "sync %", "compose", "compose %", "overhead %",
                "build once", "cli -n 1", "cli / forward"]  # fmt: skip

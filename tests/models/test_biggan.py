@@ -149,6 +149,7 @@ class _Exploit:
         return (os.system, ("touch pwned",))
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 def test_checkpoint_with_pickled_code_is_refused_without_running_it(tmp_path, tiny_checkpoint, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "config.json").write_bytes((tiny_checkpoint / "config.json").read_bytes())

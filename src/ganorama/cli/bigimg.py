@@ -51,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--morph", action="store_true",
                        help='blend the --class_names ("orange|lemon", two or more) from left to right across '
                             "each image instead of one class per image")
-    add_save_views_argument(group)
+    common.add_save_views_argument(group, "tiles")
 
 
 def add_overlap_argument(group) -> None:
@@ -61,18 +61,13 @@ def add_overlap_argument(group) -> None:
                             "1/8) (default: 0.5)")
 
 
-def add_save_views_argument(group) -> None:
-    group.add_argument(*common.flag_names("save_views"), dest="save_views", action="store_true",
-                       help="also write the raw tiles as one contact sheet, OUTDIR/N_views.png")
-
-
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    sampling = sampling_from(args)
+    sampling = common.sampling_from(args)
     morph = morph_specs(args)
     check_canvas(args, sampling, args.rows, args.batch_size, args.wrap, known_config(args))  # before the slow load
-    generator = load_generator(args)
+    generator = common.load_generator(args)
     check_canvas(args, sampling, args.rows, args.batch_size, args.wrap, generator.model.config)
     outdir = Path(args.outdir)
     for k in tqdm(range(args.num_generations), desc="big images", unit="img", disable=args.num_generations < 2):
@@ -82,24 +77,11 @@ def run(args: argparse.Namespace) -> int:
             sampling=sampling, cols=args.batch_size, rows=args.rows, overlap=args.overlap, wrap=args.wrap,
             morph=morph,
         )
-        print(write_result(result, args, outdir, columns=args.batch_size))
+        print(save_png_result(result, args, outdir, columns=args.batch_size))
     return 0
 
 
 # --- shared with ``ganorama texture`` ------------------------------------------------------
-
-
-def sampling_from(args: argparse.Namespace):
-    """The Sampling of the seed's flags, checked as far as possible without a model."""
-    from ganorama.pipeline import Sampling
-
-    common.validate_class_names(args.class_names)
-    sampling = Sampling(
-        truncation=args.truncation, z_mul=args.z_mul, class_mul=args.class_mul, share_z=not args.no_share_z,
-        share_class=args.share_class, start_layer=args.start_layer, end_layer=args.end_layer,
-    )
-    sampling.validate()
-    return sampling
 
 
 def morph_specs(args: argparse.Namespace) -> list[str] | None:
@@ -145,24 +127,11 @@ def check_canvas(args: argparse.Namespace, sampling, rows: int, cols: int, wrap:
     PlaneCanvas(rows=rows, cols=cols, tile_size=config.output_dim, overlap=args.overlap, wrap=wrap)
 
 
-def load_generator(args: argparse.Namespace):
-    from ganorama.pipeline import Ganorama
+def save_png_result(result, args: argparse.Namespace, outdir: Path, columns: int) -> Path:
+    """Write the image as OUTDIR/N.png with its JSON (and views); return the image path."""
+    from ganorama.outputs import write_with
 
-    return Ganorama.from_pretrained(args.biggan_model, weights=args.weights, device=args.device,
-                                    dtype=args.model_dtype)
+    def save_image(path: Path) -> None:
+        write_with(path, lambda temp: result.to_pil().save(temp, "PNG"))
 
-
-def write_result(result, args: argparse.Namespace, outdir: Path, columns: int) -> Path:
-    """Write OUTDIR/N.png, N.json (and N_views.png with --save_views) at the least unused
-    N, never replacing a file; return the image path."""
-    from ganorama.outputs import next_free_index, write_with
-
-    result.metadata["weights"] = args.weights
-    index = next_free_index(outdir)
-    image_path = outdir / f"{index}.png"
-    write_with(image_path, lambda path: result.to_pil().save(path, "PNG"))
-    write_with(outdir / f"{index}.json", lambda path: path.write_text(result.metadata_json()))
-    if args.save_views:
-        sheet = result.views_contact_sheet(columns)
-        write_with(outdir / f"{index}_views.png", lambda path: sheet.save(path, "PNG"))
-    return image_path
+    return common.write_numbered_result(result, args, outdir, save_image, columns=columns)[1]

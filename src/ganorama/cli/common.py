@@ -122,3 +122,49 @@ def raise_usage(message: str):
     from ganorama.errors import UsageError
 
     raise UsageError(message)
+
+
+def add_save_views_argument(group, what: str = "views") -> None:
+    group.add_argument(*flag_names("save_views"), dest="save_views", action="store_true",
+                       help=f"also write the raw {what} as one contact sheet, OUTDIR/N_views.png")
+
+
+def sampling_from(args: argparse.Namespace):
+    """The Sampling of the seed's flags, checked as far as possible without a model."""
+    from ganorama.pipeline import Sampling
+
+    validate_class_names(args.class_names)
+    sampling = Sampling(
+        truncation=args.truncation, z_mul=args.z_mul, class_mul=args.class_mul, share_z=not args.no_share_z,
+        share_class=args.share_class, start_layer=args.start_layer, end_layer=args.end_layer,
+    )
+    sampling.validate()
+    return sampling
+
+
+def load_generator(args: argparse.Namespace):
+    from ganorama.pipeline import Ganorama
+
+    return Ganorama.from_pretrained(args.biggan_model, weights=args.weights, device=args.device,
+                                    dtype=args.model_dtype)
+
+
+def write_numbered_result(result, args: argparse.Namespace, outdir, save_image, suffix: str = "png",
+                          columns: int | None = None):
+    """Write OUTDIR/N.<suffix> (through ``save_image(path)``, which must write atomically),
+    N.json and, with --save_views, N_views.png at the least unused N; never replaces a
+    file. Returns (N, image path)."""
+    from pathlib import Path
+
+    from ganorama.outputs import next_free_index, write_with
+
+    outdir = Path(outdir)
+    result.metadata["weights"] = args.weights
+    index = next_free_index(outdir)
+    image_path = outdir / f"{index}.{suffix}"
+    save_image(image_path)
+    write_with(outdir / f"{index}.json", lambda path: path.write_text(result.metadata_json()))
+    if args.save_views:
+        sheet = result.views_contact_sheet(columns)
+        write_with(outdir / f"{index}_views.png", lambda path: sheet.save(path, "PNG"))
+    return index, image_path

@@ -42,8 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--layout", default=DEFAULT_LAYOUT, choices=tuple(LAYOUTS),
                        help="camera layout: full = seed16 + zenith + nadir (covers the poles); "
                             "seed16 = the seed's 16 views; cube = 6 wide views (default: full)")
-    group.add_argument(*common.flag_names("save_views"), dest="save_views", action="store_true",
-                       help="also write the raw views as one contact sheet, OUTDIR/N_views.png")
+    common.add_save_views_argument(group)
     group.add_argument(*common.flag_names("visualise_point_cloud"), dest="visualise_point_cloud",
                        action="store_true", help="show the views as a 3-D point cloud (needs open3d)")
 
@@ -66,15 +65,9 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from ganorama.devices import resolve_device
-    from ganorama.pipeline import Ganorama, Sampling
 
-    common.validate_class_names(args.class_names)
-    sampling = Sampling(
-        truncation=args.truncation, z_mul=args.z_mul, class_mul=args.class_mul, share_z=not args.no_share_z,
-        share_class=args.share_class, start_layer=args.start_layer, end_layer=args.end_layer,
-    )
     # Everything that can be checked is checked before the (slow) model load.
-    sampling.validate()
+    sampling = common.sampling_from(args)
     resolve_device(args.device)
     if args.quality > 100:
         common.raise_usage(f"--quality {args.quality} is out of range; allowed: 1 to 100")
@@ -86,8 +79,7 @@ def run(args: argparse.Namespace) -> int:
         from ganorama.export.pointcloud import require_open3d
 
         require_open3d()
-    generator = Ganorama.from_pretrained(args.biggan_model, weights=args.weights, device=args.device,
-                                         dtype=args.model_dtype)
+    generator = common.load_generator(args)
     sampling.validate(generator.model.config.num_blocks)
     outdir = Path(args.outdir)
     for k in tqdm(range(args.num_generations), desc="panoramas", unit="pano", disable=args.num_generations < 2):
@@ -96,7 +88,6 @@ def run(args: argparse.Namespace) -> int:
             seed=None if args.seed is None else args.seed + k,
             sampling=sampling, layout=args.layout, width=args.panorama_width, height=args.panorama_height,
         )
-        result.metadata["weights"] = args.weights
         print(save_result(result, outdir, args))
         if args.visualise_point_cloud:
             from ganorama.export.pointcloud import show_views_point_cloud
@@ -109,14 +100,11 @@ def save_result(result, outdir: Path, args: argparse.Namespace) -> Path:
     """Write the panorama (with 360 metadata), its JSON and the requested exports under the
     least unused number N; returns the image path."""
     from ganorama.export.metadata import save_panorama
-    from ganorama.outputs import next_free_index, write_with
 
-    index = next_free_index(outdir)
-    image_path = outdir / f"{index}.{args.format}"
-    save_panorama(result.to_pil(), image_path, format=args.format, quality=args.quality)
-    write_with(outdir / f"{index}.json", lambda path: path.write_text(result.metadata_json()))
-    if args.save_views:
-        write_with(outdir / f"{index}_views.png", lambda path: result.views_contact_sheet().save(path, "PNG"))
+    def save_image(path: Path) -> None:
+        save_panorama(result.to_pil(), path, format=args.format, quality=args.quality)
+
+    index, image_path = common.write_numbered_result(result, args, outdir, save_image, suffix=args.format)
     if args.cubemap:
         from ganorama.export.cubemap import save_cubemap
 

@@ -41,16 +41,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="wanted side in pixels; the nearest whole number of tile steps is used "
                             f"(default: {DEFAULT_SIZE})")
     bigimg.add_overlap_argument(group)
-    bigimg.add_save_views_argument(group)
+    common.add_save_views_argument(group, "tiles")
 
 
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    sampling = bigimg.sampling_from(args)
+    sampling = common.sampling_from(args)
     config = bigimg.known_config(args)
     tiles = check_texture(args, sampling, config)  # before the slow load, when the model is known
-    generator = bigimg.load_generator(args)
+    generator = common.load_generator(args)
     tiles = check_texture(args, sampling, generator.model.config)
     outdir = Path(args.outdir)
     for k in tqdm(range(args.num_generations), desc="textures", unit="img", disable=args.num_generations < 2):
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
             sampling=sampling, cols=tiles, rows=tiles, overlap=args.overlap, wrap="xy",
         )
         result.metadata.update(kind="texture", requested_size=args.size)
-        print(bigimg.write_result(result, args, outdir, columns=tiles))
+        print(bigimg.save_png_result(result, args, outdir, columns=tiles))
     return 0
 
 
