@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from fixture_models import small_config, write_legacy_checkpoint
+from ganorama.models.biggan import BigGANConfig
 
 
 @pytest.fixture(scope="session")
@@ -17,3 +18,9 @@ def tiny_checkpoint(tmp_path_factory):
     """A width-4, 32x32-output random-weight *test fixture*: the quickest model that still
     has every kind of block (GenBlocks with and without up-sampling, attention)."""
     return write_legacy_checkpoint(tmp_path_factory.mktemp("tiny32"), small_config(4, output_dim=32), seed=2)
+
+
+@pytest.fixture(scope="session")
+def full_size_128_checkpoint(tmp_path_factory):
+    """A full-size biggan-deep-128 random-weight *test fixture* in the published format."""
+    return write_legacy_checkpoint(tmp_path_factory.mktemp("full128"), BigGANConfig.preset("biggan-deep-128"), seed=3)

@@ -46,12 +46,6 @@ def test_small_width_model_matches_reference_at_several_truncations(small_checkp
     _assert_parity(ours, load_reference(small_checkpoint), batch=4)
 
 
-@pytest.fixture(scope="session")
-def full_size_128_checkpoint(tmp_path_factory):
-    """A full-size biggan-deep-128 random-weight *test fixture* in the published format."""
-    return write_legacy_checkpoint(tmp_path_factory.mktemp("full128"), BigGANConfig.preset("biggan-deep-128"), seed=3)
-
-
 @pytest.mark.slow
 def test_full_size_128_model_matches_reference_at_several_truncations(full_size_128_checkpoint):
     ours = BigGAN.from_pretrained(full_size_128_checkpoint)
