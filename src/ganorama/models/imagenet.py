@@ -307,10 +307,22 @@ def _dedupe(ids: list[int]) -> list[int]:
     return list(dict.fromkeys(ids))
 
 
+@functools.lru_cache(maxsize=None)
+def _scene_keywords() -> Mapping[str, tuple[int, ...]]:
+    """The shipped, hand-written ``scene_keywords.tsv``: scene word -> class ids."""
+    text = (resources.files("ganorama.models") / "data" / "scene_keywords.tsv").read_text(encoding="utf-8")
+    lines = [line for line in text.splitlines() if line and not line.startswith("#")]
+    rows = [line.split("\t") for line in lines[1:]]  # after the header
+    return MappingProxyType({normalize(word): tuple(int(i) for i in ids.split(",")) for word, ids in rows})
+
+
 def search(query: str, limit: int | None = None) -> list[int]:
     """Ids related to ``query``, best first, case-insensitively: exact id or synonym,
-    then names containing all the query words, then names containing the query text,
-    then definitions mentioning every query word: ``"shore"`` finds ``seashore`` and
+    then scene words that no name or definition contains (``"beach"`` -> seashore,
+    sandbar, ...), then names containing all the query words, then names containing
+    the query text, then definitions mentioning every query word: ``"shore"`` finds ``seashore`` and
     ``lakeshore`` by name, then shorebirds by their definitions. ``limit`` caps the list."""
-    ids = _dedupe([class_id for tier in _name_tiers(query) for class_id in tier] + _definition_matches(query))
+    exact, *partial = _name_tiers(query)
+    scenes = list(_scene_keywords().get(normalize(query), ()))
+    ids = _dedupe(exact + scenes + [class_id for tier in partial for class_id in tier] + _definition_matches(query))
     return ids if limit is None else ids[:limit]
