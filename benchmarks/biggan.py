@@ -18,6 +18,7 @@ import torch
 from _common import environment, print_table, time_call, write_json
 from fixture_models import load_reference, write_legacy_checkpoint
 
+from ganorama.devices import tune_cpu_allocator
 from ganorama.models.biggan import BigGAN, BigGANConfig
 
 
@@ -32,8 +33,11 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true", help="also time ours under torch.compile")
     parser.add_argument("--skip-reference", action="store_true", help="do not time the reference at all")
     parser.add_argument("--json", default="benchmarks/results/biggan.json")
+    parser.add_argument("--no-malloc-tuning", action="store_true",
+                        help="leave glibc malloc as it is (the CLI tunes it; see ganorama.devices)")
     args = parser.parse_args()
     device = torch.device(args.device)
+    malloc_tuned = False if args.no_malloc_tuning else tune_cpu_allocator()
 
     rows = []
     with tempfile.TemporaryDirectory() as temporary:
@@ -92,7 +96,7 @@ def main() -> None:
                     "vs reference"] = f"{ref_load / our_load:.1f}x"  # fmt: skip
 
     print_table(rows, ["model", "impl", "stage", "dtype", "seconds", "vs reference"])
-    write_json(args.json, {"environment": environment(device), "batch": args.batch, "rows": rows})
+    write_json(args.json, {"environment": environment(device), "malloc_tuned": malloc_tuned, "batch": args.batch, "rows": rows})
 
 
 if __name__ == "__main__":

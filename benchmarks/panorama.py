@@ -24,6 +24,7 @@ from _common import REPO, environment, print_table, time_call, write_json
 from fixture_models import write_legacy_checkpoint
 
 from ganorama.canvas.sphere import SphereCanvas
+from ganorama.devices import tune_cpu_allocator
 from ganorama.models.biggan import BigGAN, BigGANConfig
 from ganorama.pipeline import Sampling, sync_hooks
 
@@ -39,8 +40,11 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--skip-cli", action="store_true", help="do not time the whole command")
     parser.add_argument("--json", default="benchmarks/results/panorama.json")
+    parser.add_argument("--no-malloc-tuning", action="store_true",
+                        help="leave glibc malloc as it is (the CLI tunes it; see ganorama.devices)")
     args = parser.parse_args()
     device = torch.device(args.device)
+    malloc_tuned = False if args.no_malloc_tuning else tune_cpu_allocator()
 
     rows = []
     with tempfile.TemporaryDirectory() as temporary:
@@ -85,7 +89,7 @@ def main() -> None:
     columns = ["model", "views", "forward", "forward+sync", "sync %", "compose", "compose %", "overhead %",
                "build once", "cli -n 1", "cli / forward"]  # fmt: skip
     print_table(rows, columns)
-    write_json(args.json, {"environment": environment(device), "layout": args.layout, "dtype": args.dtype,
+    write_json(args.json, {"environment": environment(device), "malloc_tuned": malloc_tuned, "layout": args.layout, "dtype": args.dtype,
                            "panorama": [args.width, args.height], "rows": rows})  # fmt: skip
 
 

@@ -24,3 +24,10 @@ def test_resolve_dtype_auto_is_float16_on_cuda_and_float32_on_cpu():
     assert resolve_dtype("bf16", torch.device("cpu")) == torch.bfloat16
     with pytest.raises(UsageError, match="allowed: auto, float32, float16, bfloat16"):
         resolve_dtype("int8", torch.device("cpu"))
+
+
+def test_allocator_tuning_can_be_switched_off_by_environment(monkeypatch):
+    from ganorama.devices import tune_cpu_allocator
+
+    monkeypatch.setenv("GANORAMA_MALLOC_TUNING", "0")
+    assert tune_cpu_allocator() is False

@@ -55,6 +55,9 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     if getattr(args, "_run", None) is None:
         parser.print_help()
         return 0
+    from ganorama.devices import tune_cpu_allocator
+
+    tune_cpu_allocator()
     try:
         return int(args._run(args) or 0)
     except UsageError as error:
