@@ -21,6 +21,7 @@ import torch
 from _common import environment, print_table, synchronize, time_call, write_json
 
 from ganorama.canvas.plane import PlaneCanvas
+from ganorama.devices import tune_cpu_allocator
 from ganorama.models.biggan import BigGAN, BigGANConfig
 from ganorama.pipeline import DEFAULT_END_LAYER, DEFAULT_START_LAYER, sync_hooks
 
@@ -112,8 +113,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--json", default="benchmarks/results/bigimg.json")
+    parser.add_argument("--no-malloc-tuning", action="store_true",
+                        help="leave glibc malloc as it is (the CLI tunes it; see ganorama.devices)")
     args = parser.parse_args()
     device = torch.device(args.device)
+    malloc_tuned = False if args.no_malloc_tuning else tune_cpu_allocator()
     dtype = getattr(torch, args.dtype)
 
     model = random_model(args.size, args.width, device, dtype)
@@ -122,7 +126,7 @@ def main() -> None:
                "compose %", "build s (once)"]  # fmt: skip
     print(f"biggan-deep-{args.size} architecture, width {args.width}, {args.dtype}, random weights, {device}")
     print_table(rows, columns)
-    write_json(args.json, {"environment": environment(device), "size": args.size, "width": args.width,
+    write_json(args.json, {"environment": environment(device), "malloc_tuned": malloc_tuned, "size": args.size, "width": args.width,
                            "dtype": args.dtype, "repeats": args.repeats, "rows": rows})  # fmt: skip
 
 
