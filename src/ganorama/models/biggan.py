@@ -375,20 +375,22 @@ def fold_spectral_norm(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torc
 
 
 def _fold_one(prefix: str, weight_orig: torch.Tensor, state_dict: Mapping[str, torch.Tensor]) -> torch.Tensor:
-    original = weight_orig.double()
+    original = weight_orig.float()
     if prefix + "weight" in state_dict:
-        normalised = state_dict[prefix + "weight"].double()
+        normalised = state_dict[prefix + "weight"].float()
         nonzero = normalised != 0
-        sigma = (original[nonzero] / normalised[nonzero]).mean() if nonzero.any() else original.new_tensor(1.0)
+        count = int(nonzero.sum())
+        ratios = torch.where(nonzero, original / torch.where(nonzero, normalised, 1.0), 0.0)
+        sigma = ratios.sum(dtype=torch.float64) / count if count else torch.tensor(1.0, dtype=torch.float64)
     elif prefix + "weight_v" in state_dict:
         u = state_dict[prefix + "weight_u"].double()
         v = state_dict[prefix + "weight_v"].double()
-        sigma = torch.dot(u, original.reshape(original.shape[0], -1) @ v)
+        sigma = torch.dot(u, original.double().reshape(original.shape[0], -1) @ v)
     else:
         raise GanoramaError(f"spectral-norm layer {prefix.rstrip('.')} has neither weight nor weight_v")
     if not torch.isfinite(sigma) or sigma == 0:
         raise GanoramaError(f"spectral-norm layer {prefix.rstrip('.')} has an invalid scale ({float(sigma)})")
-    return (original / sigma).to(weight_orig.dtype)
+    return (original / float(sigma)).to(weight_orig.dtype)
 
 
 def _key_mismatch(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -> tuple[list[str], list[str]]:
