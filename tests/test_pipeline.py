@@ -101,3 +101,14 @@ def test_bigimg_strip_has_the_seeds_width(tiny_checkpoint):
     result = generator.bigimg(classes="orange", seed=0, cols=6)
     assert result.image.shape == (3, 32, 16 * 7)
     assert result.metadata["kind"] == "bigimg" and result.metadata["width"] == 112
+
+
+def test_public_python_api_makes_a_panorama_from_local_weights(tiny_checkpoint, tmp_path):
+    import ganorama
+
+    generator = ganorama.Ganorama.from_pretrained("biggan-deep-256", weights=str(tiny_checkpoint))
+    result = generator.panorama(classes="sandbar", seed=1, sampling=ganorama.Sampling(truncation=0.4),
+                                width=96, height=48)  # fmt: skip
+    result.to_pil().save(tmp_path / "beach.png")
+    assert result.metadata["model"] == str(tiny_checkpoint) and result.metadata["truncation"] == 0.4
+    assert (tmp_path / "beach.png").stat().st_size > 0 and result.image.min() >= 0 and result.image.max() <= 1
