@@ -67,3 +67,19 @@ def write_json(path: str | Path, payload: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(payload, indent=2))
     print(f"\nwrote {path}")
+
+
+def add_run_arguments(parser, json_default: str, repeats: int = 3) -> None:
+    """The flags every benchmark takes: repeats, device, JSON path, allocator tuning."""
+    parser.add_argument("--repeats", type=int, default=repeats)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--json", default=json_default)
+    parser.add_argument("--no-malloc-tuning", action="store_true",
+                        help="leave glibc malloc as it is (the CLI tunes it; see ganorama.devices)")
+
+
+def prepare_run(args) -> tuple[torch.device, bool]:
+    """The device to run on, and whether the CLI's allocator tuning was applied."""
+    from ganorama.devices import tune_cpu_allocator
+
+    return torch.device(args.device), (False if args.no_malloc_tuning else tune_cpu_allocator())

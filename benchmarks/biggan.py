@@ -15,10 +15,9 @@ from pathlib import Path
 
 import torch
 
-from _common import environment, print_table, time_call, write_json
+from _common import add_run_arguments, environment, prepare_run, print_table, time_call, write_json
 from fixture_models import load_reference, write_legacy_checkpoint
 
-from ganorama.devices import tune_cpu_allocator
 from ganorama.models.biggan import BigGAN, BigGANConfig
 
 
@@ -27,17 +26,12 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[128, 256])
     parser.add_argument("--dtypes", nargs="+", default=["float32", "bfloat16"])
     parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--channels-last", action="store_true", help="also time ours in channels_last")
     parser.add_argument("--compile", action="store_true", help="also time ours under torch.compile")
     parser.add_argument("--skip-reference", action="store_true", help="do not time the reference at all")
-    parser.add_argument("--json", default="benchmarks/results/biggan.json")
-    parser.add_argument("--no-malloc-tuning", action="store_true",
-                        help="leave glibc malloc as it is (the CLI tunes it; see ganorama.devices)")
+    add_run_arguments(parser, "benchmarks/results/biggan.json", repeats=3)
     args = parser.parse_args()
-    device = torch.device(args.device)
-    malloc_tuned = False if args.no_malloc_tuning else tune_cpu_allocator()
+    device, malloc_tuned = prepare_run(args)
 
     rows = []
     with tempfile.TemporaryDirectory() as temporary:

@@ -18,10 +18,9 @@ import time
 
 import torch
 
-from _common import environment, print_table, synchronize, time_call, write_json
+from _common import add_run_arguments, environment, prepare_run, print_table, synchronize, time_call, write_json
 
 from ganorama.canvas.plane import PlaneCanvas
-from ganorama.devices import tune_cpu_allocator
 from ganorama.models.biggan import BigGAN, BigGANConfig
 from ganorama.pipeline import DEFAULT_END_LAYER, DEFAULT_START_LAYER, sync_hooks
 
@@ -110,14 +109,9 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=128, choices=(128, 256, 512), help="biggan-deep-SIZE architecture")
     parser.add_argument("--width", type=int, default=128, help="channel width (128 = the published models)")
     parser.add_argument("--dtype", default="float32", choices=("float32", "float16", "bfloat16"))
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--json", default="benchmarks/results/bigimg.json")
-    parser.add_argument("--no-malloc-tuning", action="store_true",
-                        help="leave glibc malloc as it is (the CLI tunes it; see ganorama.devices)")
+    add_run_arguments(parser, "benchmarks/results/bigimg.json", repeats=5)
     args = parser.parse_args()
-    device = torch.device(args.device)
-    malloc_tuned = False if args.no_malloc_tuning else tune_cpu_allocator()
+    device, malloc_tuned = prepare_run(args)
     dtype = getattr(torch, args.dtype)
 
     model = random_model(args.size, args.width, device, dtype)

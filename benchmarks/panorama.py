@@ -20,11 +20,10 @@ from pathlib import Path
 
 import torch
 
-from _common import REPO, environment, print_table, time_call, write_json
+from _common import REPO, add_run_arguments, environment, prepare_run, print_table, time_call, write_json
 from fixture_models import write_legacy_checkpoint
 
 from ganorama.canvas.sphere import SphereCanvas
-from ganorama.devices import tune_cpu_allocator
 from ganorama.models.biggan import BigGAN, BigGANConfig
 from ganorama.pipeline import Sampling, sync_hooks
 
@@ -36,15 +35,10 @@ def main() -> None:
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--width", type=int, default=2000)
     parser.add_argument("--height", type=int, default=1000)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--skip-cli", action="store_true", help="do not time the whole command")
-    parser.add_argument("--json", default="benchmarks/results/panorama.json")
-    parser.add_argument("--no-malloc-tuning", action="store_true",
-                        help="leave glibc malloc as it is (the CLI tunes it; see ganorama.devices)")
+    add_run_arguments(parser, "benchmarks/results/panorama.json", repeats=3)
     args = parser.parse_args()
-    device = torch.device(args.device)
-    malloc_tuned = False if args.no_malloc_tuning else tune_cpu_allocator()
+    device, malloc_tuned = prepare_run(args)
 
     rows = []
     with tempfile.TemporaryDirectory() as temporary:
