@@ -259,7 +259,6 @@ class Ganorama:
         # The overlap check first: its message names the block whose feature grid it misses.
         check_overlap(overlap, self.image_size, synced, first_block=sampling.start_layer)
         canvas = PlaneCanvas(rows=rows, cols=cols, tile_size=self.image_size, overlap=overlap, wrap=wrap)
-        canvas.check_feature_sizes(synced, first_block=sampling.start_layer)
         if morph is not None:
             if classes is not None:
                 raise UsageError("give either classes or morph, not both")

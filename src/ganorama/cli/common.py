@@ -13,9 +13,13 @@ class ArgumentParser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults shown, description (with its examples) kept as written."""
+
+
 def add_subparser(subparsers, name: str, **kwargs) -> ArgumentParser:
     """Add a subcommand whose parser is our one-line-error ArgumentParser."""
-    kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
+    kwargs.setdefault("formatter_class", HelpFormatter)
     return subparsers.add_parser(name, **kwargs)
 
 

@@ -12,17 +12,12 @@ holds model.safetensors prefers it, and never unpickles anything. An existing
 model.safetensors is never replaced."""
 
 
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Defaults shown, description kept as written."""
-
-
 def add_parser(subparsers) -> common.ArgumentParser:
     parser = common.add_subparser(
         subparsers,
         "convert",
         help="convert a checkpoint to model.safetensors (no pickle at load time)",
         description=DESCRIPTION,
-        formatter_class=_HelpFormatter,
     )
     parser.add_argument("directory", metavar="DIR", help="checkpoint directory holding config.json and the weights")
     parser.add_argument(

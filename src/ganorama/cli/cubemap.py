@@ -18,14 +18,9 @@ examples:
 """
 
 
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Defaults shown, description kept as written."""
-
-
 def add_parser(subparsers) -> common.ArgumentParser:
     parser = common.add_subparser(
         subparsers, "cubemap", help="convert a panorama to six cube-map faces", description=DESCRIPTION,
-        formatter_class=_HelpFormatter,
     )  # fmt: skip
     parser.add_argument("panorama", metavar="PANO", help="equirectangular panorama image (PNG/JPEG, 2:1)")
     parser.add_argument("-o", "--outdir", default=None,

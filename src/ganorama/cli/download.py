@@ -30,10 +30,6 @@ environment:
   HF_TOKEN         token for private or gated Hub repos"""
 
 
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Defaults shown, description and epilog kept as written."""
-
-
 def add_parser(subparsers) -> common.ArgumentParser:
     parser = common.add_subparser(
         subparsers,
@@ -41,7 +37,6 @@ def add_parser(subparsers) -> common.ArgumentParser:
         help="download a pre-trained model into the local cache",
         description=DESCRIPTION,
         epilog=EPILOG,
-        formatter_class=_HelpFormatter,
     )
     parser.add_argument(
         "model",

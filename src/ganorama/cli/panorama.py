@@ -80,7 +80,6 @@ def run(args: argparse.Namespace) -> int:
 
         require_open3d()
     generator = common.load_generator(args)
-    sampling.validate(generator.model.config.num_blocks)
     outdir = Path(args.outdir)
     for k in tqdm(range(args.num_generations), desc="panoramas", unit="pano", disable=args.num_generations < 2):
         result = generator.panorama(

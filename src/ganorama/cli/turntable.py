@@ -18,14 +18,9 @@ examples:
 """
 
 
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Defaults shown, description kept as written."""
-
-
 def add_parser(subparsers) -> common.ArgumentParser:
     parser = common.add_subparser(
         subparsers, "turntable", help="render a panorama on a spinning globe (GIF/MP4)", description=DESCRIPTION,
-        formatter_class=_HelpFormatter,
     )  # fmt: skip
     parser.add_argument("panorama", metavar="PANO", help="equirectangular panorama image (PNG/JPEG, 2:1)")
     parser.add_argument("-o", "--output", default=None,

@@ -12,17 +12,12 @@ and nothing is loaded from the network. Drag, wheel, arrow keys or WASD to look 
 G shows the panorama on a globe. An existing file is never replaced."""
 
 
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Defaults shown, description kept as written."""
-
-
 def add_parser(subparsers) -> common.ArgumentParser:
     parser = common.add_subparser(
         subparsers,
         "view",
         help="write an offline HTML 360° viewer for a panorama",
         description=DESCRIPTION,
-        formatter_class=_HelpFormatter,
     )
     parser.add_argument("panorama", metavar="PANO", help="equirectangular PNG or JPEG image (2:1)")
     parser.add_argument(
