@@ -40,13 +40,18 @@ def pairwise_sync(features: torch.Tensor, views, height: int, width: int) -> tor
             tan_j = math.tan(math.radians(views[j].fov) / 2)
             local = world @ _rotation(views[j].azimuth, views[j].elevation)  # R_j^T d, row vectors
             depth = local[..., 2]
-            x = local[..., 0] / depth / tan_j
-            y = local[..., 1] / depth / (tan_j * height / width)
+            in_front = depth > 0
+            # Directions at 90 degrees to view j have depth exactly 0: divide by a stand-in
+            # there (those pixels are outside the mask) so no inf/NaN reaches grid_sample.
+            safe_depth = torch.where(in_front, depth, torch.ones_like(depth))
+            x = local[..., 0] / safe_depth / tan_j
+            y = local[..., 1] / safe_depth / (tan_j * height / width)
             column, row = (x + 1) * width / 2 - 0.5, (y + 1) * height / 2 - 0.5
-            inside = (depth > 0) & (column >= 0) & (column <= width - 1) & (row >= 0) & (row <= height - 1)
+            inside = in_front & (column >= 0) & (column <= width - 1) & (row >= 0) & (row <= height - 1)
             grid = torch.stack((x, y), dim=-1)[None]
             sampled = F.grid_sample(features[j : j + 1].double(), grid, mode="bilinear", align_corners=False)[0]
-            total[i] += sampled * inside
+            # Select, never multiply by the mask: NaN * 0 is NaN.
+            total[i] += torch.where(inside, sampled, torch.zeros_like(sampled))
             samples[i] += inside
     return (total / samples[:, None]).float()
 
