@@ -232,15 +232,32 @@ class Generator(nn.Module):
 
     def forward(self, condition: torch.Tensor, truncation: float) -> torch.Tensor:
         """(B, 2 * z_dim) condition vectors -> (B, 3, S, S) in [-1, 1]."""
+        x = self.stem(condition)
+        for index in range(len(self.layers)):
+            x = self.run_block(index, x, condition, truncation)
+        return self.head(x, truncation)
+
+    # The three stages of ``forward``, public so a runner can schedule them itself (e.g. a
+    # few images at a time through the high-resolution blocks); ``forward`` is exactly them.
+
+    def stem(self, condition: torch.Tensor) -> torch.Tensor:
+        """(B, 2 * z_dim) -> the 4x4 seed features (B, 16 * width, 4, 4)."""
         x = self.gen_z(condition)
         # The weights come from TensorFlow: the 4x4 seed is laid out (B, H, W, C). Viewed as
         # (B, C, H, W) that is channels_last memory, which we keep rather than copy: the
         # convolutions that follow run faster in it (1.40 s -> 1.15 s for 16 images at 128
         # on a 2-core CPU), and the layout carries through every block.
         x = x.view(-1, 4, 4, 16 * self.config.channel_width).permute(0, 3, 1, 2)
-        x = x.contiguous(memory_format=torch.channels_last)
-        for layer in self.layers:
-            x = layer(x, condition, truncation) if isinstance(layer, GenBlock) else layer(x)
+        return x.contiguous(memory_format=torch.channels_last)
+
+    def run_block(self, index: int, x: torch.Tensor, condition: torch.Tensor, truncation: float) -> torch.Tensor:
+        """Block ``index`` of ``layers`` on (B, C, H, W) features; ``condition`` is (B, 2 * z_dim).
+        Called through the module, so forward hooks on the block fire."""
+        layer = self.layers[index]
+        return layer(x, condition, truncation) if isinstance(layer, GenBlock) else layer(x)
+
+    def head(self, x: torch.Tensor, truncation: float) -> torch.Tensor:
+        """Last features (B, width, S, S) -> (B, 3, S, S) in [-1, 1]."""
         x = F.relu(self.bn(x, truncation))
         # Only the first three output channels are RGB; convolve just those.
         rgb = F.conv2d(x, self.conv_to_rgb.weight[:3], self.conv_to_rgb.bias[:3], padding=1)
@@ -267,8 +284,12 @@ class BigGAN(nn.Module):
 
     def forward(self, z: torch.Tensor, class_vector: torch.Tensor, truncation: float) -> torch.Tensor:
         check_truncation(truncation)
-        condition = torch.cat((z, self.embeddings(class_vector)), dim=1)
-        return self.generator(condition, float(truncation))
+        return self.generator(self.condition(z, class_vector), float(truncation))
+
+    def condition(self, z: torch.Tensor, class_vector: torch.Tensor) -> torch.Tensor:
+        """(B, z_dim) noise and (B, num_classes) class weights -> (B, 2 * z_dim), the vector
+        every block is conditioned on."""
+        return torch.cat((z, self.embeddings(class_vector)), dim=1)
 
     @classmethod
     def from_pretrained(
@@ -404,3 +425,15 @@ def _summarise(keys: list[str], limit: int = 3) -> str:
         return "none"
     shown = ", ".join(keys[:limit])
     return f"{shown} (+{len(keys) - limit} more)" if len(keys) > limit else shown
+
+
+def identify_model(config: BigGANConfig) -> str | None:
+    """The published model (``biggan-deep-128|256|512``) whose architecture ``config``
+    has, or None for any other architecture."""
+    for name in ("biggan-deep-128", "biggan-deep-256", "biggan-deep-512"):
+        preset = BigGANConfig.preset(name)
+        if all(getattr(config, key) == getattr(preset, key) for key in
+               ("output_dim", "z_dim", "class_embed_dim", "channel_width", "num_classes", "layers",
+                "attention_layer_position")):  # fmt: skip
+            return name
+    return None
