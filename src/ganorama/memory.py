@@ -1,0 +1,249 @@
+"""How much memory a run needs, how many views may run at once, and whether it fits.
+
+Everything here is arithmetic on the model's architecture and the canvas's size, done
+before any weights are loaded, so a run that cannot fit is refused in one line at once
+instead of failing with ``can't allocate memory`` after minutes of work.
+
+The chunk size (``max_views``) decides which float rounding a result gets, so ``auto``
+derives it only from the model, the dtype and the device's *total* memory: the same
+settings on the same machine give the same bytes whatever else is running. Whether the
+run fits is then checked against the memory available now.
+"""
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import dataclass, field
+
+import torch
+
+from ganorama.errors import UsageError
+
+_UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9,
+          "t": 10**12, "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}  # fmt: skip
+
+# Measured peak RSS over the estimate of the tensors alive at once was at most this on a
+# 2-core CPU (allocator slack, oneDNN scratch buffers): see benchmarks/memory.py.
+_ALLOCATOR_SLACK = 1.25
+# Part of the device's total memory that ``auto`` lets one chunk's activations take, and
+# a cap: beyond a few GiB more views per chunk buy no speed, only memory.
+_AUTO_SHARE = {"cuda": 0.25, "cpu": 0.125}
+_AUTO_CAP = {"cuda": 4 * 2**30, "cpu": 3 * 2**29}
+
+
+def parse_memory_size(text: str | int, name: str = "--memory_budget") -> int:
+    """'6GB', '512MiB', '1.5g' or a number of bytes -> bytes (decimal units: 1 GB = 10^9 B)."""
+    if isinstance(text, bool):
+        raise UsageError(f"{name} {text!r} is not a memory size; use e.g. 6GB or 512MiB")
+    if isinstance(text, int):
+        value, unit = float(text), ""
+    else:
+        match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][0-9]+)?)\s*([A-Za-z]*)\s*", str(text))
+        if not match or match.group(2).lower() not in _UNITS:
+            raise UsageError(f"{name} {text!r} is not a memory size; use e.g. 6GB, 512MiB or 2.5GiB")
+        value, unit = float(match.group(1)), match.group(2).lower()
+    size = value * _UNITS[unit]
+    if not math.isfinite(size) or size < 1:
+        raise UsageError(f"{name} {text!r} must be a positive memory size, e.g. 6GB")
+    return int(size)
+
+
+def format_bytes(size: float) -> str:
+    """1234567890 -> '1.2 GB' (decimal units, as ``parse_memory_size`` reads them)."""
+    for unit, scale in (("TB", 10**12), ("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}"
+    return f"{int(size)} B"
+
+
+# --- what the machine has ------------------------------------------------------------------
+
+
+def total_memory(device: torch.device) -> int:
+    """Total memory of ``device``: the GPU's for CUDA, else physical RAM (cgroup limit if lower)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.get_device_properties(device).total_memory
+    physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    limit = _cgroup_memory_limit()
+    return min(physical, limit) if limit else physical
+
+
+def available_memory(device: torch.device) -> int:
+    """Memory that can be allocated now: free GPU memory for CUDA, else MemAvailable."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    try:
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return min(int(line.split()[1]) * 1024, total_memory(device))
+    except OSError:
+        pass
+    return total_memory(device)
+
+
+def _cgroup_memory_limit() -> int | None:
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            with open(path, encoding="ascii") as handle:
+                text = handle.read().strip()
+        except OSError:
+            continue
+        if text.isdigit() and int(text) < 2**60:
+            return int(text)
+    return None
+
+
+# --- what the model needs -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BlockShape:
+    """One hookable block: channels and side length in and out."""
+
+    kind: str  # "GenBlock" or "SelfAttention"
+    in_channels: int
+    in_size: int
+    out_channels: int
+    out_size: int
+
+
+def block_shapes(config) -> list[BlockShape]:
+    """The shapes of ``config``'s blocks, in ``BigGAN.blocks`` order."""
+    shapes, size, width = [], 4, config.channel_width
+    for index, (upsample, in_mult, out_mult) in enumerate(config.layers):
+        if index == config.attention_layer_position:
+            shapes.append(BlockShape("SelfAttention", width * in_mult, size, width * in_mult, size))
+        out_size = size * 2 if upsample else size
+        shapes.append(BlockShape("GenBlock", width * in_mult, size, width * out_mult, out_size))
+        size = out_size
+    return shapes
+
+
+def _block_peak_elements(shape: BlockShape) -> int:
+    """Elements alive at once inside one block for one image (input, the bottleneck's
+    intermediates at the output size, the up-sampled shortcut, the output and the sum)."""
+    inputs = shape.in_channels * shape.in_size**2
+    out_area = shape.out_size**2
+    if shape.kind == "SelfAttention":
+        area = shape.in_size**2
+        # queries, keys, values (before and after pooling), the attention matrix, the sum.
+        return 3 * inputs + area * area // 4 + shape.in_channels * area
+    middle = shape.in_channels // 4
+    shortcut = (shape.in_channels // 2 if shape.in_channels != shape.out_channels else shape.in_channels)
+    upsampled_shortcut = shortcut * out_area if shape.out_size != shape.in_size else 0
+    return inputs + 3 * middle * out_area + 2 * shape.out_channels * out_area + upsampled_shortcut
+
+
+def dtype_size(dtype: torch.dtype) -> int:
+    return torch.empty((), dtype=dtype).element_size()
+
+
+def parameter_bytes(config, dtype: torch.dtype) -> int:
+    """Size of the model's weights and statistics in ``dtype``."""
+    from ganorama.models.biggan import BigGAN
+
+    with torch.device("meta"):
+        model = BigGAN(config)
+    count = sum(tensor.numel() for tensor in model.state_dict().values())
+    return count * dtype_size(dtype)
+
+
+def view_activation_bytes(config, dtype: torch.dtype, first_block: int = 0) -> int:
+    """Peak transient bytes per image while it runs through blocks ``first_block..`` and
+    the output layer: what one more view in a chunk costs."""
+    shapes = block_shapes(config)[first_block:]
+    peaks = [_block_peak_elements(shape) for shape in shapes]
+    head = 2 * config.channel_width * config.output_dim**2 + 3 * config.output_dim**2
+    return int(max(peaks + [head]) * dtype_size(dtype) * _ALLOCATOR_SLACK)
+
+
+def synced_feature_bytes(config, dtype: torch.dtype, start_layer: int, end_layer: int) -> int:
+    """Bytes per view alive at a synced block, where every view of a canvas is together:
+    the block's input and output for all views, and the sync's float32 working copies."""
+    shapes = block_shapes(config)[start_layer:end_layer]
+    if not shapes:
+        return 0
+    worst = max(
+        (shape.in_channels * shape.in_size**2 + shape.out_channels * shape.out_size**2) * dtype_size(dtype)
+        + 3 * shape.out_channels * shape.out_size**2 * 4
+        for shape in shapes
+    )
+    # The last synced block's outputs stay alive while the chunks after it run.
+    return int(worst * _ALLOCATOR_SLACK)
+
+
+def image_bytes(config, views: int) -> int:
+    """The generated views kept for composition (float32 RGB)."""
+    return views * 3 * config.output_dim**2 * 4
+
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    """The chunk size chosen for a run and what it is expected to need at its peak."""
+
+    max_views: int
+    peak_bytes: int
+    parts: dict = field(default_factory=dict)  # name -> bytes, for messages
+
+    def describe(self) -> str:
+        return ", ".join(f"{name} {format_bytes(size)}" for name, size in self.parts.items() if size)
+
+
+def plan_memory(
+    config,
+    dtype: torch.dtype,
+    device: torch.device,
+    views: int,
+    start_layer: int,
+    end_layer: int,
+    composition_bytes: int = 0,
+    max_views: int | None = None,
+    budget: int | None = None,
+) -> MemoryPlan:
+    """Choose ``max_views`` (given, from ``budget`` bytes, or ``auto`` from the device's
+    total memory) for a batch of ``views`` views, and estimate the run's peak."""
+    device = torch.device(device)
+    per_view = view_activation_bytes(config, dtype, first_block=0)
+    fixed = {
+        "weights": parameter_bytes(config, dtype),
+        "synced features": views * synced_feature_bytes(config, dtype, start_layer, end_layer),
+        "images": image_bytes(config, views),
+        "composition": composition_bytes,
+    }
+    fixed_total = sum(fixed.values())
+    if max_views is None and budget is not None:
+        max_views = (budget - fixed_total) // per_view
+        if max_views < 1:
+            raise UsageError(
+                f"--memory_budget {format_bytes(budget)} is too small for even one view at a time; this run needs "
+                f"at least {format_bytes(fixed_total + per_view)} ({_describe(fixed)}, one view "
+                f"{format_bytes(per_view)})"
+            )
+    elif max_views is None:
+        kind = "cuda" if device.type == "cuda" else "cpu"
+        share = min(int(total_memory(device) * _AUTO_SHARE[kind]), _AUTO_CAP[kind])
+        max_views = max(1, share // per_view)
+    max_views = max(1, min(int(max_views), views))
+    parts = dict(fixed, **{f"activations of {max_views} view(s) at a time": max_views * per_view})
+    return MemoryPlan(max_views, fixed_total + max_views * per_view, parts)
+
+
+def _describe(parts: dict) -> str:
+    return ", ".join(f"{name} {format_bytes(size)}" for name, size in parts.items() if size)
+
+
+def check_fits(plan: MemoryPlan, device: torch.device, what: str = "this run") -> None:
+    """UsageError (one line: needed, available, what to change) when ``plan``'s peak
+    exceeds the memory ``device`` has available now."""
+    available = available_memory(device)
+    if plan.peak_bytes <= available:
+        return
+    advice = "set --max_views 1 or a smaller canvas" if plan.max_views > 1 else "make the canvas smaller"
+    raise UsageError(
+        f"{what} needs about {format_bytes(plan.peak_bytes)} of memory ({plan.describe()}) but "
+        f"{format_bytes(available)} is available on {torch.device(device).type}; {advice}"
+    )
