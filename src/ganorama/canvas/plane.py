@@ -19,8 +19,8 @@ import torch.nn.functional as F
 
 from ganorama.canvas.sync import SyncOperator
 from ganorama.errors import UsageError
+from ganorama.request import WRAPS as WRAP_CHOICES
 
-WRAP_CHOICES = ("none", "x", "y", "xy")
 DEFAULT_OVERLAP = 0.5
 # How far from a whole number a stride may be and still count as one: overlaps typed as
 # decimals must not be rejected for float noise ((1 - 0.3) * 10 = 7.000000000000001).
@@ -260,25 +260,27 @@ class PlaneCanvas:
             raise ValueError(f"expected views of shape ({self.num_views}, C, {self.tile_size}, {self.tile_size}), "
                              f"got {tuple(views.shape)}")
         weight = self.blend_weights(views.device)
-        weighted = views.float() * weight
-        # The weights go through the same fold as an extra channel, so normalising needs
-        # no second pass; folding (a gather per output pixel) is deterministic on CUDA too.
-        stacked = torch.cat((weighted, weight.expand(self.num_views, 1, -1, -1)), dim=1)
-        canvas = self._fold(stacked)
-        return canvas[:-1] / canvas[-1:]
-
-    def _fold(self, tiles: torch.Tensor) -> torch.Tensor:
-        """Sum tiles (V, C, S, S) at their offsets: (C, height, width), wrapped parts added
-        back modulo the canvas size."""
-        count, channels, size, _ = tiles.shape
+        channels, size = views.shape[1], self.tile_size
+        # Tile by tile into an unwrapped canvas whose last channel sums the weights, so
+        # normalising needs no second pass and memory holds one canvas, not a copy of
+        # every tile (which at 64 tiles of 512 px would be gigabytes).
         extent = (self._extent(self.rows, False), self._extent(self.cols, False))
-        columns = tiles.permute(1, 2, 3, 0).reshape(1, channels * size * size, count)  # fold's (N, C*k*k, L)
-        canvas = F.fold(columns, extent, kernel_size=size, stride=self.stride)[0]  # (C, H_unwrapped, W_unwrapped)
+        canvas = views.new_zeros(channels + 1, *extent, dtype=torch.float32)
+        for view, (top, left) in enumerate(self.tile_origins()):
+            region = canvas[:, top : top + size, left : left + size]
+            region[:channels].add_(views[view].float() * weight)
+            region[channels].add_(weight)
         if self.wrap_y:
             canvas = _wrap_sum(canvas, dim=1, period=self.height)
         if self.wrap_x:
             canvas = _wrap_sum(canvas, dim=2, period=self.width)
-        return canvas
+        return canvas[:-1] / canvas[-1:]
+
+    def composition_bytes(self) -> int:
+        """Memory of composing (estimated before generating): the unwrapped canvas with a
+        weight channel, its wrapped sum and the image."""
+        unwrapped = 4 * self._extent(self.rows, False) * self._extent(self.cols, False)
+        return 4 * (2 * unwrapped + 3 * self.width * self.height)
 
 
 def _wrap_sum(tensor: torch.Tensor, dim: int, period: int) -> torch.Tensor:

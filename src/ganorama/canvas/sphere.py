@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from ganorama import geometry
 from ganorama.canvas.sync import SyncOperator
 from ganorama.errors import UsageError
+from ganorama.request import LAYOUT_NAMES
 
 
 @dataclass(frozen=True)
@@ -47,13 +48,120 @@ def cube_layout() -> list[View]:
 
 LAYOUTS = {"full": full_sphere_layout, "seed16": seed16_layout, "cube": cube_layout}
 DEFAULT_LAYOUT = "full"
+assert tuple(LAYOUTS) == LAYOUT_NAMES, "ganorama.request.LAYOUT_NAMES must list the same layouts"
+_VIEW_FIELDS = ("azimuth", "elevation", "roll", "fov")
+# A pinhole view cannot see 180 degrees; beyond ~170 its border pixels stretch without bound.
+MAX_FOV = 170.0
+# Directions sampled when checking that a layout leaves no hole (about 0.7 degree apart).
+_COVERAGE_GRID = (256, 512)
 
 
-def layout_views(name: str) -> list[View]:
+def layout_views(layout) -> list[View]:
+    """A layout name, a JSON file of views, or a sequence of views (View or dicts with
+    azimuth, elevation and optional roll, fov in degrees) -> the views, checked."""
+    checked = check_layout_value(layout, "layout", check_coverage=False)
+    return LAYOUTS[checked]() if isinstance(checked, str) else list(checked)
+
+
+def check_layout_value(value, label: str = "layout", check_coverage: bool = True):
+    """A layout as a request holds it: a known name (kept as the name) or views (from a
+    JSON file or given inline) as a tuple of View, checked and covering the sphere."""
+    if isinstance(value, str):
+        if value in LAYOUTS:
+            return value
+        if not value.lower().endswith(".json"):
+            raise UsageError(f"{label} {value!r} is unknown; allowed: {', '.join(LAYOUTS)} or a .json file of views")
+        value = _read_layout_file(value, label)
+        label = f"{label} file"
+    if isinstance(value, dict) and "views" in value:
+        value = value["views"]
+    if not isinstance(value, (list, tuple)):
+        raise UsageError(f"{label} must be a list of views (objects with azimuth, elevation[, roll, fov] in degrees)")
+    if not value:
+        raise UsageError(f"{label} has no views; give at least one (objects with azimuth, elevation[, roll, fov])")
+    views = tuple(_check_view(item, f"{label} view {index}") for index, item in enumerate(value))
+    if check_coverage:
+        _check_covers_sphere(views, label)
+    return views
+
+
+def _read_layout_file(path: str, label: str):
+    import json
+    from pathlib import Path
+
     try:
-        return LAYOUTS[name]()
-    except KeyError:
-        raise UsageError(f"unknown layout {name!r}; allowed: {', '.join(LAYOUTS)}") from None
+        text = Path(path).expanduser().read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"{label} file {path} does not exist; allowed: {', '.join(LAYOUTS)} or a .json file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise UsageError(f"{label} file {path} cannot be read ({error.__class__.__name__})") from None
+    try:
+        return json.loads(text)
+    except ValueError as error:
+        raise UsageError(f"{label} file {path} is not valid JSON ({error})") from None
+
+
+def _check_view(item, label: str) -> View:
+    if isinstance(item, View):
+        item = vars(item)
+    if not isinstance(item, dict):
+        raise UsageError(f"{label} must be an object with azimuth, elevation[, roll, fov], got {item!r}")
+    unknown = sorted(set(item) - set(_VIEW_FIELDS))
+    if unknown:
+        raise UsageError(f"{label} has unknown field {unknown[0]!r}; allowed: {', '.join(_VIEW_FIELDS)}")
+    missing = [name for name in ("azimuth", "elevation") if name not in item]
+    if missing:
+        raise UsageError(f"{label} needs {missing[0]!r} (degrees)")
+    values = {}
+    for name in _VIEW_FIELDS:
+        value = item.get(name, {"roll": 0.0, "fov": 90.0}.get(name))
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise UsageError(f"{label} {name} {value!r} is not a finite number of degrees")
+        values[name] = float(value)
+    if not -90 <= values["elevation"] <= 90:
+        raise UsageError(f"{label} elevation {values['elevation']:g} is out of range; allowed: -90 to 90")
+    if not 0 < values["fov"] <= MAX_FOV:
+        raise UsageError(f"{label} fov {values['fov']:g} is out of range; allowed: 0 < fov <= {MAX_FOV:g}")
+    return View(**values)
+
+
+def _check_covers_sphere(views, label: str) -> None:
+    """UsageError naming directions that lie inside no view (where the panorama would
+    have a hole), sampled on a fine equirect grid."""
+    height, width = _COVERAGE_GRID
+    canvas = SphereCanvas(list(views))
+    rotation, fov = canvas.cameras(dtype=torch.float32)
+    directions = geometry.equirect_directions(height, width).reshape(-1, 3)
+    coords, in_front = geometry.project_to_views(directions, rotation, fov, 1, 1)
+    covered = (in_front & (coords.abs().amax(dim=-1) < 1)).any(dim=0)
+    if bool(covered.all()):
+        return
+    lon, lat = geometry.equirect_lonlat(height, width)
+    missing = torch.nonzero(~covered, as_tuple=True)[0]
+    # Name the hole's extreme directions: where a user would add a view.
+    examples = []
+    for index in (missing[lat.reshape(-1)[missing].argmax()], missing[lat.reshape(-1)[missing].argmin()]):
+        text = f"lon {math.degrees(float(lon.reshape(-1)[index])):.0f} lat {math.degrees(float(lat.reshape(-1)[index])):.0f}"
+        if text not in examples:
+            examples.append(text)
+    share = len(missing) / covered.numel()
+    raise UsageError(f"{label} leaves {share:.1%} of directions outside every view (e.g. {' and '.join(examples)}, "
+                     "degrees); add views there")
+
+
+def auto_panorama_width(image_size: int, views) -> int:
+    """The equirect width that matches the views' angular resolution: about
+    ``image_size * 360 / fov`` for the narrowest view (512 for 128 px views of 90 degrees),
+    rounded to an even number so the height is exactly half."""
+    narrowest = min(view.fov for view in views)
+    width = int(round(image_size * 360.0 / narrowest))
+    return max(2, width + width % 2)
+
+
+def _view_solid_angle(fov_degrees: float) -> float:
+    """Solid angle (steradians) of a square pinhole view with this field of view."""
+    half = math.tan(math.radians(fov_degrees) / 2)
+    return 4 * math.asin(half * half / (1 + half * half))
 
 
 @dataclass(frozen=True)
@@ -79,8 +187,19 @@ class SphereCanvas:
     _plans: dict = field(default_factory=dict, init=False, repr=False)
 
     @classmethod
-    def from_layout(cls, name: str = DEFAULT_LAYOUT) -> "SphereCanvas":
-        return cls(layout_views(name))
+    def from_layout(cls, layout=DEFAULT_LAYOUT) -> "SphereCanvas":
+        """A canvas from a layout name, a JSON file of views, or a list of views."""
+        return cls(layout_views(layout))
+
+    def composition_bytes(self, height: int, width: int) -> int:
+        """Memory of the cached composition plan and the composed image, estimated
+        before building it: the views cover the sphere about ``coverage`` times, each
+        covered pixel costing an index, a sampling position and a weight."""
+        coverage = sum(_view_solid_angle(view.fov) for view in self.views) / (4 * math.pi)
+        pixels = height * width
+        per_covered_pixel = 8 + 8 + 4
+        # The plan, plus while building it: directions, per-view coordinates and masks.
+        return int(pixels * (coverage * per_covered_pixel + 12 + 12 + 4 + 3 * 4 + 8))
 
     @property
     def num_views(self) -> int:

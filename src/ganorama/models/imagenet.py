@@ -23,8 +23,6 @@ from importlib import resources
 from types import MappingProxyType
 from typing import Mapping, Union
 
-import torch
-
 from ganorama.errors import UsageError
 
 NUM_CLASSES = 1000
@@ -197,8 +195,12 @@ def _parse_weight(text: str, term: str) -> float:
 
 
 def _normalized(weights: dict[int, float]) -> dict[int, float]:
-    total = math.fsum(weights.values())
-    return {class_id: weight / total for class_id, weight in weights.items()}
+    # Divide by the largest weight first: the sum of weights near the float maximum
+    # (1e308 + 1e308) would overflow, their ratios do not.
+    largest = max(weights.values())
+    scaled = {class_id: weight / largest for class_id, weight in weights.items()}
+    total = math.fsum(scaled.values())
+    return {class_id: weight / total for class_id, weight in scaled.items()}
 
 
 def parse_class_mix(spec: str) -> dict[int, float]:
@@ -224,7 +226,8 @@ def parse_class_mix(spec: str) -> dict[int, float]:
     return _normalized(weights)
 
 
-def _as_mix(spec: ClassSpec) -> dict[int, float]:
+def class_mix(spec: ClassSpec) -> dict[int, float]:
+    """Any class spec (name, id, "0.7*a+0.3*b", {name or id: weight}) -> {id: weight} summing to 1."""
     if isinstance(spec, Mapping):
         if not spec:
             raise UsageError("empty class mix: give at least one class")
@@ -240,17 +243,19 @@ def _as_mix(spec: ClassSpec) -> dict[int, float]:
 def class_vector(
     spec: ClassSpec,
     num_classes: int = NUM_CLASSES,
-    dtype: torch.dtype = torch.float32,
-    device: torch.device | str | None = None,
-) -> torch.Tensor:
+    dtype=None,
+    device=None,
+):
     """The (num_classes,) conditioning vector of a class spec: one-hot for one class,
     the normalized weights for a mix. ``spec`` is anything :func:`parse_class_mix`
     accepts, an id, or a ``{name or id: weight}`` mapping."""
-    mix = _as_mix(spec)
+    import torch  # here, not at import: class lookups (and the CLI's checks) need no torch
+
+    mix = class_mix(spec)
     too_large = [class_id for class_id in mix if class_id >= num_classes]
     if too_large:
         raise UsageError(f"class id {too_large[0]} does not exist in a model with {num_classes} classes")
-    vector = torch.zeros(num_classes, dtype=dtype, device=device)
+    vector = torch.zeros(num_classes, dtype=dtype or torch.float32, device=device)
     for class_id, weight in mix.items():
         vector[class_id] = weight
     return vector
