@@ -110,5 +110,5 @@ def test_public_python_api_makes_a_panorama_from_local_weights(tiny_checkpoint, 
     result = generator.panorama(classes="sandbar", seed=1, sampling=ganorama.Sampling(truncation=0.4),
                                 width=96, height=48)  # fmt: skip
     result.to_pil().save(tmp_path / "beach.png")
-    assert result.metadata["model"] == str(tiny_checkpoint) and result.metadata["truncation"] == 0.4
+    assert result.metadata["weights"] == str(tiny_checkpoint) and result.metadata["request"]["truncation"] == 0.4
     assert (tmp_path / "beach.png").stat().st_size > 0 and result.image.min() >= 0 and result.image.max() <= 1

@@ -1,9 +1,32 @@
-"""Ganorama: zero-shot 360° panoramas, sphere textures and large images from pre-trained GANs."""
+"""Ganorama: zero-shot 360° panoramas, sphere textures and large images from pre-trained GANs.
+
+The public names are imported on first use, so ``import ganorama`` (and the command
+line's ``--help``) does not pay for importing torch.
+"""
 
 __version__ = "0.1.0"
 
-from ganorama.errors import GanoramaError, UsageError  # noqa: E402
-from ganorama.models.biggan import BigGAN, BigGANConfig  # noqa: E402
-from ganorama.pipeline import Ganorama, Result, Sampling  # noqa: E402
+_PUBLIC = {
+    "BigGAN": "ganorama.models.biggan",
+    "BigGANConfig": "ganorama.models.biggan",
+    "Ganorama": "ganorama.pipeline",
+    "GanoramaError": "ganorama.errors",
+    "Request": "ganorama.request",
+    "Result": "ganorama.pipeline",
+    "Sampling": "ganorama.pipeline",
+    "UsageError": "ganorama.errors",
+}
 
-__all__ = ["BigGAN", "BigGANConfig", "Ganorama", "GanoramaError", "Result", "Sampling", "UsageError", "__version__"]
+__all__ = [*sorted(_PUBLIC), "__version__"]
+
+
+def __getattr__(name: str):
+    if name in _PUBLIC:
+        import importlib
+
+        return getattr(importlib.import_module(_PUBLIC[name]), name)
+    raise AttributeError(f"module 'ganorama' has no attribute {name!r}")
+
+
+def __dir__():
+    return __all__

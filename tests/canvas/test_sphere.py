@@ -119,5 +119,5 @@ def test_composition_places_each_view_where_it_looks():
 
 
 def test_unknown_layout_is_a_usage_error_listing_the_choices():
-    with pytest.raises(UsageError, match="unknown layout 'ring'; allowed: full, seed16, cube"):
+    with pytest.raises(UsageError, match="layout 'ring' is unknown; allowed: full, seed16, cube or a .json file"):
         layout_views("ring")

@@ -30,7 +30,8 @@ def test_panorama_writes_numbered_pngs_and_json_and_never_overwrites(tmp_path, t
     image = Image.open(outdir / "0.png")
     assert image.size == (2000, 1000)
     metadata = json.loads((outdir / "1.json").read_text())
-    assert metadata["seed"] == 2 and metadata["classes"] == "valley" and metadata["share_z"] is False
+    request = metadata["request"]
+    assert metadata["seed"] == 2 and request["classes"] == "valley" and request["no_share_z"] is True
     assert metadata["view_classes"][0] == {"979": 1.0}
 
     second = run_cli("panorama", *SEED_COMMAND, "--weights", str(tiny_checkpoint), "-o", str(outdir))
@@ -51,13 +52,13 @@ def test_seed_main_py_command_runs_verbatim(tmp_path, tiny_checkpoint):
                      script=(str(REPO / "main.py"),))  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "o" / "0.png").exists() and (tmp_path / "o" / "0_views.png").exists()
-    assert json.loads((tmp_path / "o" / "0.json").read_text())["z_mul"] == 3.0
+    assert json.loads((tmp_path / "o" / "0.json").read_text())["request"]["z_mul"] == 3.0
 
 
 @pytest.mark.parametrize(
     "arguments,expected",
     [
-        (("--start_layer", "9", "--end_layer", "3"), "start_layer=9"),
+        (("--start_layer", "9", "--end_layer", "3"), "--start_layer 9 --end_layer 3 is invalid"),
         (("--truncation", "0"), "truncation"),
         (("--panorama_width", "0"), "--panorama_width"),
         (("--class_names", "sandbr"), "sandbar (977)"),
@@ -81,6 +82,8 @@ def test_panorama_export_flags_write_every_export_beside_the_image(tmp_path, tin
     assert result.returncode == 0, result.stderr
     names = {p.name for p in outdir.iterdir()}
     assert {"0.jpg", "0.json", "0.html", "0.glb", "0.ply", "0_cubemap"} <= names
+    printed = set(result.stdout.split())
+    assert printed == {str(outdir / name) for name in ("0.jpg", "0.json", "0.html", "0.glb", "0.ply", "0_cubemap")}
     assert {p.name for p in (outdir / "0_cubemap").iterdir()} == {f"{f}.jpg" for f in ("px", "nx", "py", "ny", "pz", "nz", "cross")}
     assert Image.open(outdir / "0.jpg").size == (128, 64)
     assert b"GPano:ProjectionType" in (outdir / "0.jpg").read_bytes()

@@ -1,22 +1,24 @@
-"""Command-line front end: ``ganorama SUBCOMMAND ...``.
+"""Command-line front end: ``ganorama COMMAND ...``.
 
-Each subcommand lives in its own module with two functions, ``add_parser(subparsers)``
-and ``run(args)``; this module only dispatches and turns library errors into one
-line on stderr and an exit status (2 for usage errors, 1 for everything else).
+Each command lives in its own module with two functions, ``add_parser(subparsers)`` and
+``run(args)``; this module only dispatches and turns errors into one line on stderr and
+an exit status: 2 for usage errors (a bad value, an output that exists), 1 for faults of
+the environment (no network, a full disk), 130 for Ctrl-C. Building the parser imports
+no torch, so --help and usage errors answer at once.
 """
 from __future__ import annotations
 
 import importlib
 import sys
 
-from ganorama.cli.common import ArgumentParser
-from ganorama.errors import GanoramaError, UsageError
-
 # Module names under ganorama.cli, in the order --help lists them.
 SUBCOMMANDS = (
     "panorama",
     "bigimg",
     "texture",
+    "reproduce",
+    "batch",
+    "ui",
     "classes",
     "download",
     "convert",
@@ -27,13 +29,16 @@ SUBCOMMANDS = (
 )
 
 
-def build_parser(prog: str = "ganorama") -> ArgumentParser:
+def build_parser(prog: str = "ganorama"):
     from ganorama import __version__
+    from ganorama.cli.common import ArgumentParser, HelpFormatter
 
     parser = ArgumentParser(
         prog=prog,
         description="Zero-shot 360° panoramas, seamless sphere textures and large images "
         "from pre-trained GANs (BigGAN-deep).",
+        epilog="Run 'ganorama COMMAND --help' for a command's options and examples.",
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"ganorama {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -42,7 +47,7 @@ def build_parser(prog: str = "ganorama") -> ArgumentParser:
             module = importlib.import_module(f"ganorama.cli.{name}")
         except ModuleNotFoundError as error:
             if error.name == f"ganorama.cli.{name}":
-                continue  # subcommand not built yet
+                continue  # command not built yet
             raise
         sub = module.add_parser(subparsers)
         sub.set_defaults(_run=module.run)
@@ -50,22 +55,44 @@ def build_parser(prog: str = "ganorama") -> ArgumentParser:
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
-    parser = build_parser(prog or "ganorama")
-    args = parser.parse_args(argv)
-    if getattr(args, "_run", None) is None:
-        parser.print_help()
-        return 0
-    from ganorama.devices import tune_cpu_allocator
-
-    tune_cpu_allocator()
+    """Run one command; returns the exit status (never raises but SystemExit from --help)."""
+    command = "ganorama"
     try:
+        parser = build_parser(prog or "ganorama")
+        args = parser.parse_args(argv)
+        if getattr(args, "_run", None) is None:
+            parser.print_usage(sys.stderr)
+            print(f"{parser.prog}: error: a command is required, e.g. {parser.prog} panorama "
+                  f"(see {parser.prog} --help)", file=sys.stderr)  # fmt: skip
+            return 2
+        command = f"{parser.prog} {args.command}"
+        from ganorama.devices import tune_cpu_allocator
+
+        tune_cpu_allocator()
         return int(args._run(args) or 0)
-    except UsageError as error:
-        print(f"{parser.prog} {args.command}: error: {error}", file=sys.stderr)
-        return 2
-    except GanoramaError as error:
-        print(f"{parser.prog} {args.command}: error: {error}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
-        print("ganorama: interrupted", file=sys.stderr)
+        print(f"{command}: interrupted; nothing partial was left behind", file=sys.stderr)
         return 130
+    except Exception as error:  # noqa: BLE001 - every error the user can meet gets one line
+        return _report(command, error)
+
+
+def _report(command: str, error: Exception) -> int:
+    from ganorama.errors import GanoramaError, UsageError
+
+    if isinstance(error, UsageError):
+        print(f"{command}: error: {error}", file=sys.stderr)
+        return 2
+    if isinstance(error, GanoramaError):
+        print(f"{command}: error: {error}", file=sys.stderr)
+        return 1
+    if isinstance(error, OSError):
+        # A fault of the machine (disk full, permissions, I/O): the path and its meaning.
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"{command}: error: {where}{error.strerror or error}", file=sys.stderr)
+        return 1
+    if isinstance(error, MemoryError) or "can't allocate memory" in str(error) or "out of memory" in str(error):
+        print(f"{command}: error: out of memory ({str(error).splitlines()[0][:160]}); lower --max_views or "
+              "set --memory_budget", file=sys.stderr)  # fmt: skip
+        return 1
+    raise error
