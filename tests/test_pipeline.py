@@ -35,7 +35,8 @@ def test_syncing_makes_overlapping_views_agree(request, checkpoint, seed):
     for label, (start, end) in {"none": (0, 0), "2..7": (2, 7), "all": (0, blocks)}.items():
         views, _ = generator.generate_views(canvas, None, seed, Sampling(start_layer=start, end_layer=end))
         measured[label] = _disagreement(views, canvas)
-    print(f"mean |x - sync(x)|: {measured}")  # shown with pytest -s; the ratios go in the notes    assert measured["none"] / measured["2..7"] >= 2.5, measured
+    print(f"mean |x - sync(x)|: {measured}")  # shown with pytest -s; the ratios go in the notes
+    assert measured["none"] / measured["2..7"] >= 2.5, measured
     assert measured["none"] / measured["all"] >= 6, measured
 
 
