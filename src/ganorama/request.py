@@ -281,9 +281,6 @@ def _check_classes(value: Any, label: str) -> Any:
     if isinstance(value, int):
         parse_class_mix(str(value))
         return value
-    if isinstance(value, float) and value.is_integer():
-        parse_class_mix(str(int(value)))
-        return int(value)
     if isinstance(value, Mapping):
         return _check_mix_mapping(value, label)
     if not isinstance(value, str):

@@ -71,8 +71,8 @@ def check_layout_value(value, label: str = "layout", check_coverage: bool = True
             return value
         if not value.lower().endswith(".json"):
             raise UsageError(f"{label} {value!r} is unknown; allowed: {', '.join(LAYOUTS)} or a .json file of views")
-        value = _read_layout_file(value, label)
-        label = f"{label} file"
+        path, value = value, _read_layout_file(value, label)
+        label = f"{label} file {path}"
     if isinstance(value, dict) and "views" in value:
         value = value["views"]
     if not isinstance(value, (list, tuple)):
