@@ -51,7 +51,7 @@ def parse_memory_size(text: str | int, name: str = "--memory_budget") -> int:
 
 def format_bytes(size: float) -> str:
     """1234567890 -> '1.2 GB' (decimal units, as ``parse_memory_size`` reads them)."""
-    for unit, scale in (("TB", 10**12), ("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
+    for unit, scale in (("PB", 10**15), ("TB", 10**12), ("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
         if size >= scale:
             return f"{size / scale:.1f} {unit}"
     return f"{int(size)} B"
@@ -242,7 +242,15 @@ def check_fits(plan: MemoryPlan, device: torch.device, what: str = "this run") -
     available = available_memory(device)
     if plan.peak_bytes <= available:
         return
-    advice = "set --max_views 1 or a smaller canvas" if plan.max_views > 1 else "make the canvas smaller"
+    largest = max(plan.parts, key=plan.parts.get)
+    if largest.startswith("activations") and plan.max_views > 1:
+        advice = "set a smaller --max_views (or --memory_budget)"
+    elif largest == "composition":
+        advice = "make the output image smaller"
+    elif largest == "weights":
+        advice = "use a smaller model or --model_dtype float16/bfloat16"
+    else:
+        advice = "use fewer views or tiles (a smaller canvas)"
     raise UsageError(
         f"{what} needs about {format_bytes(plan.peak_bytes)} of memory ({plan.describe()}) but "
         f"{format_bytes(available)} is available on {torch.device(device).type}; {advice}"

@@ -58,8 +58,15 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     """Run one command; returns the exit status (never raises but SystemExit from --help)."""
     command = "ganorama"
     try:
+        from ganorama.cli.common import InterruptFlag, raise_if_interrupted
+
+        InterruptFlag.install()
         parser = build_parser(prog or "ganorama")
-        args = parser.parse_args(argv)
+        args, unknown = parser.parse_known_args(argv)
+        if unknown:
+            # The command's own parser names the flag and suggests the one meant.
+            command_parser = _command_parser(parser, getattr(args, "command", None)) or parser
+            command_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
         if getattr(args, "_run", None) is None:
             parser.print_usage(sys.stderr)
             print(f"{parser.prog}: error: a command is required, e.g. {parser.prog} panorama "
@@ -69,12 +76,23 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         from ganorama.devices import tune_cpu_allocator
 
         tune_cpu_allocator()
-        return int(args._run(args) or 0)
+        status = int(args._run(args) or 0)
+        raise_if_interrupted()
+        return status
     except KeyboardInterrupt:
         print(f"{command}: interrupted; nothing partial was left behind", file=sys.stderr)
         return 130
     except Exception as error:  # noqa: BLE001 - every error the user can meet gets one line
         return _report(command, error)
+
+
+def _command_parser(parser, command: str | None):
+    import argparse
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction) and command in action.choices:
+            return action.choices[command]
+    return None
 
 
 def _report(command: str, error: Exception) -> int:

@@ -38,12 +38,13 @@ class ArgumentParser(argparse.ArgumentParser):
     def _close_flag(self, flag: str) -> str | None:
         options = [option for action in self._actions for option in action.option_strings if option.startswith("--")]
         bare = flag.split("=", 1)[0].lstrip("-").replace("-", "_")
+        # --width for --panorama_width: the typed word is a whole part of the real name.
+        containing = [option for option in options if bare and bare in option.lstrip("-").split("_")[-1:]
+                      or bare and option.endswith("_" + bare)]  # fmt: skip
+        if containing:
+            return min(containing, key=len)
         close = difflib.get_close_matches("--" + bare, options, n=1, cutoff=0.6)
-        if close:
-            return close[0]
-        # --width for --panorama_width: the typed word is a part of the real name.
-        containing = [option for option in options if bare and bare in option.lstrip("-").replace("-", "_")]
-        return min(containing, key=len) if containing else None
+        return close[0] if close else None
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -117,6 +118,41 @@ def field_type(name: str):
 
     convert.__name__ = name  # argparse names the type in some messages
     return convert
+
+
+# --- Ctrl-C --------------------------------------------------------------------------------------
+
+
+class InterruptFlag:
+    """A SIGINT handler that remembers the interrupt as well as raising KeyboardInterrupt.
+
+    Some libraries swallow a KeyboardInterrupt that arrives while they import (seen:
+    inside numpy's import under torch's), so Ctrl-C early in a run could be lost. With
+    the flag, :func:`raise_if_interrupted` at the run's checkpoints (every generator
+    block, every save) stops the run anyway."""
+
+    def __init__(self):
+        self.seen = False
+
+    def __call__(self, signum, frame):
+        self.seen = True
+        raise KeyboardInterrupt
+
+    @classmethod
+    def install(cls) -> None:
+        import signal
+
+        # A SIGINT ignored by whoever started us (a background job) stays ignored.
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            signal.signal(signal.SIGINT, cls())
+
+
+def raise_if_interrupted() -> None:
+    import signal
+
+    handler = signal.getsignal(signal.SIGINT)
+    if isinstance(handler, InterruptFlag) and handler.seen:
+        raise KeyboardInterrupt
 
 
 # --- flags of the generating commands -----------------------------------------------------------
@@ -314,6 +350,7 @@ def generate_and_save(args: argparse.Namespace, requests, count: int, output: "O
     output.prepare()
     try:
         generator = load_generator(model_args)
+        raise_if_interrupted()
         check_model_choice(model_args, generator.model.config)
         if plan is None:  # the architecture was unknown until loaded (a Hub repo)
             check_fits_now(generator.plan(checked[0]), generator.device)
@@ -462,6 +499,7 @@ class OutputTarget:
     def save(self, result, report) -> None:
         from ganorama.outputs import save_numbered_result, save_result_files
 
+        raise_if_interrupted()
         on_written = None if self.quiet else report
         if self.is_file:
             save_result_files(result, self.path, format=self.format, on_written=on_written)
@@ -505,6 +543,7 @@ class Progress:
 
     def update(self, done: int, total: int, results: int) -> None:
         """``done`` of ``total`` steps of the forward now making ``results`` results."""
+        raise_if_interrupted()
         if self._bar is not None:
             self._bar.n = min(self.results, self._done + results * done / max(total, 1))
             self._bar.refresh()
@@ -516,7 +555,14 @@ class Progress:
             self._bar.refresh()
 
     def write(self, path) -> None:
-        if self._bar is not None:
-            self._bar.write(str(path), file=sys.stdout)
-        else:
-            print(path, flush=True)
+        try:
+            if self._bar is not None:
+                self._bar.write(str(path), file=sys.stdout)
+            else:
+                print(path, flush=True)
+        except OSError as error:  # stdout is /dev/full or a closed pipe: the files themselves are safe
+            import os
+
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # and no second error at exit
+            print(f"ganorama: warning: cannot print to standard output ({error.strerror or error}); going on "
+                  "without listing the files written", file=sys.stderr)  # fmt: skip
