@@ -386,11 +386,14 @@ def prepare_directory(directory: str | os.PathLike, label: str = "output directo
     directory = Path(directory)
     missing = []
     probe = directory
-    while not probe.exists() and probe != probe.parent:
-        missing.append(probe)
-        probe = probe.parent
-    if probe.exists() and not probe.is_dir():
-        raise UsageError(f"{label} {directory}: {probe} is a file, not a directory")
+    try:
+        while not probe.exists() and probe != probe.parent:
+            missing.append(probe)
+            probe = probe.parent
+        if probe.exists() and not probe.is_dir():
+            raise UsageError(f"{label} {directory}: {probe} is a file, not a directory")
+    except OSError as error:  # a name over 255 bytes, a loop of links...
+        raise UsageError(f"{label} {directory} cannot be used: {error.strerror or error}") from None
     try:
         directory.mkdir(parents=True, exist_ok=True)
         with atomic_path(directory / ".ganorama-write-check", overwrite=True) as temp:

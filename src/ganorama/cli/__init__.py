@@ -80,6 +80,9 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         raise_if_interrupted()
         return status
     except KeyboardInterrupt:
+        import signal
+
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean exit short
         print(f"{command}: interrupted; nothing partial was left behind", file=sys.stderr)
         return 130
     except Exception as error:  # noqa: BLE001 - every error the user can meet gets one line

@@ -480,7 +480,11 @@ class OutputTarget:
         if file_format and args.format and args.format != file_format:
             raise_usage(f"--format {args.format} does not match -o {args.outdir}; use a .{args.format} name "
                         "or leave out --format")  # fmt: skip
-        if not file_format and path.exists() and not path.is_dir():
+        try:
+            is_existing_file = path.exists() and not path.is_dir()
+        except OSError as error:  # a name over 255 bytes, a loop of links...
+            raise_usage(f"-o {args.outdir} cannot be used: {error.strerror or error}")
+        if not file_format and is_existing_file:
             raise_usage(f"-o {args.outdir} is an existing file, not a directory; give a directory, or a new "
                         ".png/.jpg file name with -n 1")  # fmt: skip
         return cls(path, file_format, file_format or args.format or "png", args.quiet)
