@@ -113,3 +113,51 @@ def test_public_python_api_makes_a_panorama_from_local_weights(tiny_checkpoint, 
     result.to_pil().save(tmp_path / "beach.png")
     assert result.metadata["weights"] == str(tiny_checkpoint) and result.metadata["request"]["truncation"] == 0.4
     assert (tmp_path / "beach.png").stat().st_size > 0 and result.image.min() >= 0 and result.image.max() <= 1
+
+
+@pytest.mark.parametrize("call,message", [
+    (lambda g: g.panorama(width=64.5, height=32), "width 64.5 is not a whole number"),
+    (lambda g: g.panorama(width="64", height=32), "width '64' is not a whole number"),
+    (lambda g: g.panorama(classes=977.0, width=64, height=32), "classes 977.0 is not a class name"),
+    (lambda g: g.panorama(seed=2**70, width=64, height=32), "seed 1180591620717411303424 is out of range"),
+    (lambda g: g.bigimg(cols=0), "cols 0 is out of range"),
+    (lambda g: g.texture(size=-3), "size -3 is out of range"),
+    (lambda g: g.panorama(sampling={"truncation": 0.3}), "sampling must be a ganorama.Sampling"),
+])  # fmt: skip
+def test_python_api_refuses_bad_values_in_its_own_words(tiny_checkpoint, call, message):
+    generator = Ganorama(BigGAN.from_pretrained(tiny_checkpoint))
+    with pytest.raises(UsageError, match=message):
+        call(generator)
+
+
+def test_loading_errors_through_the_api_name_the_api_argument(tmp_path, monkeypatch):
+    import ganorama
+
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ganorama.GanoramaError) as caught:
+        ganorama.Ganorama.from_pretrained("biggan-deep-256")
+    assert 'weights="DIR"' in str(caught.value) and "--weights" not in str(caught.value)
+
+
+def test_result_save_writes_what_the_cli_writes(tiny_checkpoint, tmp_path):
+    generator = Ganorama.from_pretrained(weights=str(tiny_checkpoint))
+    result = generator.panorama(classes="sandbar", seed=1, width=64, height=32)
+    written = result.save(tmp_path / "beach.jpg")
+    assert [path.name for path in written] == ["beach.jpg", "beach.json"]
+    assert b"GPano:ProjectionType" in (tmp_path / "beach.jpg").read_bytes()
+    import json
+
+    sidecar = json.loads((tmp_path / "beach.json").read_text())
+    assert sidecar["request"]["seed"] == 1 and sidecar["weights"] == str(tiny_checkpoint)
+    with pytest.raises(UsageError, match="already exists"):
+        result.save(tmp_path / "beach.jpg")
+
+
+def test_a_sidecar_reproduces_its_result(tiny_checkpoint):
+    from ganorama.request import Request
+
+    generator = Ganorama.from_pretrained(weights=str(tiny_checkpoint))
+    first = generator.bigimg(classes="orange", seed=4, cols=3, rows=2, wrap="x", max_views=4)
+    again = generator.run(Request.from_sidecar(first.metadata_json()))
+    assert torch.equal(first.image, again.image)

@@ -247,10 +247,14 @@ class Ganorama:
     ) -> "Ganorama":
         """Load ``model`` (a published name) or the checkpoint at ``weights`` (a local
         directory/file or ``hf:OWNER/REPO``)."""
+        from ganorama.errors import GanoramaError
         from ganorama.models.biggan import identify_model
 
         source = model if weights is None else weights
-        loaded = BigGAN.from_pretrained(source, device=device, dtype=dtype)
+        try:
+            loaded = BigGAN.from_pretrained(source, device=device, dtype=dtype)
+        except GanoramaError as error:
+            raise type(error)(_python_spelling(str(error))) from None
         # Record what was really loaded: the published architecture it is, if any.
         name = model if weights is None else (identify_model(loaded.config) or "custom")
         return cls(loaded, model_name=name, weights=weights)
@@ -446,6 +450,12 @@ class _Inputs:
     z: torch.Tensor  # (V, z_dim)
     class_vectors: torch.Tensor  # (V, num_classes)
     per_view: list
+
+
+def _python_spelling(message: str) -> str:
+    """A loader message in the words of this API: ``--weights DIR`` is ``weights="DIR"`` here."""
+    message = message.replace("pass --weights DIR", 'pass weights="DIR"').replace("--weights", "weights=")
+    return message.replace("--model_dtype", "dtype=").replace("--device", "device=")
 
 
 def _keyword_request(values: dict, sampling: Sampling | None, python_names: dict) -> Request:
