@@ -548,15 +548,16 @@ class Progress:
     def update(self, done: int, total: int, results: int) -> None:
         """``done`` of ``total`` steps of the forward now making ``results`` results."""
         raise_if_interrupted()
-        if self._bar is not None:
-            self._bar.n = min(self.results, self._done + results * done / max(total, 1))
-            self._bar.refresh()
+        self._advance_to(min(self.results, self._done + results * done / max(total, 1)))
 
     def result_done(self) -> None:
         self._done += 1
-        if self._bar is not None:
-            self._bar.n = self._done
-            self._bar.refresh()
+        self._advance_to(self._done)
+
+    def _advance_to(self, position: float) -> None:
+        # tqdm's own update() keeps its delay and refresh-rate rules.
+        if self._bar is not None and position > self._bar.n:
+            self._bar.update(position - self._bar.n)
 
     def write(self, path) -> None:
         try:

@@ -1,0 +1,63 @@
+"""Progress and reporting: a bar on a terminal for runs over a second, every file written
+listed on stdout, and --quiet silencing both."""
+from __future__ import annotations
+
+import fcntl
+import os
+import pty
+import struct
+import subprocess
+import sys
+import termios
+
+
+def _run_with_terminal_stderr(*args: str) -> tuple[subprocess.CompletedProcess, str]:
+    """Run the CLI with stderr on a pseudo-terminal (so it is a TTY); return the result and
+    what was written to the terminal."""
+    leader, follower = pty.openpty()
+    # A terminal of 30 x 100 characters: with no size (0 x 0) tqdm draws nothing.
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+    try:
+        result = subprocess.run([sys.executable, "-m", "ganorama", *args], stdout=subprocess.PIPE, stderr=follower,
+                                text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"})  # fmt: skip
+        os.close(follower)
+        follower = -1
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # EIO once the terminal is drained and closed
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        if follower != -1:
+            os.close(follower)
+        os.close(leader)
+    return result, b"".join(chunks).decode(errors="replace")
+
+
+SLOW_RUN = ("panorama", "-n", "2", "--seed", "3", "--panorama_width", "512", "--panorama_height", "256")
+
+
+def test_a_run_over_a_second_shows_a_bar_on_a_terminal_and_lists_every_file(tmp_path, small_checkpoint):
+    result, terminal = _run_with_terminal_stderr(*SLOW_RUN, "--weights", str(small_checkpoint), "-o", str(tmp_path))
+    assert result.returncode == 0, terminal
+    assert "generating:" in terminal and "%|" in terminal and "2.0/2" in terminal
+    assert result.stdout.split() == [str(tmp_path / name) for name in ("0.png", "0.json", "1.png", "1.json")]
+
+
+def test_quiet_prints_nothing_at_all(tmp_path, small_checkpoint):
+    result, terminal = _run_with_terminal_stderr(*SLOW_RUN, "--weights", str(small_checkpoint), "-o", str(tmp_path),
+                                                 "--quiet")  # fmt: skip
+    assert result.returncode == 0, terminal
+    assert terminal.strip() == "" and result.stdout == ""
+    assert {"0.png", "1.png"} <= {path.name for path in tmp_path.iterdir()}
+
+
+def test_no_bar_when_stderr_is_not_a_terminal(tmp_path, tiny_checkpoint):
+    result = subprocess.run([sys.executable, "-m", "ganorama", "panorama", "--weights", str(tiny_checkpoint), "-o",
+                             str(tmp_path), "--seed", "1", "--panorama_width", "64", "--panorama_height", "32"],
+                            capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert result.returncode == 0 and result.stderr == ""
