@@ -87,3 +87,28 @@ def test_panorama_export_flags_write_every_export_beside_the_image(tmp_path, tin
     assert {p.name for p in (outdir / "0_cubemap").iterdir()} == {f"{f}.jpg" for f in ("px", "nx", "py", "ny", "pz", "nz", "cross")}
     assert Image.open(outdir / "0.jpg").size == (128, 64)
     assert b"GPano:ProjectionType" in (outdir / "0.jpg").read_bytes()
+
+
+def test_reproduce_makes_the_same_bytes_from_a_sidecar(tmp_path, tiny_checkpoint):
+    first = run_cli("bigimg", "--weights", str(tiny_checkpoint), "-o", str(tmp_path / "a"), "--seed", "5",
+                    "--batch_size", "4", "--rows", "2", "--wrap", "x", "--max_views", "3")  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    again = run_cli("reproduce", str(tmp_path / "a" / "0.json"), "-o", str(tmp_path / "b.png"))
+    assert again.returncode == 0, again.stderr
+    assert (tmp_path / "b.png").read_bytes() == (tmp_path / "a" / "0.png").read_bytes()
+    recorded = json.loads((tmp_path / "b.json").read_text())
+    assert recorded["max_views"] == 3 and recorded["request"]["wrap"] == "x"
+
+
+def test_layout_file_and_auto_width(tmp_path, tiny_checkpoint):
+    from ganorama.canvas.sphere import cube_layout
+
+    layout = tmp_path / "cube.json"
+    layout.write_text(json.dumps([vars(view) for view in cube_layout()]))
+    result = run_cli("panorama", "--weights", str(tiny_checkpoint), "-o", str(tmp_path / "o"), "--seed", "2",
+                     "--layout", str(layout), "--panorama_width", "auto", "--panorama_height", "auto")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    # 32 px views of 100 degrees: 32 * 360 / 100 = 115.2 -> 116 (even)
+    assert Image.open(tmp_path / "o" / "0.png").size == (116, 58)
+    metadata = json.loads((tmp_path / "o" / "0.json").read_text())
+    assert len(metadata["request"]["layout"]) == 6 and metadata["request"]["panorama_width"] == 116

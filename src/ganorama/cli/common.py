@@ -201,11 +201,13 @@ def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
                             "JSON when omitted")  # fmt: skip
 
 
-def add_run_arguments(parser: argparse.ArgumentParser, multiple: bool = True) -> None:
+def add_run_arguments(parser: argparse.ArgumentParser, multiple: bool = True, keep_recorded: bool = False) -> None:
     group = parser.add_argument_group("memory and progress")
-    group.add_argument(*flag_names("max_views"), dest="max_views", type=field_type("max_views"), default=AUTO,
-                       metavar="N|auto", help="views run through the generator at once outside the synced blocks: "
-                       "fewer use less memory; auto derives it from the model and the device's total memory")
+    recorded = " (default: the chunking the sidecar records, so the bytes come out the same)" if keep_recorded else ""
+    group.add_argument(*flag_names("max_views"), dest="max_views", type=field_type("max_views"),
+                       default=None if keep_recorded else AUTO, metavar="N|auto",
+                       help="views run through the generator at once outside the synced blocks: fewer use less "
+                            "memory; auto derives it from the model and the device's total memory" + recorded)
     group.add_argument(*flag_names("memory_budget"), dest="memory_budget", type=field_type("memory_budget"),
                        default=None, metavar="SIZE", help="derive --max_views from a memory budget, e.g. 6GB")
     if multiple:
@@ -305,8 +307,6 @@ def request_template(args: argparse.Namespace, kind: str) -> dict:
         if name in ("kind", "classes", "seed", "format"):
             continue
         template[name] = getattr(args, name)
-    if template.get("max_views") == AUTO:
-        template["max_views"] = None
     return template
 
 

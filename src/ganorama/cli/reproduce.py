@@ -30,7 +30,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     group.add_argument("-o", "--outdir", default=None, metavar="DIR|FILE",
                        help="output directory or image file name (default: out/KIND, KIND from the sidecar)")
     group.add_argument("--format", default=None, choices=("png", "jpg"), help="image format (default: the sidecar's)")
-    common.add_run_arguments(parser, multiple=False)
+    common.add_run_arguments(parser, multiple=False, keep_recorded=True)
     return parser
 
 
@@ -45,10 +45,9 @@ def run(args: argparse.Namespace) -> int:
         args.weights = sidecar.get("weights")
         if args.weights is None:
             args.biggan_model = sidecar.get("model")
-    if args.max_views != "auto" or args.memory_budget is not None:
+    if args.max_views is not None or args.memory_budget is not None:
         # Another chunking rounds differently in the last bits: allowed, but on request only.
-        request = request.replace(max_views=None if args.max_views == "auto" else args.max_views,
-                                  memory_budget=args.memory_budget)  # fmt: skip
+        request = request.replace(max_views=args.max_views, memory_budget=args.memory_budget)
     args.outdir = args.outdir or f"out/{request.kind}"
     if args.format is None and Path(args.outdir).suffix.lower() not in common.OutputTarget.IMAGE_SUFFIXES:
         args.format = request.format
