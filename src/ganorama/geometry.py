@@ -1,6 +1,6 @@
 """Camera and sphere geometry: the one source of truth for syncing and composing views.
 
-Conventions (see DESIGN.md):
+Conventions (see docs/design.md):
 
 - World frame = OpenCV camera frame of the view at azimuth 0, elevation 0: x right,
   y down, z forward.
