@@ -11,6 +11,7 @@ run fits is then checked against the memory available now.
 """
 from __future__ import annotations
 
+import functools
 import math
 import os
 import re
@@ -144,12 +145,22 @@ def dtype_size(dtype: torch.dtype) -> int:
 
 def parameter_bytes(config, dtype: torch.dtype) -> int:
     """Size of the model's weights and statistics in ``dtype``."""
-    from ganorama.models.biggan import BigGAN
+    import json
+
+    return _parameter_count(json.dumps(config.to_dict(), sort_keys=True)) * dtype_size(dtype)
+
+
+@functools.lru_cache(maxsize=8)
+def _parameter_count(config_json: str) -> int:
+    """Counted on a model built on the meta device (no memory), once per architecture:
+    every request of a run plans with it."""
+    import json
+
+    from ganorama.models.biggan import BigGAN, BigGANConfig
 
     with torch.device("meta"):
-        model = BigGAN(config)
-    count = sum(tensor.numel() for tensor in model.state_dict().values())
-    return count * dtype_size(dtype)
+        model = BigGAN(BigGANConfig.from_dict(json.loads(config_json)))
+    return sum(tensor.numel() for tensor in model.state_dict().values())
 
 
 def view_activation_bytes(config, dtype: torch.dtype, first_block: int = 0) -> int:
