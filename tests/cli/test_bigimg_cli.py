@@ -155,15 +155,6 @@ def test_bad_values_exit_2_with_one_line_and_no_traceback(tmp_path, tiny_checkpo
     assert not any(tmp_path.iterdir())
 
 
-@pytest.mark.parametrize("arguments", [("--overlap", "0.3"), ("--rows", "2", "--wrap", "x", "--overlap", "0")])
-def test_canvas_is_checked_before_the_model_is_fetched(tmp_path, arguments):
-    """A published model that is not cached fails offline (exit 1) if loading starts; the
-    canvas check, run from the model's known architecture, must refuse first."""
-    result = run_cli("-m", "biggan-deep-512", "-o", str(tmp_path), *arguments)
-    assert result.returncode == 2, result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1 and "overlap" in result.stderr
-
-
 @pytest.mark.parametrize("arguments,expected", [(("--size", "0"), "--size"), (("--overlap", "0"), "needs --overlap > 0"),
                                                 (("--overlap", "0.3"), "8x8 feature grid")])  # fmt: skip
 def test_texture_bad_values_exit_2(tmp_path, tiny_checkpoint, arguments, expected):
