@@ -4,7 +4,9 @@ Each case renders a whole turn of ``--frames`` frames of a synthetic 2000 x 1000
 panorama (the panorama command's default size) at ``--size`` and writes it as a GIF,
 end to end through the public API, in a fresh child process so that its peak RSS
 (``ru_maxrss``) is its own. "rss before MiB" is the child's RSS after importing torch
-and making the panorama, before rendering; "peak RSS MiB" its high-water mark.
+and making the panorama, before rendering; "peak RSS MiB" its high-water mark; "growth
+MiB" the difference, which the renderer's own estimate ("estimate MiB", used to refuse
+sizes that cannot fit) must not undercut.
 
     python benchmarks/turntable.py                     # size 256, 6 frames, displace 0 and 0.1
     python benchmarks/turntable.py --frames 36 --repeats 1
@@ -82,6 +84,10 @@ def child(args) -> None:
             write_gif(panorama, path, args.frames, args.size, args.displace, device)
             seconds.append(time.perf_counter() - start)
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    module = turntable_module()
+    estimate = None
+    if hasattr(module, "turntable_memory_bytes"):  # the renderer's own estimate, checked here
+        estimate = module.turntable_memory_bytes(args.size, 2, height, width) / 2**20
     print(json.dumps({
         "displace": args.displace,
         "size": args.size,
@@ -92,6 +98,8 @@ def child(args) -> None:
         "ganorama": str(Path(turntable_module().__file__).parent.parent),
         "rss before MiB": rss_before,
         "peak RSS MiB": peak_kib / 1024,
+        "growth MiB": peak_kib / 1024 - rss_before,
+        "estimate MiB": estimate,
         "threads": torch.get_num_threads(),
         "malloc tuned": malloc_tuned,
     }))  # fmt: skip
@@ -121,7 +129,8 @@ def main() -> None:
         result = subprocess.run(command, capture_output=True, text=True, check=True, cwd=REPO)
         rows.append(json.loads(result.stdout.strip().splitlines()[-1]))
         print(f"displace {displace}: {rows[-1]['s/frame']:.3f} s/frame", file=sys.stderr)
-    columns = ["displace", "size", "frames", "panorama", "threads", "s/frame", "turn s", "rss before MiB", "peak RSS MiB"]
+    columns = ["displace", "size", "frames", "panorama", "threads", "s/frame", "turn s", "rss before MiB",
+               "peak RSS MiB", "growth MiB", "estimate MiB"]
     print_table(rows, columns)
     device = torch.device(args.device)
     write_json(args.json, {"label": args.label, "environment": environment(device), "rows": rows,

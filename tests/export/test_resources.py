@@ -16,7 +16,7 @@ def test_format_bytes():
 
 def test_meminfo_parsing(tmp_path):
     meminfo = tmp_path / "meminfo"
-    meminfo.write_text("MemTotal:       24683652 kB\nMemFree:  100 kB\nMemAvailable:   23663744 kB\nHugePages_Total: 0\n")
+    meminfo.write_text("MemTotal:  24683652 kB\nMemFree:  100 kB\nMemAvailable:  23663744 kB\nHugePages_Total: 0\n")
     fields = resources._meminfo(str(meminfo))
     assert fields["MemTotal"] == 24683652 * 1024
     assert fields["MemAvailable"] == 23663744 * 1024
