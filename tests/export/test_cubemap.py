@@ -235,7 +235,8 @@ def test_save_cubemap_refuses_what_cannot_fit_before_reading(tmp_path, monkeypat
 
     source = tmp_path / "pano.png"
     Image.new("RGB", (64, 32)).save(source)
-    with pytest.raises(UsageError, match=r"cube map with 100000x100000 faces needs about .* of memory; .* is available"):
+    too_big = r"cube map with 100000x100000 faces needs about .* of memory; .* is available"
+    with pytest.raises(UsageError, match=too_big):
         save_cubemap(source, tmp_path / "cube", face_size=100_000)
     monkeypatch.setattr(resources, "disk_free", lambda path: 100)
     with pytest.raises(UsageError, match=r"needs about .* of disk space; 100 B is free"):

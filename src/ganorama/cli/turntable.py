@@ -16,7 +16,7 @@ existing output is never replaced.
 
 examples:
   ganorama turntable out/panorama/0.png -o spin.gif
-  ganorama turntable out/panorama/0.png -o spin.mp4 --fps 24 --frames 72 --displace 0.1
+  ganorama turntable out/panorama/0.png -o spin.mp4 --fps 24 --frames 48 --displace 0.1
 """
 
 
