@@ -6,13 +6,14 @@ import io
 import itertools
 import math
 import sys
+import types
 
 import pytest
 import torch
 from PIL import Image, ImageSequence
 
 from ganorama import geometry
-from ganorama.errors import UsageError
+from ganorama.errors import GanoramaError, UsageError
 from ganorama.export.io import image_to_tensor
 from ganorama.export.turntable import BACKGROUND, iter_turntable, render_turntable, save_turntable, write_turntable
 
@@ -265,6 +266,22 @@ def test_mp4_frames_size_and_content(tmp_path):
         error = (frame.permute(2, 0, 1).float() / 255 - expected[index]).abs().mean()
         assert error < 0.04, (index, error)
         assert error < (frame.permute(2, 0, 1).float() / 255 - expected[(index + 3) % 7]).abs().mean()
+
+
+def test_an_mp4_that_ffmpeg_did_not_finish_is_not_kept(tmp_path, monkeypatch):
+    """imageio-ffmpeg does not report ffmpeg failing at the end (say, a full disk while it
+    writes the index): the file is read back, and one short of frames is refused."""
+    imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg")
+
+    def one_frame_short(path):
+        frames, seconds = imageio_ffmpeg.count_frames_and_secs(path)
+        return frames - 1, seconds
+
+    fake = types.SimpleNamespace(write_frames=imageio_ffmpeg.write_frames, count_frames_and_secs=one_frame_short)
+    monkeypatch.setitem(sys.modules, "imageio_ffmpeg", fake)
+    with pytest.raises(GanoramaError, match="did not finish the .mp4: 3 frames sent, 2 in the file"):
+        save_turntable([torch.rand(3, 16, 16) for _ in range(3)], tmp_path / "spin.mp4")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_mp4_without_imageio_ffmpeg_says_what_to_install(tmp_path, monkeypatch):

@@ -505,21 +505,33 @@ def _write_gif(temp: Path, images: Iterator, size: tuple[int, int], fps: float, 
 
 
 def _write_mp4(imageio_ffmpeg, temp: Path, images: Iterator, size: tuple[int, int], fps: float) -> None:
+    """H.264 through imageio-ffmpeg's writer, which takes frames one at a time. It does
+    not report ffmpeg failing as it finishes the file (a full disk, say), so the file is
+    read back: unless ffmpeg finds every frame in it, it is not kept."""
     import numpy as np
 
     writer = imageio_ffmpeg.write_frames(
         str(temp), size, fps=fps, codec="libx264", pix_fmt_in="rgb24", macro_block_size=1, output_params=["-f", "mp4"],
     )  # fmt: skip
     writer.send(None)  # start the generator (and ffmpeg)
+    count = 0
     try:
-        for index, image in enumerate(images):
+        for count, image in enumerate(images, start=1):
             if image.size != size:
-                raise UsageError(f"frame {index} is {image.size[0]}x{image.size[1]}; frame 0 is {size[0]}x{size[1]}")
+                width, height = image.size
+                raise UsageError(f"frame {count - 1} is {width}x{height}; frame 0 is {size[0]}x{size[1]}")
             writer.send(np.ascontiguousarray(np.asarray(image, dtype=np.uint8)))
-    except OSError as error:  # ffmpeg died (disk full, ...): its pipe breaks
-        raise GanoramaError(f"writing the .mp4 failed: {error}") from None
+    except OSError as error:  # ffmpeg died (disk full, ...): its pipe broke
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else error.__class__.__name__
+        raise GanoramaError(f"writing the .mp4 failed after {count - 1} frames: {first_line}") from None
     finally:
         writer.close()
+    try:
+        found, _ = imageio_ffmpeg.count_frames_and_secs(str(temp))
+    except (OSError, RuntimeError) as error:
+        found = f"none ({' '.join(str(error).split())[:200]})"
+    if found != count:
+        raise GanoramaError(f"ffmpeg did not finish the .mp4: {count} frames sent, {found} in the file")
 
 
 def write_turntable(
