@@ -563,7 +563,10 @@ def write_turntable(
     height, width = panorama_size(equirect)
     check_turntable_memory(size, supersample, height, width)
     check_disk(turntable_file_bytes(frames, size, path.suffix), path, f"a {frames}-frame turntable of size {size}")
-    panorama = as_panorama(equirect)
-    palette = turntable_palette(panorama) if path.suffix.lower() == ".gif" else None
-    stream = iter_turntable(panorama, frames, size, displace, elevation, device, fov, supersample, progress)
-    return save_turntable(stream, path, fps=fps, palette=palette)
+    # All of it on one CPU thread: besides rendering, decoding the panorama, the palette
+    # and each frame's conversion to 8 bits are small ops that only stall on more.
+    with _render_threads(device):
+        panorama = as_panorama(equirect)
+        palette = turntable_palette(panorama) if path.suffix.lower() == ".gif" else None
+        stream = iter_turntable(panorama, frames, size, displace, elevation, device, fov, supersample, progress)
+        return save_turntable(stream, path, fps=fps, palette=palette)
