@@ -110,3 +110,19 @@ def test_real_process_exit_status_and_stderr(tmp_path):
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines() == [f"ganorama view: error: {tmp_path / 'missing.png'} does not exist"]
+
+
+@pytest.mark.parametrize("output, fragment", [("x.png", "must end in .html or .htm"),
+                                              ("/proc/x.html", "cannot create files in /proc")])  # fmt: skip
+def test_bad_output_is_refused_before_the_panorama_is_read(capsys, tmp_path, output, fragment):
+    status, stdout, err = run_cli(capsys, tmp_path / "missing.png", "-o", output)
+    assert_one_line_usage_error(status, err, fragment)
+    assert stdout == "" and list(tmp_path.iterdir()) == []
+
+
+def test_unreadable_image_message_names_the_file_not_a_buffer(capsys, tmp_path):
+    fake = tmp_path / "pano.png"
+    fake.write_text("hello")
+    status, stdout, err = run_cli(capsys, fake)
+    assert_one_line_usage_error(status, err, str(fake))
+    assert "object at 0x" not in err and "BytesIO" not in err

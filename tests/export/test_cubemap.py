@@ -1,8 +1,10 @@
 """Cube maps: face orientation (OpenGL / three.js), seams, round trip, files."""
 from __future__ import annotations
 
+import errno
 import math
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -174,3 +176,74 @@ def test_save_cubemap_jpeg_and_bad_format(tmp_path):
     with pytest.raises(UsageError, match="allowed: png, jpg"):
         save_cubemap(panorama, tmp_path / "other", format="exr")
     assert not (tmp_path / "other").exists()
+
+
+def test_saved_faces_and_cross_are_the_computed_ones(tmp_path):
+    """save_cubemap makes one face at a time (to save memory): the files hold what
+    equirect_to_cubemap and horizontal_cross give, to 8-bit rounding."""
+    panorama = smooth_panorama(H, W)
+    written = save_cubemap(panorama, tmp_path / "cube", face_size=24)
+    faces = equirect_to_cubemap(panorama, 24)
+    expected = {**faces, "cross": horizontal_cross(faces)}
+    for name, path in written.items():
+        with Image.open(path) as image:
+            saved = torch.from_numpy(np.asarray(image.convert("RGB")).copy()).permute(2, 0, 1).float() / 255
+        assert saved.shape == expected[name].shape
+        assert (saved - expected[name]).abs().max() <= 1 / 255 + 1e-6, name
+
+
+def failing_after(count: int, real_write):
+    """A stand-in for write_with that writes ``count`` files, then fails as a full disk does."""
+    calls = []
+
+    def write(path, writer):
+        if len(calls) == count:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        calls.append(path)
+        return real_write(path, writer)
+
+    return write
+
+
+@pytest.mark.parametrize("written_before_failure", [0, 3, 6])
+def test_a_cube_map_that_fails_part_way_leaves_no_faces(tmp_path, monkeypatch, written_before_failure):
+    import ganorama.export.cubemap as cubemap
+
+    panorama = smooth_panorama(H, W)
+    real_write = cubemap.write_with
+    monkeypatch.setattr(cubemap, "write_with", failing_after(written_before_failure, real_write))
+    with pytest.raises(OSError, match="No space left"):
+        save_cubemap(panorama, tmp_path / "new" / "cube", face_size=8)
+    assert list(tmp_path.iterdir()) == []  # the directories it created went too
+    # In a directory that was there before, only what was there stays.
+    (tmp_path / "keep").mkdir()
+    (tmp_path / "keep" / "notes.txt").write_text("mine")
+    monkeypatch.setattr(cubemap, "write_with", failing_after(written_before_failure, real_write))
+    with pytest.raises(OSError):
+        save_cubemap(panorama, tmp_path / "keep", face_size=8)
+    assert sorted(p.name for p in (tmp_path / "keep").iterdir()) == ["notes.txt"]
+    # Once the disk has room again, a rerun writes the whole set.
+    monkeypatch.setattr(cubemap, "write_with", real_write)
+    written = save_cubemap(panorama, tmp_path / "keep", face_size=8)
+    assert sorted(p.name for p in (tmp_path / "keep").iterdir()) == sorted(
+        [path.name for path in written.values()] + ["notes.txt"]
+    )
+
+
+def test_save_cubemap_refuses_what_cannot_fit_before_reading(tmp_path, monkeypatch):
+    from ganorama.export import resources
+
+    source = tmp_path / "pano.png"
+    Image.new("RGB", (64, 32)).save(source)
+    too_big = r"cube map with 100000x100000 faces needs about .* of memory; .* is available"
+    with pytest.raises(UsageError, match=too_big):
+        save_cubemap(source, tmp_path / "cube", face_size=100_000)
+    monkeypatch.setattr(resources, "disk_free", lambda path: 100)
+    with pytest.raises(UsageError, match=r"needs about .* of disk space; 100 B is free"):
+        save_cubemap(source, tmp_path / "cube", face_size=64)
+    (tmp_path / "plain").write_text("x")
+    with pytest.raises(UsageError, match="exists and is not a directory"):
+        save_cubemap(tmp_path / "missing.png", tmp_path / "plain")  # the output is checked first
+    with pytest.raises(UsageError, match="cannot create files in /proc"):
+        save_cubemap(source, "/proc/cube")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pano.png", "plain"]

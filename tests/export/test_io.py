@@ -48,3 +48,23 @@ def test_sample_equirect_wraps_in_longitude():
     assert back[0, 0].item() == pytest.approx(0.5)
     assert back[0, 1].item() == pytest.approx(0.5)
 
+
+
+def test_panorama_size_reads_only_the_header(tmp_path, monkeypatch):
+    from ganorama.export.io import panorama_size
+
+    path = tmp_path / "pano.png"
+    Image.new("RGB", (64, 32)).save(path)
+    assert panorama_size(path) == (32, 64)
+    assert panorama_size(torch.rand(3, 8, 16)) == (8, 16)
+    assert panorama_size(Image.new("RGB", (20, 10))) == (10, 20)
+    # Truncated pixel data is not noticed from the header (load_panorama notices it).
+    path.write_bytes(path.read_bytes()[:60])
+    assert panorama_size(path) == (32, 64)
+    Image.new("RGB", (30, 30)).save(tmp_path / "square.png")
+    (tmp_path / "notes.png").write_text("hello")
+    for name, message in (("square.png", "2:1"), ("notes.png", "not an image"), ("missing.png", "does not exist")):
+        with pytest.raises(UsageError, match=message):
+            panorama_size(tmp_path / name)
+    with pytest.raises(UsageError, match="2:1"):
+        panorama_size(Image.new("RGB", (30, 30)))

@@ -150,3 +150,32 @@ def test_save_sphere_glb_refuses_existing_and_wrong_suffix(tmp_path):
     with pytest.raises(UsageError, match="2:1"):
         save_sphere_glb(Image.new("RGB", (W, W)), tmp_path / "square.glb")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.glb"]
+
+
+def test_save_sphere_glb_refuses_what_cannot_fit_before_reading(tmp_path, monkeypatch):
+    from ganorama.export import resources
+
+    source = tmp_path / "pano.png"
+    Image.new("RGB", (W, H)).save(source)
+    # 1e10 vertices: far past the GLB format's 4 GiB, whatever the machine.
+    with pytest.raises(UsageError, match=r"100000 rings x 100000 segments makes a \.glb of about .*at most 4 GiB"):
+        save_sphere_glb(source, tmp_path / "huge.glb", rings=100_000, segments=100_000)
+    # Within the format, but not within the memory there is.
+    monkeypatch.setattr(resources, "memory_available", lambda: 2**20)
+    with pytest.raises(UsageError, match=r"1000 rings x 2000 segments needs about .* of memory; 1\.0 MiB is available"):
+        save_sphere_glb(source, tmp_path / "big.glb", rings=1000, segments=2000)
+    monkeypatch.undo()
+    monkeypatch.setattr(resources, "disk_free", lambda path: 10)
+    with pytest.raises(UsageError, match=r"needs about .* of disk space; 10 B is free"):
+        save_sphere_glb(source, tmp_path / "small.glb", rings=4, segments=8)
+    with pytest.raises(UsageError, match="rings >= 2"):
+        save_sphere_glb(tmp_path / "missing.png", tmp_path / "s.glb", rings=1)  # checked before reading
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pano.png"]
+
+
+def test_glb_size_estimate_is_an_upper_bound(tmp_path):
+    from ganorama.export.mesh import glb_file_bytes
+
+    panorama = torch.rand(3, H, W)  # noise: the PNG texture barely compresses
+    path = save_sphere_glb(panorama, tmp_path / "s.glb", rings=16, segments=32, displace=0.1)
+    assert path.stat().st_size <= glb_file_bytes(16, 32, H, W) < 2 * path.stat().st_size

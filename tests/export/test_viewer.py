@@ -155,6 +155,34 @@ def test_save_viewer_refuses_bad_input_with_one_line(tmp_path, make, message):
     assert not (tmp_path / "out.html").exists()
 
 
+def test_messages_name_the_file_not_an_in_memory_buffer(tmp_path):
+    """Pillow names what it reads; the viewer reads the bytes from memory, and Pillow's
+    ``<_io.BytesIO object at 0x...>`` must not reach the user."""
+    source = tmp_path / "in.png"
+    source.write_text("not an image")
+    with pytest.raises(UsageError) as caught:
+        save_viewer(source, tmp_path / "out.html")
+    message = str(caught.value)
+    assert message.startswith(f"{source} is not a readable PNG or JPEG image (")
+    assert "object at 0x" not in message and "BytesIO" not in message
+    assert "cannot identify image file image" in message
+
+
+@pytest.mark.parametrize(
+    "output, message",
+    [
+        ("view.png", r"must end in \.html or \.htm"),
+        ("/proc/view.html", "cannot create files in /proc"),
+        ("/dev/null/view.html", "/dev/null is not a directory"),
+        ("v" * 240 + ".html", "bytes long"),
+    ],
+)
+def test_save_viewer_checks_the_output_before_reading(tmp_path, output, message):
+    with pytest.raises(UsageError, match=message):
+        save_viewer(tmp_path / "missing.png", tmp_path / output)  # the missing input is never reached
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_save_viewer_refuses_images_too_large_for_a_browser(tmp_path, monkeypatch):
     source = tmp_path / "in.png"
     Image.new("RGB", (200, 100)).save(source)
@@ -365,13 +393,22 @@ def browser(tmp_path_factory):
         instance.close()
 
 
+TEST_FLAG = "#ganorama-test"  # opens the page with its test hook, window.ganoramaViewer
+
+
 @pytest.fixture(scope="module")
-def viewer_url(tmp_path_factory) -> str:
+def viewer_page_url(tmp_path_factory) -> str:
     """The viewer for the 1024 x 512 synthetic panorama, as a file:// URL."""
     folder = tmp_path_factory.mktemp("viewer")
     pano = folder / "pattern.png"
     pattern_panorama().save(pano)
     return save_viewer(pano, folder / "pattern.html").resolve().as_uri()
+
+
+@pytest.fixture(scope="module")
+def viewer_url(viewer_page_url) -> str:
+    """The same page with the test hook switched on."""
+    return viewer_page_url + TEST_FLAG
 
 
 WIDTH, HEIGHT = 800, 600
@@ -621,7 +658,7 @@ def test_browser_shows_the_panorama_follows_drags_and_globe_offline(page, viewer
 
     # Offline: the page itself (file:) and its image (data:) were the only requests.
     urls = page.requested_urls()
-    assert urls and urls[0] == viewer_url
+    assert urls and urls[0] == viewer_url.split("#")[0]  # the fragment is not part of the request
     assert all(url.startswith(("file:", "data:")) for url in urls), urls
     assert page.errors() == []
 
@@ -683,6 +720,27 @@ def test_browser_without_webgl_says_so(page, viewer_url):
 def test_browser_reports_an_undecodable_image(page, tmp_path):
     html_path = tmp_path / "broken.html"
     html_path.write_text(render_viewer_html(b"\x89PNG\r\n\x1a\n broken", "image/png", "broken"))
-    state = page.open(html_path.resolve().as_uri())
+    state = page.open(html_path.resolve().as_uri() + TEST_FLAG)
     assert "could not be decoded" in state["error"]
     assert not state["ready"]
+
+
+@pytest.mark.browser
+def test_browser_page_without_the_flag_shows_the_panorama_and_no_test_hook(page, viewer_page_url):
+    """The product page keeps its state to itself: window.ganoramaViewer exists only with
+    #ganorama-test. It still draws the panorama (the centre column, facing the viewer)."""
+    page.devtools.call("Page.navigate", url=viewer_page_url)
+    page.wait_for("document.readyState === 'complete' && document.getElementById('panorama').complete",
+                  "the page and its image to load")  # fmt: skip
+    expected = pattern_colour(np.array(0.0), np.array(0.0)).astype(int)
+    deadline = time.monotonic() + WAIT_TIMEOUT
+    while True:
+        shot = page.screenshot()
+        centre = shot[HEIGHT // 2 - 2 : HEIGHT // 2 + 3, WIDTH // 2 - 2 : WIDTH // 2 + 3].reshape(-1, 3).astype(int)
+        if distinct_colours(shot) >= 6 and np.abs(centre - expected).max() <= 8:
+            break
+        assert time.monotonic() < deadline, f"the page never showed the panorama; errors: {page.errors()}"
+        time.sleep(0.1)
+    assert page.evaluate("typeof window.ganoramaViewer") == "undefined"
+    assert page.evaluate("Object.keys(window).filter(k => /ganorama/i.test(k))") == []
+    assert page.errors() == []

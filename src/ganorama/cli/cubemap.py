@@ -9,13 +9,17 @@ from ganorama.cli import common
 DESCRIPTION = """\
 Convert an equirectangular (2:1) panorama into the six faces of a cube map, named and
 oriented as OpenGL and three.js's CubeTextureLoader expect (px nx py ny pz nz; pz is the
-panorama's centre, py its top), plus a horizontal cross of all six. Existing files are
-never replaced.
+panorama's centre, py its top), plus a horizontal cross of all six. The output
+directory, the memory and the disk space needed are checked before anything is read;
+existing files are never replaced, and a run that fails part-way leaves no faces behind.
 
 examples:
   ganorama cubemap out/panorama/0.png
   ganorama cubemap out/panorama/0.png -o skybox --face-size 1024 --format jpg
 """
+
+# Suffixes that make -o look like a file name, which it is not: it names a directory.
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
 def add_parser(subparsers) -> common.ArgumentParser:
@@ -32,10 +36,16 @@ def add_parser(subparsers) -> common.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ganorama.errors import UsageError
     from ganorama.export.cubemap import save_cubemap
 
     source = Path(args.panorama)
     outdir = Path(args.outdir) if args.outdir else source.with_name(source.stem + "_cubemap")
+    if outdir.suffix.lower() in _IMAGE_SUFFIXES:
+        raise UsageError(
+            f"-o {str(outdir)!r} looks like an image file name; -o names the directory that gets the six "
+            f"faces and the cross (e.g. -o {outdir.with_suffix('').name or 'skybox'}; the format is --format)"
+        )
     for path in save_cubemap(source, outdir, face_size=args.face_size, format=args.format).values():
         print(path)
     return 0

@@ -11,12 +11,13 @@ Wrap an equirectangular (2:1) panorama on a UV sphere and write it as binary glT
 (.glb) with the panorama embedded as its texture, to open in Blender, three.js,
 <model-viewer> or any glTF viewer. The sphere is a globe: seen from outside the texture
 reads as the image does, and the panorama's centre faces the viewer (+Z). With
---displace the surface bulges where the panorama is bright. An existing output is never
+--displace the surface bulges where the panorama is bright. The output, the memory and
+the disk space needed are checked before anything is read; an existing output is never
 replaced.
 
 examples:
-  ganorama mesh out/texture/0.png -o planet.glb
-  ganorama mesh out/texture/0.png -o bumpy.glb --displace 0.1 --rings 256 --segments 512
+  ganorama mesh out/panorama/0.png -o planet.glb
+  ganorama mesh out/panorama/0.png -o bumpy.glb --displace 0.1 --rings 256 --segments 512
 """
 
 

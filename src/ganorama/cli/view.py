@@ -9,7 +9,12 @@ DESCRIPTION = """\
 Write one self-contained HTML file that shows an equirectangular panorama (PNG or JPEG,
 twice as wide as tall) in any WebGL browser, offline: the image is embedded in the page
 and nothing is loaded from the network. Drag, wheel, arrow keys or WASD to look around;
-G shows the panorama on a globe. An existing file is never replaced."""
+G shows the panorama on a globe. An existing file is never replaced.
+
+examples:
+  ganorama view out/panorama/0.png
+  ganorama view out/panorama/0.png -o beach.html --title "Beach at dawn"
+"""
 
 
 def add_parser(subparsers) -> common.ArgumentParser:
@@ -25,7 +30,7 @@ def add_parser(subparsers) -> common.ArgumentParser:
         "--output",
         metavar="HTML",
         default=None,
-        help="output file (default: PANO with .html beside it)",
+        help="output .html file (default: PANO with .html beside it)",
     )
     parser.add_argument("--title", default=None, help="page title (default: PANO's file name without extension)")
     return parser

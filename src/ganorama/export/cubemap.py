@@ -29,15 +29,17 @@ All tensors are (C, H, W) images; faces are (C, S, S).
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
+from typing import Iterator
 
 import torch
 import torch.nn.functional as F
 
 from ganorama import geometry
 from ganorama.errors import UsageError
-from ganorama.export.io import PanoramaSource, as_panorama, sample_equirect, tensor_to_image
+from ganorama.export.io import PanoramaSource, as_panorama, panorama_size, sample_equirect, tensor_to_image
 from ganorama.outputs import write_with
 
 FACES = ("px", "nx", "py", "ny", "pz", "nz")
@@ -149,6 +151,37 @@ def horizontal_cross(faces: dict[str, torch.Tensor]) -> torch.Tensor:
     return cross
 
 
+# Peak memory of save_cubemap per face pixel (S x S): one face's directions, sampling
+# grid and samples in float32 while it is made, the six finished faces and the cross as
+# 8-bit images, and PNG encoding. Measured (peak RSS growth, 2000 x 1000 panorama): 341
+# MiB at S = 2048 and 1628 MiB at 4096, about 100 bytes per face pixel; this estimate
+# says 557 and 2069 MiB.
+SAVE_BYTES_PER_FACE_PIXEL = 126
+# Per panorama pixel: the float32 panorama and the seam-padded copy sampling makes.
+SAVE_BYTES_PER_PANORAMA_PIXEL = 28
+# Upper estimate of the files: PNG of photographic content stays under raw RGB size.
+FILE_BYTES_PER_PIXEL = 3
+FILE_PIXELS_PER_FACE_PIXEL = 6 + 12  # six faces, and the cross of 4 x 3 faces
+
+
+def cubemap_memory_bytes(face_size: int, height: int, width: int) -> int:
+    """Estimated peak memory (bytes) of :func:`save_cubemap` for a W x H panorama."""
+    return SAVE_BYTES_PER_FACE_PIXEL * face_size * face_size + SAVE_BYTES_PER_PANORAMA_PIXEL * height * width
+
+
+def cubemap_file_bytes(face_size: int) -> int:
+    """Estimated upper size (bytes) of the seven files of :func:`save_cubemap`."""
+    return FILE_BYTES_PER_PIXEL * FILE_PIXELS_PER_FACE_PIXEL * face_size * face_size
+
+
+def _face(equirect: torch.Tensor, index: int, size: int) -> torch.Tensor:
+    """Face ``index`` (into FACES) of equirect (C, H, W) float -> (C, S, S)."""
+    axes = face_axes(device=equirect.device, dtype=equirect.dtype)[index]
+    grid = geometry.pixel_grid(size, size, device=equirect.device, dtype=equirect.dtype)
+    directions = F.normalize(axes[0] + grid[..., 0:1] * axes[1] + grid[..., 1:2] * axes[2], dim=-1)
+    return sample_equirect(equirect, directions)
+
+
 def save_cubemap(
     equirect: PanoramaSource,
     outdir: str | os.PathLike,
@@ -158,25 +191,72 @@ def save_cubemap(
     """Write ``outdir/{px,nx,py,ny,pz,nz}.EXT`` and ``outdir/cross.EXT`` from a panorama
     (path, PIL image or (3, H, W) tensor in [0, 1]). ``format``: 'png' or 'jpg'.
 
-    Nothing is written if any of the seven files exists already (UsageError); each file
-    is written atomically. Returns {face name or 'cross': path}."""
+    Checked before the panorama is read: the directory can be written and none of the
+    seven files exists, then, from the panorama's size alone, that the memory and disk
+    space needed are there (UsageError, one line). Each file is written atomically, and
+    if writing fails part-way (disk full, interrupted) the files written so far and the
+    directories created for them are removed: there is never a partial set. Returns
+    {face name or 'cross': path}."""
+    from ganorama.export.destination import check_output_directory
     from ganorama.export.metadata import resolve_format
+    from ganorama.export.resources import check_disk, check_memory
 
     fmt = resolve_format("", format)
     outdir = Path(outdir)
-    if outdir.exists() and not outdir.is_dir():
-        raise UsageError(f"{outdir} exists and is not a directory")
     names = FACES + ("cross",)
     targets = {name: outdir / f"{name}.{fmt}" for name in names}
-    existing = [str(path) for path in targets.values() if path.exists()]
-    if existing:
-        raise UsageError(f"{existing[0]} already exists; choose another output directory")
-    faces = equirect_to_cubemap(as_panorama(equirect), face_size)
-    images = {name: faces[name] for name in FACES}
-    images["cross"] = horizontal_cross(faces)
+    check_output_directory(outdir, [path.name for path in targets.values()], "cube map directory")
+    if face_size is not None and int(face_size) < 1:
+        raise UsageError(f"face size {face_size} is invalid; it must be >= 1")
+    height, width = panorama_size(equirect)
+    size = max(1, width // 4) if face_size is None else int(face_size)
+    what = f"a cube map with {size}x{size} faces"
+    check_memory(cubemap_memory_bytes(size, height, width), what)
+    check_disk(cubemap_file_bytes(size), outdir, what)
+
+    source = as_panorama(equirect)
+    source = source if source.is_floating_point() else source.float()
+    # One face at a time, kept as 8-bit images: a sixth of the float32 memory of all six.
+    images = {name: tensor_to_image(_face(source, index, size)) for index, name in enumerate(FACES)}
+    images["cross"] = _cross_image(images, size)
     pil_format = "PNG" if fmt == "png" else "JPEG"
     options = {} if fmt == "png" else {"quality": 95}
-    for name in names:
-        image = tensor_to_image(images[name])
-        write_with(targets[name], lambda temp, image=image: image.save(temp, pil_format, **options))
+    with _all_or_nothing(outdir) as written:
+        for name in names:
+            image = images.pop(name)
+            write_with(targets[name], lambda temp, image=image: image.save(temp, pil_format, **options))
+            written.append(targets[name])
     return targets
+
+
+def _cross_image(faces: dict, size: int):
+    """Six face images (PIL, S x S) -> the horizontal cross (PIL, 4 S x 3 S), as
+    :func:`horizontal_cross` lays it out (unused cells black)."""
+    from PIL import Image
+
+    cross = Image.new("RGB", (4 * size, 3 * size))
+    for name, row, column in CROSS_LAYOUT:
+        cross.paste(faces[name], (column * size, row * size))
+    return cross
+
+
+@contextlib.contextmanager
+def _all_or_nothing(directory: Path) -> Iterator[list[Path]]:
+    """Collect the paths written in the block; if it fails, remove them and the
+    directories (``directory`` and the parents) that did not exist before it."""
+    created = []
+    folder = Path(os.path.abspath(directory))
+    while not folder.exists():
+        created.append(folder)
+        folder = folder.parent
+    written: list[Path] = []
+    try:
+        yield written
+    except BaseException:
+        for path in written:
+            with contextlib.suppress(OSError):
+                path.unlink()
+        for folder in created:  # innermost first; only if nothing else appeared there
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise

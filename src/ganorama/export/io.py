@@ -44,6 +44,39 @@ def load_panorama(path: str | os.PathLike) -> torch.Tensor:
     return tensor
 
 
+def panorama_size(source: PanoramaSource) -> tuple[int, int]:
+    """(height, width) of a panorama path, PIL image or (C, H, W) tensor, checked to be
+    2:1, reading only a file's header: what exporters need to size their work before
+    decoding anything. Raises UsageError as :func:`load_panorama` does."""
+    if isinstance(source, torch.Tensor):
+        check_equirect_shape(source)
+        return int(source.shape[-2]), int(source.shape[-1])
+    if not isinstance(source, (str, os.PathLike)):
+        width, height = source.size  # a PIL image
+    else:
+        from PIL import Image, UnidentifiedImageError
+
+        path = Path(source)
+        if not path.exists():
+            raise UsageError(f"{path} does not exist")
+        if path.is_dir():
+            raise UsageError(f"{path} is a directory; expected an equirectangular image file")
+        try:
+            with Image.open(path) as image:
+                width, height = image.size
+        except (UnidentifiedImageError, Image.DecompressionBombError) as error:
+            raise UsageError(f"{path} is not an image that can be read ({error.__class__.__name__})") from None
+        except OSError as error:
+            raise UsageError(f"{path} could not be read as an image: {error}") from None
+        source = str(path)
+    name = source if isinstance(source, str) else "image"
+    if height < 1 or width != 2 * height:
+        raise UsageError(
+            f"{name} is {width}x{height}; an equirectangular panorama must be exactly twice as wide as it is tall (2:1)"
+        )
+    return height, width
+
+
 def image_to_tensor(image) -> torch.Tensor:
     """PIL image (any mode) -> (3, H, W) float32 in [0, 1]; alpha is dropped."""
     import numpy as np

@@ -48,6 +48,16 @@ def render_viewer_html(image_bytes: bytes, mime: str, title: str) -> str:
     return _PLACEHOLDER.sub(lambda match: values[match.group(1)], _template())
 
 
+_OBJECT_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-fA-F]+>")
+
+
+def _reason(error: Exception) -> str:
+    """Pillow's message on one line, with the in-memory file it was reading (shown as
+    ``<_io.BytesIO object at 0x...>``) called what it is: the image."""
+    text = " ".join(str(error).split()) or error.__class__.__name__
+    return _OBJECT_REPR.sub("image", text)
+
+
 def read_panorama_for_viewer(panorama_path: str | os.PathLike) -> tuple[bytes, str]:
     """The bytes and MIME type of an existing PNG/JPEG equirect image with a 2:1 aspect.
 
@@ -68,9 +78,9 @@ def read_panorama_for_viewer(panorama_path: str | os.PathLike) -> tuple[bytes, s
             width, height = image.size
             image.verify()  # catches truncated / corrupt files without decoding them fully
     except Image.DecompressionBombError as error:
-        raise UsageError(f"{path} is too large to show in a browser ({' '.join(str(error).split())})") from None
+        raise UsageError(f"{path} is too large to show in a browser ({_reason(error)})") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
-        raise UsageError(f"{path} is not a readable PNG or JPEG image ({' '.join(str(error).split())})") from None
+        raise UsageError(f"{path} is not a readable PNG or JPEG image ({_reason(error)})") from None
     mime = _PIL_FORMAT_TO_MIME.get(image_format or "")
     if mime is None:
         raise UsageError(f"{path} is a {image_format} image; the viewer needs a PNG or JPEG")
@@ -93,13 +103,20 @@ def save_viewer(
 ) -> Path:
     """Write the viewer page for ``panorama_path`` to ``output_path`` and return that path.
 
-    ``output_path`` defaults to the panorama's name with ``.html``; ``title`` to the
-    panorama's file name stem. The file is written atomically and never replaces an
-    existing file (:class:`UsageError`).
+    ``output_path`` (.html or .htm) defaults to the panorama's name with ``.html``;
+    ``title`` to the panorama's file name stem. The output is checked before the
+    panorama is read (suffix, not existing, writable, disk space); it is written
+    atomically and never replaces an existing file (:class:`UsageError`).
     """
+    from ganorama.export.destination import check_output_file
+    from ganorama.export.resources import check_disk
+
     output = Path(output_path) if output_path is not None else default_viewer_path(panorama_path)
-    if output.exists():
-        raise UsageError(f"{output} already exists; choose another output name")
+    check_output_file(output, (".html", ".htm"), "viewer output")
+    source = Path(panorama_path)
+    if source.is_file():
+        # The page holds the image base64-encoded (4/3 of its size) and the viewer code.
+        check_disk(source.stat().st_size * 4 // 3 + len(_template()), output, "the viewer page")
     data, mime = read_panorama_for_viewer(panorama_path)
     page = render_viewer_html(data, mime, Path(panorama_path).stem if title is None else title)
     return write_bytes_atomic(output, page.encode("utf-8"))

@@ -1,0 +1,135 @@
+"""Will an export fit? Memory and disk space, measured before any work is done.
+
+Exporters estimate what they need from the sizes they were asked for (a pure function
+of those sizes, see each exporter's ``*_bytes`` functions), and refuse with one line
+that says how much is needed and how much there is, instead of dying half-way with
+``can't allocate memory`` or a full disk.
+
+API (all sizes in bytes):
+
+- :func:`memory_available` -> int: what this process may still allocate: MemAvailable
+  from ``/proc/meminfo`` (``os.sysconf`` elsewhere), capped by a cgroup v2 memory limit.
+- :func:`memory_total` -> int: physical memory (MemTotal), capped likewise.
+- :func:`disk_free` (path) -> int: free bytes on the file system that would hold ``path``
+  (it need not exist yet: its nearest existing ancestor is asked).
+- :func:`check_memory` (needed, what) and :func:`check_disk` (needed, path, what):
+  UsageError (one line) when ``needed`` exceeds what there is.
+- :func:`format_bytes` (n) -> str: "1.5 GiB".
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from ganorama.errors import UsageError
+
+_CGROUP = Path("/sys/fs/cgroup")
+
+
+def format_bytes(count: float) -> str:
+    """Bytes -> a short human-readable size: 512 B, 3.0 KiB, 1.5 GiB, 2.0 PiB, ..."""
+    value = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if abs(value) < 1024 or unit == "PiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def _meminfo(path: str = "/proc/meminfo") -> dict[str, int]:
+    """``/proc/meminfo`` as {field: bytes}; empty where there is no such file."""
+    fields: dict[str, int] = {}
+    try:
+        with open(path, encoding="ascii") as file:
+            for line in file:
+                name, _, rest = line.partition(":")
+                parts = rest.split()
+                if parts and parts[0].isdigit():
+                    fields[name] = int(parts[0]) * (1024 if parts[1:2] == ["kB"] else 1)
+    except OSError:
+        pass
+    return fields
+
+
+def _cgroup_room() -> tuple[int | None, int | None]:
+    """cgroup v2 (limit, limit - current usage), or (None, None) without a limit."""
+    try:
+        limit = (_CGROUP / "memory.max").read_text().strip()
+        if limit == "max":
+            return None, None
+        current = int((_CGROUP / "memory.current").read_text().strip())
+        return int(limit), max(0, int(limit) - current)
+    except (OSError, ValueError):
+        return None, None
+
+
+def _sysconf(name: str) -> int | None:
+    try:
+        value = os.sysconf(name)
+    except (ValueError, OSError, AttributeError):
+        return None
+    return value if value > 0 else None
+
+
+def memory_total() -> int:
+    """Physical memory in bytes (MemTotal), capped by a cgroup v2 memory limit."""
+    total = _meminfo().get("MemTotal")
+    if total is None:
+        pages, page_size = _sysconf("SC_PHYS_PAGES"), _sysconf("SC_PAGE_SIZE")
+        total = pages * page_size if pages and page_size else 0
+    limit, _ = _cgroup_room()
+    return min(total, limit) if limit is not None else total
+
+
+def memory_available() -> int:
+    """Bytes this process can still allocate without swapping: MemAvailable (or, where
+    there is no /proc/meminfo, free pages from sysconf), capped by a cgroup v2 limit."""
+    info = _meminfo()
+    available = info.get("MemAvailable", info.get("MemFree"))
+    if available is None:
+        pages, page_size = _sysconf("SC_AVPHYS_PAGES"), _sysconf("SC_PAGE_SIZE")
+        available = pages * page_size if pages and page_size else 0
+    _, room = _cgroup_room()
+    return min(available, room) if room is not None else available
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except OSError:  # e.g. a name too long for the file system: it cannot exist
+        return False
+
+
+def nearest_existing(path: str | os.PathLike) -> Path:
+    """``path`` itself if it exists, else its closest ancestor that does."""
+    path = Path(os.path.abspath(path))
+    while not _exists(path) and path != path.parent:
+        path = path.parent
+    return path
+
+
+def disk_free(path: str | os.PathLike) -> int:
+    """Free bytes (for this user) on the file system that holds or would hold ``path``."""
+    return shutil.disk_usage(nearest_existing(path)).free
+
+
+def check_memory(needed: int, what: str, available: int | None = None) -> None:
+    """UsageError "WHAT needs about N of memory; M is available" when needed > available
+    (``available`` defaults to :func:`memory_available`)."""
+    available = memory_available() if available is None else available
+    if needed > available:
+        raise UsageError(
+            f"{what} needs about {format_bytes(needed)} of memory; {format_bytes(available)} is available"
+        )
+
+
+def check_disk(needed: int, path: str | os.PathLike, what: str, free: int | None = None) -> None:
+    """UsageError "WHAT needs about N of disk space; M is free on PATH's file system"
+    when needed > free (``free`` defaults to :func:`disk_free` of ``path``)."""
+    free = disk_free(path) if free is None else free
+    if needed > free:
+        raise UsageError(
+            f"{what} needs about {format_bytes(needed)} of disk space; {format_bytes(free)} is free "
+            f"where {path} would go"
+        )
