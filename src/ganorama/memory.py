@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 import re
 from dataclasses import dataclass, field
 
 import torch
 
 from ganorama.errors import UsageError
+from ganorama.resources import format_bytes, memory_available, memory_total
 
 _UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9,
           "t": 10**12, "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}  # fmt: skip
@@ -50,14 +50,6 @@ def parse_memory_size(text: str | int, name: str = "--memory_budget") -> int:
     return int(size)
 
 
-def format_bytes(size: float) -> str:
-    """1234567890 -> '1.2 GB' (decimal units, as ``parse_memory_size`` reads them)."""
-    for unit, scale in (("PB", 10**15), ("TB", 10**12), ("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
-        if size >= scale:
-            return f"{size / scale:.1f} {unit}"
-    return f"{int(size)} B"
-
-
 # --- what the machine has ------------------------------------------------------------------
 
 
@@ -66,9 +58,7 @@ def total_memory(device: torch.device) -> int:
     device = torch.device(device)
     if device.type == "cuda":
         return torch.cuda.get_device_properties(device).total_memory
-    physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    limit = _cgroup_memory_limit()
-    return min(physical, limit) if limit else physical
+    return memory_total()
 
 
 def available_memory(device: torch.device) -> int:
@@ -76,26 +66,7 @@ def available_memory(device: torch.device) -> int:
     device = torch.device(device)
     if device.type == "cuda":
         return torch.cuda.mem_get_info(device)[0]
-    try:
-        with open("/proc/meminfo", encoding="ascii") as handle:
-            for line in handle:
-                if line.startswith("MemAvailable:"):
-                    return min(int(line.split()[1]) * 1024, total_memory(device))
-    except OSError:
-        pass
-    return total_memory(device)
-
-
-def _cgroup_memory_limit() -> int | None:
-    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
-        try:
-            with open(path, encoding="ascii") as handle:
-                text = handle.read().strip()
-        except OSError:
-            continue
-        if text.isdigit() and int(text) < 2**60:
-            return int(text)
-    return None
+    return memory_available()
 
 
 # --- what the model needs -------------------------------------------------------------------

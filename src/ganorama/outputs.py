@@ -336,10 +336,9 @@ def save_result_files(result, image_path: Path, format: str | None = None, quali
 
             files.add(save_viewer(image_path, paths["viewer"]))
         if "turntable" in paths:
-            from ganorama.export.turntable import render_turntable, save_turntable
+            from ganorama.export.turntable import write_turntable
 
-            frames = render_turntable(result.image, displace=request.displace)
-            files.add(save_turntable(frames, paths["turntable"]))
+            files.add(write_turntable(result.image, paths["turntable"], displace=request.displace, progress=False))
         if "mesh" in paths:
             from ganorama.export.mesh import save_sphere_glb
 

@@ -231,7 +231,7 @@ def test_a_cube_map_that_fails_part_way_leaves_no_faces(tmp_path, monkeypatch, w
 
 
 def test_save_cubemap_refuses_what_cannot_fit_before_reading(tmp_path, monkeypatch):
-    from ganorama.export import resources
+    from ganorama import resources
 
     source = tmp_path / "pano.png"
     Image.new("RGB", (64, 32)).save(source)

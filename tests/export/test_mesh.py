@@ -153,7 +153,7 @@ def test_save_sphere_glb_refuses_existing_and_wrong_suffix(tmp_path):
 
 
 def test_save_sphere_glb_refuses_what_cannot_fit_before_reading(tmp_path, monkeypatch):
-    from ganorama.export import resources
+    from ganorama import resources
 
     source = tmp_path / "pano.png"
     Image.new("RGB", (W, H)).save(source)

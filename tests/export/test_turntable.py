@@ -128,7 +128,7 @@ def reference_frame(panorama: torch.Tensor, size: int, angle: float, displace: f
     from ganorama.export.mesh import displacement_radius
 
     flip = torch.tensor((1.0, -1.0, 1.0))  # globe frame <-> world frame
-    outer, inner = 1 + abs(displace) / 2, 1 - abs(displace) / 2
+    outer = 1 + abs(displace) / 2
     origin, rays = tt._camera_rays(size, elevation, fov, outer / math.sin(0.9 * math.radians(fov) / 2), "cpu")
     c, s = math.cos(-angle), math.sin(-angle)
     turn = torch.tensor(((c, 0.0, s), (0.0, 1.0, 0.0), (-s, 0.0, c)))  # about +y, +z towards +x
@@ -294,7 +294,7 @@ def test_mp4_without_imageio_ffmpeg_says_what_to_install(tmp_path, monkeypatch):
 
 
 def test_write_turntable_refuses_what_cannot_fit_before_any_work(tmp_path, monkeypatch):
-    from ganorama.export import resources
+    from ganorama import resources
 
     pano = tmp_path / "missing.png"  # never read: every refusal below comes first
     cases = [

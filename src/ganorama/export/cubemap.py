@@ -199,7 +199,7 @@ def save_cubemap(
     {face name or 'cross': path}."""
     from ganorama.export.destination import check_output_directory
     from ganorama.export.metadata import resolve_format
-    from ganorama.export.resources import check_disk, check_memory
+    from ganorama.resources import check_disk, check_memory
 
     fmt = resolve_format("", format)
     outdir = Path(outdir)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from ganorama.errors import UsageError
-from ganorama.export.resources import nearest_existing
+from ganorama.resources import nearest_existing
 
 # ganorama.outputs writes every file as ".NAME.XXXXXXXX.partSUFFIX" first, then renames it:
 # the temporary name is this much longer than NAME plus its suffix.

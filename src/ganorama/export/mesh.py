@@ -255,7 +255,7 @@ def save_sphere_glb(
     the options, then, from the panorama's size alone, the GLB format's 4 GiB limit and
     the memory and disk space needed (UsageError, one line)."""
     from ganorama.export.destination import check_output_file
-    from ganorama.export.resources import check_disk, check_memory, format_bytes
+    from ganorama.resources import check_disk, check_memory, format_bytes
 
     path = check_output_file(path, (".glb",), "mesh output")
     if rings < 2 or segments < 3:

@@ -411,7 +411,7 @@ def _frames(albedo, frames, size, displace, elevation, fov, supersample, progres
 
 
 def check_turntable_memory(size: int, supersample: int, height: int, width: int) -> None:
-    from ganorama.export.resources import check_memory
+    from ganorama.resources import check_memory
 
     what = f"a turntable of size {size} (rendered at {size * supersample}) from a {width}x{height} panorama"
     check_memory(turntable_memory_bytes(size, supersample, height, width), what)
@@ -554,7 +554,7 @@ def write_turntable(
     writable, .mp4 support), every option, then, from the panorama's size alone, that
     the memory and the disk space needed are there. Options as in
     :func:`iter_turntable` and :func:`save_turntable`."""
-    from ganorama.export.resources import check_disk
+    from ganorama.resources import check_disk
 
     path = Path(path)
     _check_output(path, frames, size, fps)

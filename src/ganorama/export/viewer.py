@@ -109,7 +109,7 @@ def save_viewer(
     atomically and never replaces an existing file (:class:`UsageError`).
     """
     from ganorama.export.destination import check_output_file
-    from ganorama.export.resources import check_disk
+    from ganorama.resources import check_disk
 
     output = Path(output_path) if output_path is not None else default_viewer_path(panorama_path)
     check_output_file(output, (".html", ".htm"), "viewer output")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from ganorama.errors import UsageError
-from ganorama.export import resources
+from ganorama import resources
 
 
 def test_format_bytes():

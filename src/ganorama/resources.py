@@ -1,7 +1,8 @@
-"""Will an export fit? Memory and disk space, measured before any work is done.
+"""Will it fit? Memory and disk space, measured before any work is done.
 
-Exporters estimate what they need from the sizes they were asked for (a pure function
-of those sizes, see each exporter's ``*_bytes`` functions), and refuse with one line
+Exporters and generating runs estimate what they need from the sizes they were asked
+for (pure functions of those sizes: each exporter's ``*_bytes`` functions, and
+:mod:`ganorama.memory` for generation), and refuse with one line
 that says how much is needed and how much there is, instead of dying half-way with
 ``can't allocate memory`` or a full disk.
 
