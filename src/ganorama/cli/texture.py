@@ -11,14 +11,13 @@ overlapping tiles wrapped left/right and top/bottom (ganorama bigimg --wrap xy).
 is chosen so the texture is as close as possible to --size pixels: a whole number of
 tile steps, stride = S*(1-overlap) with S the model's size (e.g. 64 px steps for
 biggan-deep-128 at overlap 0.5, so --size 500 gives 512). Any size runs in bounded
-memory (see --max_views). Writes OUTDIR/N.png (the least unused N, never overwriting)
+memory (see --max_views): --size 4096 with biggan-deep-512 (256 tiles) fits in 24 GB. Writes OUTDIR/N.png (the least unused N, never overwriting)
 and OUTDIR/N.json.
 
 examples:
   ganorama texture --size 512 --class_names "coral reef"
   ganorama texture -n 4 --size 1024 --z_mul 3 -m biggan-deep-128
   ganorama texture --class_names "0.5*honeycomb+0.5*brain coral" --no_share_z --overlap 0.75
-  ganorama texture --size 4096 -m biggan-deep-512 --class_names "coral reef"
 """
 
 

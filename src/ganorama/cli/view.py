@@ -13,7 +13,7 @@ G shows the panorama on a globe. An existing file is never replaced.
 
 examples:
   ganorama view out/panorama/0.png
-  ganorama view out/panorama/0.png -o beach.html --title "Beach at dawn"
+  ganorama view out/panorama/0.png -o dawn.html --title "Beach at dawn"
 """
 
 
