@@ -1,6 +1,7 @@
 """BigGAN-deep: numerical parity with pytorch_pretrained_biggan on legacy-format checkpoints."""
 from __future__ import annotations
 
+import json
 import os
 import pickle
 
@@ -15,7 +16,13 @@ from fixture_models import (
     write_legacy_checkpoint,
 )
 from ganorama import BigGAN, BigGANConfig, UsageError
-from ganorama.models.biggan import SelfAttention, fold_spectral_norm, statistics_for_truncation
+from ganorama.models.biggan import (
+    PUBLISHED_MODELS,
+    SelfAttention,
+    fold_spectral_norm,
+    identify_model,
+    statistics_for_truncation,
+)
 
 TRUNCATIONS = (0.4, 0.5, 0.73, 1.0)
 
@@ -161,3 +168,27 @@ def test_truncation_statistics_reproduce_the_reference_interpolation():
     mean_405, _ = statistics_for_truncation(means, variances, 0.405)
     assert mean[0].item() == pytest.approx(36.5, abs=1e-4)
     assert mean_405[0].item() == pytest.approx(20 * 0.25 + 21 * 0.75, abs=1e-4)
+
+
+@pytest.mark.parametrize("name", PUBLISHED_MODELS)
+def test_identify_model_names_the_published_architecture_a_config_json_describes(name):
+    config = BigGANConfig.from_dict(json.loads(json.dumps(BigGANConfig.preset(name).to_dict())))
+    assert identify_model(config) == name
+    config.eps, config.n_stats = 1e-3, 11  # not architecture: the presets all share them
+    assert identify_model(config) == name
+
+
+@pytest.mark.parametrize("change", [
+    {"channel_width": 64}, {"num_classes": 10}, {"z_dim": 120}, {"attention_layer_position": 7},
+])
+def test_identify_model_is_none_for_any_other_architecture(change):
+    for name in PUBLISHED_MODELS:
+        config = BigGANConfig.preset(name)
+        for key, value in change.items():
+            setattr(config, key, value)
+        assert identify_model(config) is None, (name, change)
+
+
+def test_identify_model_tells_the_published_sizes_apart_and_knows_no_test_fixture():
+    assert [identify_model(BigGANConfig.preset(name)) for name in PUBLISHED_MODELS] == list(PUBLISHED_MODELS)
+    assert identify_model(small_config(8)) is None and identify_model(small_config(4, output_dim=32)) is None

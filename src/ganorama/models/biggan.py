@@ -570,8 +570,23 @@ def _summarise(keys: list[str], limit: int = 3) -> str:
 
 # --- configs -------------------------------------------------------------------------
 
+PUBLISHED_MODELS = ("biggan-deep-128", "biggan-deep-256", "biggan-deep-512")
+
 _POSITIVE_INT_KEYS = ("output_dim", "z_dim", "class_embed_dim", "channel_width", "num_classes")
 _LAYER_FORM = "[upsample (true or false), in_mult (integer >= 1), out_mult (integer >= 1)]"
+
+
+def identify_model(config: BigGANConfig) -> str | None:
+    """The published model (``biggan-deep-128|256|512``) whose architecture ``config``
+    describes, else None. ``eps`` and ``n_stats`` are not compared: the presets share them."""
+    wanted = _architecture(config)
+    return next((name for name in PUBLISHED_MODELS if _architecture(BigGANConfig.preset(name)) == wanted), None)
+
+
+def _architecture(config: BigGANConfig) -> tuple:
+    layers = tuple((bool(up), int(in_mult), int(out_mult)) for up, in_mult, out_mult in config.layers)
+    return (config.output_dim, config.z_dim, config.class_embed_dim, config.channel_width, config.num_classes,
+            layers, config.attention_layer_position)
 
 
 def read_config_json(path: str | os.PathLike) -> object:
