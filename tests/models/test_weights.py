@@ -209,6 +209,17 @@ def test_weights_file_with_another_name_is_a_usage_error(tmp_path, tiny_checkpoi
         resolve_checkpoint_dir(str(renamed))
 
 
+@pytest.mark.parametrize("value", ["", "   "])
+def test_empty_weights_value_is_a_usage_error_even_where_the_current_directory_is_a_checkpoint(
+        value, tiny_checkpoint, monkeypatch):
+    monkeypatch.chdir(tiny_checkpoint)  # Path("") is ".": it must not quietly load this
+    with pytest.raises(UsageError) as caught:
+        resolve_checkpoint_dir(value)
+    message = str(caught.value)
+    _assert_one_line(message)
+    assert message.startswith("--weights is empty;") and "biggan-deep-128" in message and "hf:OWNER/REPO" in message
+
+
 @pytest.mark.parametrize("value", ["biggan-deep-1024", "no/such/dir", "hf:not a repo"])
 def test_unknown_model_or_missing_path_is_a_usage_error_naming_value_and_allowed_forms(value, forbid_network):
     with pytest.raises(UsageError) as caught:

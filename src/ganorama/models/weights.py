@@ -97,6 +97,8 @@ def resolve_checkpoint_dir(name_or_path: Union[str, os.PathLike]) -> Path:
     :func:`download`); anything else must be an existing local directory or weights file.
     """
     text = str(name_or_path).strip()
+    if not text:  # Path("") is the current directory: never load whatever happens to be there
+        raise UsageError(f"--weights is empty; allowed: {ALLOWED_FORMS}")
     if text in KNOWN_MODELS or text.startswith("hf:"):
         return download(text)
     path = Path(text).expanduser()
