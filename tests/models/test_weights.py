@@ -11,6 +11,7 @@ import re
 import shutil
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
@@ -268,6 +269,120 @@ def test_hub_model_missing_from_offline_cache_is_one_line_error_with_weights_hin
     assert not isinstance(caught.value, UsageError)
     assert "HF_HUB_OFFLINE=1" in message and "--weights" in message
     assert str(offline_home / "hub" / "models--osanseviero--BigGAN-deep-128") in message
+
+
+# --- the Hub, online but unreachable -----------------------------------------------------
+
+
+@pytest.fixture
+def online_home(tmp_path, monkeypatch):
+    """An empty HF_HOME, online mode, no proxies: what a laptop without network looks like."""
+    home = tmp_path / "hf-home"
+    monkeypatch.setenv("HF_HOME", str(home))
+    for variable in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "HF_ENDPOINT",
+                     "http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(variable, raising=False)
+    return home
+
+
+@pytest.fixture
+def hub_download_forbidden(monkeypatch):
+    """huggingface_hub's downloader fails the test if called (it would retry for ~25 s offline)."""
+    import huggingface_hub
+
+    calls = []
+
+    def forbidden(*args, **kwargs):
+        calls.append(args)
+        raise AssertionError("hf_hub_download must not be called when the hub cannot be reached")
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", forbidden)
+    yield
+    assert calls == [], "hf_hub_download was called"
+
+
+def _closed_loopback_port() -> int:
+    with socket.socket() as probe:  # bound, never listening, then closed: connections are refused
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_unresolvable_hub_fails_at_once_with_one_line_and_no_download_attempt(online_home, monkeypatch,
+                                                                               hub_download_forbidden):
+    monkeypatch.setenv("HF_ENDPOINT", "https://hub.invalid")
+    lookups = []
+
+    def no_such_host(host, *args, **kwargs):
+        lookups.append(host)
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_such_host)
+    started = time.monotonic()
+    with pytest.raises(GanoramaError) as caught:
+        weights.download("biggan-deep-128")
+    assert time.monotonic() - started < 2
+    message = str(caught.value)
+    _assert_one_line(message)
+    assert not isinstance(caught.value, UsageError)  # the environment failed, not the user
+    assert "unreachable: cannot resolve hub.invalid" in message and "--weights" in message
+    assert lookups == ["hub.invalid"]
+
+
+def test_unreachable_hub_still_serves_a_cached_model(online_home, tiny_checkpoint, monkeypatch,
+                                                     hub_download_forbidden):
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{_closed_loopback_port()}")
+    snapshot = fake_hub_snapshot(online_home / "hub", "osanseviero/BigGAN-deep-128", tiny_checkpoint)
+    assert weights.download("biggan-deep-128") == snapshot
+
+
+def test_reachability_check_connects_to_a_listening_port_and_names_a_closed_one():
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        assert weights.unreachable_reason(f"http://127.0.0.1:{server.getsockname()[1]}/x", timeout=2) is None
+    port = _closed_loopback_port()
+    assert weights.unreachable_reason(f"http://127.0.0.1:{port}", timeout=2) == (
+        f"cannot connect to 127.0.0.1:{port} (Connection refused)")
+
+
+def test_reachability_check_goes_to_the_proxy_the_environment_sets(monkeypatch):
+    for variable in ("no_proxy", "NO_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(variable, raising=False)
+    lookups = []
+    real_getaddrinfo = socket.getaddrinfo
+
+    def recorded(host, *args, **kwargs):
+        lookups.append(host)
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", recorded)
+    with socket.socket() as proxy:
+        proxy.bind(("127.0.0.1", 0))
+        proxy.listen()
+        monkeypatch.setenv("https_proxy", f"http://127.0.0.1:{proxy.getsockname()[1]}")
+        monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{proxy.getsockname()[1]}")
+        assert weights.unreachable_reason("https://hub.invalid", timeout=2) is None
+    assert lookups == ["127.0.0.1"]  # the hub's own name is the proxy's business
+
+
+def test_hub_downloads_run_with_huggingface_hub_warnings_silenced(online_home, tiny_checkpoint, monkeypatch):
+    import logging
+
+    import huggingface_hub
+
+    monkeypatch.setattr(weights, "unreachable_reason", lambda *args, **kwargs: None)
+    snapshot = fake_hub_snapshot(online_home / "hub", "osanseviero/BigGAN-deep-128", tiny_checkpoint)
+    retry_logger = logging.getLogger("huggingface_hub.utils._http")  # where its "Retrying in 1s" blocks come from
+    enabled = []
+
+    def fake_download(repo_id, filename, **kwargs):
+        enabled.append(retry_logger.isEnabledFor(logging.WARNING))
+        return str(snapshot / filename)
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_download)
+    assert weights.download("biggan-deep-128") == snapshot
+    assert enabled == [False, False]
+    assert retry_logger.isEnabledFor(logging.WARNING)  # and restored afterwards
 
 
 def test_environment_is_read_at_call_time(monkeypatch, tmp_path):
