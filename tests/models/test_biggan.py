@@ -96,8 +96,8 @@ def test_stored_reference_outputs_are_reused_only_for_the_weights_they_were_comp
 
 def test_fixture_digest_is_the_same_each_time_the_fixture_is_written(tmp_path):
     config = small_config(4, output_dim=32)
-    digests = [state_dict_digest(torch.load(write_legacy_checkpoint(tmp_path / name, config, seed=2) / "pytorch_model.bin",
-                                            weights_only=True)) for name in ("a", "b")]
+    written = [write_legacy_checkpoint(tmp_path / name, config, seed=2) / "pytorch_model.bin" for name in ("a", "b")]
+    digests = [state_dict_digest(torch.load(path, weights_only=True)) for path in written]
     assert digests[0] == digests[1]
 
 

@@ -131,7 +131,8 @@ CONFIG_CASES = [
     Case("a missing key", config_without("layers"), ("lacks layers (a BigGAN config needs",)),
     Case("not JSON", config_text('{"output_dim": 128'), ("is not valid JSON (",)),
     Case("an empty file", config_text(""), ("is empty; a BigGAN config is a JSON object",)),
-    Case("a size as a string", config_set(output_dim="128"), ('output_dim is "128" (a string); allowed: an integer >= 1',)),
+    Case("a size as a string", config_set(output_dim="128"),
+         ('output_dim is "128" (a string); allowed: an integer >= 1',)),
     Case("a size as a boolean", config_set(z_dim=True), ("z_dim is true (a boolean); allowed: an integer >= 1",)),
     Case("a fractional size", config_set(num_classes=1000.5), ("num_classes is 1000.5 (a number); allowed",)),
     Case("a negative size", config_set(z_dim=-128), ("z_dim is -128 (an integer); allowed: an integer >= 1",)),
@@ -140,7 +141,8 @@ CONFIG_CASES = [
     Case("a null eps", config_set(eps=None), ("eps is null; allowed: a number > 0",)),
     Case("a negative eps", config_set(eps=-1e-4), ("eps is -0.0001 (a number); allowed: a number > 0",)),
     Case("a NaN eps", config_edit(nan_eps), ("eps is NaN (a number); allowed: a number > 0",)),
-    Case("layers not a list", config_set(layers=5), ("layers is 5 (an integer); allowed: a non-empty list of [upsample",)),
+    Case("layers not a list", config_set(layers=5),
+         ("layers is 5 (an integer); allowed: a non-empty list of [upsample",)),
     Case("a layer that is not a triple", layer_set(2, [False, 8]),
          ("layers[2] is [false, 8] (a list); allowed: [upsample (true or false), in_mult",)),
     Case("a layer with a number for upsample", layer_set(1, [1, 16, 8]), ("layers[1] is [1, 16, 8] (a list)",)),
@@ -155,7 +157,8 @@ CONFIG_CASES = [
 ]
 
 WEIGHTS_CASES = [
-    Case("an empty bin", weights_bytes(lambda d: b""), (f"{WEIGHTS_NAME} is empty: it holds no weights",), WEIGHTS_FILE),
+    Case("an empty bin", weights_bytes(lambda d: b""), (f"{WEIGHTS_NAME} is empty: it holds no weights",),
+         WEIGHTS_FILE),
     Case("a truncated legacy bin", weights_bytes(truncated(WEIGHTS_NAME)),
          ("cannot be read as PyTorch weights: it is truncated or corrupted",), WEIGHTS_FILE),
     Case("a truncated zip bin", weights_bytes(truncated(WEIGHTS_NAME, zip_format=True)),

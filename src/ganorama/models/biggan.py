@@ -552,7 +552,8 @@ def _fold_one(prefix: str, weight_orig: torch.Tensor, state_dict: Mapping[str, t
         v = state_dict[prefix + "weight_v"].double()
         if tuple(u.shape) != (rows,) or tuple(v.shape) != (columns,):
             raise UsageError(f"spectral-norm layer {layer} has weight_u of shape {list(u.shape)} and weight_v of "
-                             f"shape {list(v.shape)}; weight_orig {list(original.shape)} needs [{rows}] and [{columns}]")
+                             f"shape {list(v.shape)}; weight_orig {list(original.shape)} needs [{rows}] and "
+                             f"[{columns}]")
         sigma = torch.dot(u, original.double().reshape(rows, -1) @ v)
     else:
         raise UsageError(f"spectral-norm layer {layer} has weight_orig but neither weight nor weight_u and weight_v")
@@ -606,7 +607,8 @@ def read_config_json(path: str | os.PathLike) -> object:
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:
-        raise UsageError(f"{path} is not valid JSON ({error.msg} at line {error.lineno}, column {error.colno})") from None
+        where = f"line {error.lineno}, column {error.colno}"
+        raise UsageError(f"{path} is not valid JSON ({error.msg} at {where})") from None
 
 
 def config_problem(values: object) -> str | None:
@@ -678,7 +680,8 @@ def _architecture_problem(values: Mapping) -> str | None:
             return (f"layers[{index}] has in_mult {in_mult} but layers[{index - 1}] ends with out_mult "
                     f"{layers[index - 1][2]}; a block takes the channels of the one before")
         if out_mult not in (in_mult, in_mult / 2):
-            return f"layers[{index}] goes from in_mult {in_mult} to out_mult {out_mult}; allowed: out_mult = in_mult or in_mult / 2"
+            return (f"layers[{index}] goes from in_mult {in_mult} to out_mult {out_mult}; "
+                    "allowed: out_mult = in_mult or in_mult / 2")
     if layers[-1][2] != 1:
         return f"the last layer has out_mult {layers[-1][2]}; allowed: 1 (the output has channel_width channels)"
     smallest = min(in_mult for _, in_mult, _ in layers)
