@@ -1,9 +1,17 @@
 """Session-wide fixtures: random-weight checkpoints written once per test session."""
 from __future__ import annotations
 
+import warnings
+
 import pytest
 
-from fixture_models import small_config, write_legacy_checkpoint
+from fixture_models import (
+    FULL_SIZE_128_REFERENCE,
+    FULL_SIZE_128_SEED,
+    reference_outputs_for,
+    small_config,
+    write_legacy_checkpoint,
+)
 from ganorama.models.biggan import BigGANConfig
 
 
@@ -23,4 +31,17 @@ def tiny_checkpoint(tmp_path_factory):
 @pytest.fixture(scope="session")
 def full_size_128_checkpoint(tmp_path_factory):
     """A full-size biggan-deep-128 random-weight *test fixture* in the published format."""
-    return write_legacy_checkpoint(tmp_path_factory.mktemp("full128"), BigGANConfig.preset("biggan-deep-128"), seed=3)
+    return write_legacy_checkpoint(tmp_path_factory.mktemp("full128"), BigGANConfig.preset("biggan-deep-128"),
+                                   seed=FULL_SIZE_128_SEED)
+
+
+@pytest.fixture(scope="session")
+def full_size_128_reference(full_size_128_checkpoint):
+    """pytorch_pretrained_biggan's outputs for the full-size fixture: read from tests/data when
+    they were computed from exactly these weights, else computed once per session (minutes)."""
+    outputs, reused = reference_outputs_for(full_size_128_checkpoint)
+    if not reused:
+        warnings.warn(f"computed the full-size reference outputs (slow): this fixture's digest {outputs.digest[:16]} "
+                      f"is not the one {FULL_SIZE_128_REFERENCE.name} was made from (float kernels of this CPU, "
+                      "or a changed fixture: then run python tests/fixture_models.py)", stacklevel=1)
+    return outputs

@@ -4,8 +4,10 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -52,6 +54,30 @@ def test_download_offline_with_empty_cache_exits_1_with_one_line_hint_and_no_tra
     assert "Traceback" not in result.stderr
     assert lines[0].startswith("ganorama download: error: cannot download biggan-deep-128")
     assert "--weights" in lines[0] and "HF_HUB_OFFLINE=1" in lines[0]
+
+
+def _closed_loopback_port() -> int:
+    with socket.socket() as probe:  # bound, never listening, then closed: connections are refused
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.parametrize("endpoint", ["https://hub.invalid", "closed loopback port"])
+def test_download_without_a_route_to_the_hub_fails_at_once_with_one_line(tmp_path, endpoint):
+    if endpoint == "closed loopback port":
+        endpoint = f"http://127.0.0.1:{_closed_loopback_port()}"
+    proxies = ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY")
+    env = {k: v for k, v in _offline_env(tmp_path / "hf").items() if k not in ("HF_HUB_OFFLINE", *proxies)}
+    env["HF_ENDPOINT"] = endpoint  # .invalid never resolves (RFC 6761); the closed port refuses at once
+    started = time.monotonic()
+    result = _run_cli("download", "biggan-deep-128", env=env)
+    elapsed = time.monotonic() - started
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "the Hugging Face Hub is unreachable" in lines[0] and "--weights" in lines[0]
+    # huggingface_hub's own retries wait 1 + 2 + 4 + 8 + 8 = 23 s; this includes Python's start-up.
+    assert elapsed < 15, f"took {elapsed:.1f} s"
 
 
 def test_download_unknown_model_exits_2_with_one_line(tmp_path):

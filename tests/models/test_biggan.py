@@ -1,6 +1,7 @@
 """BigGAN-deep: numerical parity with pytorch_pretrained_biggan on legacy-format checkpoints."""
 from __future__ import annotations
 
+import json
 import os
 import pickle
 
@@ -8,26 +9,32 @@ import pytest
 import torch
 
 from fixture_models import (
-    legacy_state_dict,
+    PARITY_TRUNCATIONS,
+    legacy_checkpoint,
     load_reference,
+    parity_inputs,
     random_reference_model,
+    reference_outputs_for,
+    save_reference_outputs,
     small_config,
+    state_dict_digest,
     write_legacy_checkpoint,
 )
-from ganorama import BigGAN, BigGANConfig, GanoramaError, UsageError
-from ganorama.models.biggan import SelfAttention, fold_spectral_norm, statistics_for_truncation
+from ganorama import BigGAN, BigGANConfig, UsageError
+from ganorama.models.biggan import (
+    PUBLISHED_MODELS,
+    SelfAttention,
+    fold_spectral_norm,
+    identify_model,
+    statistics_for_truncation,
+)
 
-TRUNCATIONS = (0.4, 0.5, 0.73, 1.0)
+TRUNCATIONS = PARITY_TRUNCATIONS
 
 
 def _inputs(batch: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Truncated-normal noise and mixed (not one-hot) class vectors."""
-    generator = torch.Generator().manual_seed(seed)
-    z = torch.randn(batch, 128, generator=generator).clamp(-2, 2)
-    classes = torch.softmax(3 * torch.randn(batch, 1000, generator=generator), dim=1)
-    classes[0] = 0
-    classes[0, 977] = 1.0  # and one plain one-hot row
-    return z, classes
+    return parity_inputs(batch, seed=seed)
 
 
 def _assert_parity(ours: BigGAN, reference, batch: int, tolerance: float = 1e-4) -> None:
@@ -47,9 +54,51 @@ def test_small_width_model_matches_reference_at_several_truncations(small_checkp
 
 
 @pytest.mark.slow
-def test_full_size_128_model_matches_reference_at_several_truncations(full_size_128_checkpoint):
+def test_full_size_128_model_matches_reference_at_several_truncations(full_size_128_checkpoint,
+                                                                      full_size_128_reference):
     ours = BigGAN.from_pretrained(full_size_128_checkpoint)
-    _assert_parity(ours, load_reference(full_size_128_checkpoint), batch=3)
+    reference = full_size_128_reference  # the reference package's outputs for these very weights
+    assert sorted(reference.outputs) == sorted(TRUNCATIONS)
+    pixels = reference.pixels
+    for truncation, expected in reference.outputs.items():
+        assert torch.isfinite(expected).all()
+        with torch.no_grad():
+            actual = ours(truncation * reference.z, reference.classes, truncation)
+        assert actual.shape == (len(reference.z), 3, 128, 128)
+        difference = (actual[:, :, pixels][:, :, :, pixels] - expected).abs().max().item()
+        assert difference <= 1e-4, f"truncation {truncation}: max |diff| {difference}"
+
+
+def test_stored_reference_outputs_are_reused_only_for_the_weights_they_were_computed_from(tiny_checkpoint,
+                                                                                          tmp_path, monkeypatch):
+    import fixture_models
+
+    computed_for = []
+
+    def computed_now(directory, digest, z, classes, truncations=TRUNCATIONS):  # stands in for minutes of reference
+        computed_for.append(digest)
+        outputs = {t: torch.full((len(z), 3, 2, 2), t) for t in truncations}
+        return fixture_models.ReferenceOutputs(digest, z, classes, torch.tensor([0, 1]), outputs)
+
+    monkeypatch.setattr(fixture_models, "compute_reference_outputs", computed_now)
+    store = tmp_path / "reference.safetensors"
+    first, reused = reference_outputs_for(tiny_checkpoint, store)
+    assert not reused and computed_for == [first.digest]  # nothing stored yet
+    save_reference_outputs(first, store)
+    again, reused = reference_outputs_for(tiny_checkpoint, store)
+    assert reused and len(computed_for) == 1 and again.digest == first.digest
+    assert all(torch.equal(again.outputs[t], first.outputs[t]) for t in TRUNCATIONS)
+    other = write_legacy_checkpoint(tmp_path / "other", small_config(4, output_dim=32), seed=9)
+    recomputed, reused = reference_outputs_for(other, store)
+    assert not reused and computed_for[1:] == [recomputed.digest] and recomputed.digest != first.digest
+    assert torch.equal(recomputed.z, first.z)  # the stored inputs are kept
+
+
+def test_fixture_digest_is_the_same_each_time_the_fixture_is_written(tmp_path):
+    config = small_config(4, output_dim=32)
+    written = [write_legacy_checkpoint(tmp_path / name, config, seed=2) / "pytorch_model.bin" for name in ("a", "b")]
+    digests = [state_dict_digest(torch.load(path, weights_only=True)) for path in written]
+    assert digests[0] == digests[1]
 
 
 def test_zero_weight_entry_keeps_output_finite_where_reference_turns_nan(tmp_path):
@@ -65,14 +114,17 @@ def test_zero_weight_entry_keeps_output_finite_where_reference_turns_nan(tmp_pat
 
 def test_zero_weight_entry_folds_to_true_spectral_scale():
     reference = random_reference_model(small_config(4, output_dim=32), seed=5)
-    legacy = legacy_state_dict(reference, zero_entries=7, seed=5)
-    first = next(k for k in legacy if k.endswith("weight_orig"))
-    prefix = first[: -len("weight_orig")]
-    weight_orig = legacy[first]
-    sigma = (weight_orig / legacy[prefix + "weight"])[legacy[prefix + "weight"] != 0].mean()
-    folded = fold_spectral_norm(legacy)[prefix + "weight"]
-    assert (weight_orig == 0).sum() >= 7
-    torch.testing.assert_close(folded, weight_orig / sigma)
+    legacy = legacy_checkpoint(reference, zero_entries=7, seed=5)
+    folded = fold_spectral_norm(legacy.state_dict)
+    first = next(iter(legacy.sigmas))  # the layer given the zero entries
+    assert (legacy.state_dict[first + "weight_orig"] == 0).sum() >= 7
+    # The fixture knows each layer's true sigma (the power-iteration value it divided by);
+    # folding, which only sees weight_orig and weight, must recover it in every layer. A
+    # relative tolerance only: counting the 7 zeros in a mean over 262144 entries is off by
+    # 2.7e-5 relative, which an absolute tolerance on weights of size ~0.02 would not see.
+    for prefix, sigma in legacy.sigmas.items():
+        torch.testing.assert_close(folded[prefix + "weight"], legacy.state_dict[prefix + "weight_orig"] / sigma,
+                                   rtol=2e-6, atol=0, msg=lambda text, prefix=prefix: f"{prefix}: {text}")
 
 
 def test_modern_state_dict_with_weight_v_folds_like_pytorch_spectral_norm():
@@ -143,13 +195,12 @@ class _Exploit:
         return (os.system, ("touch pwned",))
 
 
-@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 def test_checkpoint_with_pickled_code_is_refused_without_running_it(tmp_path, tiny_checkpoint, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "config.json").write_bytes((tiny_checkpoint / "config.json").read_bytes())
     with open(tmp_path / "pytorch_model.bin", "wb") as handle:
         pickle.dump({"generator.gen_z.weight": _Exploit()}, handle)
-    with pytest.raises(GanoramaError, match="cannot read"):
+    with pytest.raises(UsageError, match="pytorch_model.bin was not loaded: it is not plain PyTorch weights"):
         BigGAN.from_pretrained(tmp_path)
     assert not (tmp_path / "pwned").exists()
 
@@ -162,3 +213,27 @@ def test_truncation_statistics_reproduce_the_reference_interpolation():
     mean_405, _ = statistics_for_truncation(means, variances, 0.405)
     assert mean[0].item() == pytest.approx(36.5, abs=1e-4)
     assert mean_405[0].item() == pytest.approx(20 * 0.25 + 21 * 0.75, abs=1e-4)
+
+
+@pytest.mark.parametrize("name", PUBLISHED_MODELS)
+def test_identify_model_names_the_published_architecture_a_config_json_describes(name):
+    config = BigGANConfig.from_dict(json.loads(json.dumps(BigGANConfig.preset(name).to_dict())))
+    assert identify_model(config) == name
+    config.eps, config.n_stats = 1e-3, 11  # not architecture: the presets all share them
+    assert identify_model(config) == name
+
+
+@pytest.mark.parametrize("change", [
+    {"channel_width": 64}, {"num_classes": 10}, {"z_dim": 120}, {"attention_layer_position": 7},
+])
+def test_identify_model_is_none_for_any_other_architecture(change):
+    for name in PUBLISHED_MODELS:
+        config = BigGANConfig.preset(name)
+        for key, value in change.items():
+            setattr(config, key, value)
+        assert identify_model(config) is None, (name, change)
+
+
+def test_identify_model_tells_the_published_sizes_apart_and_knows_no_test_fixture():
+    assert [identify_model(BigGANConfig.preset(name)) for name in PUBLISHED_MODELS] == list(PUBLISHED_MODELS)
+    assert identify_model(small_config(8)) is None and identify_model(small_config(4, output_dim=32)) is None

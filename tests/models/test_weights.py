@@ -11,6 +11,7 @@ import re
 import shutil
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
@@ -138,9 +139,10 @@ def file_server(monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def tiny_sample(tiny_checkpoint):
-    """The tiny fixture's output for fixed inputs, loaded straight from its directory."""
-    return _sample(BigGAN.from_pretrained(tiny_checkpoint))
+def tiny_expected(tiny_checkpoint):
+    """The tiny fixture loaded straight from its directory: its weights, and its output for fixed inputs."""
+    model = BigGAN.from_pretrained(tiny_checkpoint)
+    return SimpleNamespace(state_dict=model.state_dict(), sample=_sample(model))
 
 
 def _payload(size: int, seed: int = 0) -> bytes:
@@ -163,6 +165,20 @@ def _sample(model: BigGAN) -> torch.Tensor:
         return model(z, classes, 0.5)
 
 
+def _assert_same_model(model: BigGAN, expected: SimpleNamespace) -> None:
+    """``model`` holds exactly the expected weights, and so computes the expected image.
+
+    The weights are compared bit for bit. The images are compared to 1e-5: the same weights
+    read from another file (or just allocated elsewhere) sit in differently aligned memory,
+    and float kernels take other vectorised paths for it, so the last bits may differ.
+    """
+    actual = model.state_dict()
+    assert actual.keys() == expected.state_dict.keys()
+    differing = [key for key, tensor in actual.items() if not torch.equal(tensor, expected.state_dict[key])]
+    assert differing == [], f"weights differ: {differing[:3]}"
+    torch.testing.assert_close(_sample(model), expected.sample, rtol=0, atol=1e-5)
+
+
 def _assert_one_line(message: str) -> None:
     assert "\n" not in message and "Traceback" not in message, message
 
@@ -174,10 +190,10 @@ def test_local_checkpoint_directory_resolves_to_itself(tiny_checkpoint):
     assert resolve_checkpoint_dir(str(tiny_checkpoint)) == tiny_checkpoint
 
 
-def test_local_weights_file_resolves_to_its_directory_and_loads(tiny_checkpoint, tiny_sample):
+def test_local_weights_file_resolves_to_its_directory_and_loads(tiny_checkpoint, tiny_expected):
     assert resolve_checkpoint_dir(str(tiny_checkpoint / WEIGHTS_NAME)) == tiny_checkpoint
     model = BigGAN.from_pretrained(tiny_checkpoint / WEIGHTS_NAME)
-    assert torch.equal(_sample(model), tiny_sample)
+    _assert_same_model(model, tiny_expected)
 
 
 def test_weights_file_without_config_beside_it_is_a_usage_error(tmp_path, tiny_checkpoint):
@@ -192,6 +208,17 @@ def test_weights_file_with_another_name_is_a_usage_error(tmp_path, tiny_checkpoi
     shutil.copyfile(tiny_checkpoint / WEIGHTS_NAME, renamed)
     with pytest.raises(UsageError, match="must be named pytorch_model.bin or model.safetensors"):
         resolve_checkpoint_dir(str(renamed))
+
+
+@pytest.mark.parametrize("value", ["", "   "])
+def test_empty_weights_value_is_a_usage_error_even_where_the_current_directory_is_a_checkpoint(
+        value, tiny_checkpoint, monkeypatch):
+    monkeypatch.chdir(tiny_checkpoint)  # Path("") is ".": it must not quietly load this
+    with pytest.raises(UsageError) as caught:
+        resolve_checkpoint_dir(value)
+    message = str(caught.value)
+    _assert_one_line(message)
+    assert message.startswith("--weights is empty;") and "biggan-deep-128" in message and "hf:OWNER/REPO" in message
 
 
 @pytest.mark.parametrize("value", ["biggan-deep-1024", "no/such/dir", "hf:not a repo"])
@@ -212,19 +239,19 @@ def test_known_hub_model_resolves_from_offline_hub_cache(offline_home, tiny_chec
     assert resolve_checkpoint_dir("biggan-deep-128") == snapshot
 
 
-def test_from_pretrained_loads_known_hub_model_from_offline_hub_cache(offline_home, tiny_checkpoint, tiny_sample):
+def test_from_pretrained_loads_known_hub_model_from_offline_hub_cache(offline_home, tiny_checkpoint, tiny_expected):
     fake_hub_snapshot(offline_home / "hub", "osanseviero/BigGAN-deep-128", tiny_checkpoint)
     model = BigGAN.from_pretrained("biggan-deep-128")
     assert model.config.output_dim == 32
-    assert torch.equal(_sample(model), tiny_sample)
+    _assert_same_model(model, tiny_expected)
 
 
-def test_hf_spec_resolves_from_offline_hub_cache_by_branch_and_by_commit(offline_home, tiny_checkpoint, tiny_sample):
+def test_hf_spec_resolves_from_offline_hub_cache_by_branch_and_by_commit(offline_home, tiny_checkpoint, tiny_expected):
     snapshot = fake_hub_snapshot(offline_home / "hub", "someone/biggan-copy", tiny_checkpoint)
     assert resolve_checkpoint_dir("hf:someone/biggan-copy") == snapshot
     assert resolve_checkpoint_dir(f"hf:someone/biggan-copy@{COMMIT}") == snapshot
     model = BigGAN.from_pretrained("hf:someone/biggan-copy")
-    assert torch.equal(_sample(model), tiny_sample)
+    _assert_same_model(model, tiny_expected)
 
 
 def test_hf_spec_uses_cached_safetensors_when_the_repo_has_no_bin(offline_home, tiny_checkpoint, tmp_path):
@@ -242,6 +269,120 @@ def test_hub_model_missing_from_offline_cache_is_one_line_error_with_weights_hin
     assert not isinstance(caught.value, UsageError)
     assert "HF_HUB_OFFLINE=1" in message and "--weights" in message
     assert str(offline_home / "hub" / "models--osanseviero--BigGAN-deep-128") in message
+
+
+# --- the Hub, online but unreachable -----------------------------------------------------
+
+
+@pytest.fixture
+def online_home(tmp_path, monkeypatch):
+    """An empty HF_HOME, online mode, no proxies: what a laptop without network looks like."""
+    home = tmp_path / "hf-home"
+    monkeypatch.setenv("HF_HOME", str(home))
+    for variable in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "HF_ENDPOINT",
+                     "http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(variable, raising=False)
+    return home
+
+
+@pytest.fixture
+def hub_download_forbidden(monkeypatch):
+    """huggingface_hub's downloader fails the test if called (it would retry for ~25 s offline)."""
+    import huggingface_hub
+
+    calls = []
+
+    def forbidden(*args, **kwargs):
+        calls.append(args)
+        raise AssertionError("hf_hub_download must not be called when the hub cannot be reached")
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", forbidden)
+    yield
+    assert calls == [], "hf_hub_download was called"
+
+
+def _closed_loopback_port() -> int:
+    with socket.socket() as probe:  # bound, never listening, then closed: connections are refused
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_unresolvable_hub_fails_at_once_with_one_line_and_no_download_attempt(online_home, monkeypatch,
+                                                                               hub_download_forbidden):
+    monkeypatch.setenv("HF_ENDPOINT", "https://hub.invalid")
+    lookups = []
+
+    def no_such_host(host, *args, **kwargs):
+        lookups.append(host)
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_such_host)
+    started = time.monotonic()
+    with pytest.raises(GanoramaError) as caught:
+        weights.download("biggan-deep-128")
+    assert time.monotonic() - started < 2
+    message = str(caught.value)
+    _assert_one_line(message)
+    assert not isinstance(caught.value, UsageError)  # the environment failed, not the user
+    assert "unreachable: cannot resolve hub.invalid" in message and "--weights" in message
+    assert lookups == ["hub.invalid"]
+
+
+def test_unreachable_hub_still_serves_a_cached_model(online_home, tiny_checkpoint, monkeypatch,
+                                                     hub_download_forbidden):
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{_closed_loopback_port()}")
+    snapshot = fake_hub_snapshot(online_home / "hub", "osanseviero/BigGAN-deep-128", tiny_checkpoint)
+    assert weights.download("biggan-deep-128") == snapshot
+
+
+def test_reachability_check_connects_to_a_listening_port_and_names_a_closed_one():
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        assert weights.unreachable_reason(f"http://127.0.0.1:{server.getsockname()[1]}/x", timeout=2) is None
+    port = _closed_loopback_port()
+    assert weights.unreachable_reason(f"http://127.0.0.1:{port}", timeout=2) == (
+        f"cannot connect to 127.0.0.1:{port} (Connection refused)")
+
+
+def test_reachability_check_goes_to_the_proxy_the_environment_sets(monkeypatch):
+    for variable in ("no_proxy", "NO_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(variable, raising=False)
+    lookups = []
+    real_getaddrinfo = socket.getaddrinfo
+
+    def recorded(host, *args, **kwargs):
+        lookups.append(host)
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", recorded)
+    with socket.socket() as proxy:
+        proxy.bind(("127.0.0.1", 0))
+        proxy.listen()
+        monkeypatch.setenv("https_proxy", f"http://127.0.0.1:{proxy.getsockname()[1]}")
+        monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{proxy.getsockname()[1]}")
+        assert weights.unreachable_reason("https://hub.invalid", timeout=2) is None
+    assert lookups == ["127.0.0.1"]  # the hub's own name is the proxy's business
+
+
+def test_hub_downloads_run_with_huggingface_hub_warnings_silenced(online_home, tiny_checkpoint, monkeypatch):
+    import logging
+
+    import huggingface_hub
+
+    monkeypatch.setattr(weights, "unreachable_reason", lambda *args, **kwargs: None)
+    snapshot = fake_hub_snapshot(online_home / "hub", "osanseviero/BigGAN-deep-128", tiny_checkpoint)
+    retry_logger = logging.getLogger("huggingface_hub.utils._http")  # where its "Retrying in 1s" blocks come from
+    enabled = []
+
+    def fake_download(repo_id, filename, **kwargs):
+        enabled.append(retry_logger.isEnabledFor(logging.WARNING))
+        return str(snapshot / filename)
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_download)
+    assert weights.download("biggan-deep-128") == snapshot
+    assert enabled == [False, False]
+    assert retry_logger.isEnabledFor(logging.WARNING)  # and restored afterwards
 
 
 def test_environment_is_read_at_call_time(monkeypatch, tmp_path):
@@ -353,14 +494,14 @@ def test_fetch_url_size_check_catches_a_truncated_body_and_the_next_run_resumes(
 
 
 def test_download_from_urls_fetches_an_injected_source_into_a_loadable_directory(file_server, tmp_path,
-                                                                                 tiny_checkpoint, tiny_sample):
+                                                                                 tiny_checkpoint, tiny_expected):
     file_server.files["/c.json"] = (tiny_checkpoint / CONFIG_NAME).read_bytes()
     file_server.files["/w.bin"] = (tiny_checkpoint / WEIGHTS_NAME).read_bytes()
     source = UrlSource("tiny", file_server.url + "/c.json", file_server.url + "/w.bin")
     directory = download_from_urls(source, tmp_path / "tiny", offline=False, progress=False, timeout=5)
     assert sorted(p.name for p in directory.iterdir()) == [
         CONFIG_NAME, CONFIG_NAME + ".sha256", WEIGHTS_NAME, WEIGHTS_NAME + ".sha256"]
-    assert torch.equal(_sample(BigGAN.from_pretrained(directory)), tiny_sample)
+    _assert_same_model(BigGAN.from_pretrained(directory), tiny_expected)
     # A second call uses the cache: no new request.
     requests = len(file_server.requests)
     download_from_urls(source, tmp_path / "tiny", offline=False, progress=False, timeout=5)
@@ -388,8 +529,8 @@ def test_unreachable_server_is_one_line_error_with_weights_hint(tmp_path):
 # --- safetensors conversion -----------------------------------------------------------------
 
 
-def test_convert_writes_safetensors_whose_model_output_equals_the_bin_model_exactly(tmp_path, tiny_checkpoint,
-                                                                                     tiny_sample):
+def test_convert_writes_safetensors_holding_exactly_the_bin_models_folded_weights(tmp_path, tiny_checkpoint,
+                                                                                   tiny_expected):
     directory = _copy_checkpoint(tiny_checkpoint, tmp_path / "ckpt")
     written = convert_to_safetensors(directory)
     assert written == directory / SAFETENSORS_NAME and written.is_file()
@@ -398,7 +539,7 @@ def test_convert_writes_safetensors_whose_model_output_equals_the_bin_model_exac
     with safe_open(str(written), framework="pt") as handle:
         assert not any(key.endswith(("weight_orig", "weight_u")) for key in handle.keys())  # folded
     from_safetensors = BigGAN.from_pretrained(directory)  # prefers model.safetensors
-    assert torch.equal(_sample(from_safetensors), tiny_sample)
+    _assert_same_model(from_safetensors, tiny_expected)
 
 
 def test_convert_refuses_to_overwrite_an_existing_safetensors(tmp_path, tiny_checkpoint):
@@ -410,7 +551,7 @@ def test_convert_refuses_to_overwrite_an_existing_safetensors(tmp_path, tiny_che
     assert written.read_bytes() == before
 
 
-def test_loading_a_converted_checkpoint_never_calls_torch_load(tmp_path, tiny_checkpoint, monkeypatch, tiny_sample):
+def test_loading_a_converted_checkpoint_never_calls_torch_load(tmp_path, tiny_checkpoint, monkeypatch, tiny_expected):
     written = convert_to_safetensors(tiny_checkpoint, output=tmp_path / "out")
     assert sorted(p.name for p in written.parent.iterdir()) == [CONFIG_NAME, SAFETENSORS_NAME]
     assert (tmp_path / "out" / CONFIG_NAME).read_bytes() == (tiny_checkpoint / CONFIG_NAME).read_bytes()
@@ -423,7 +564,7 @@ def test_loading_a_converted_checkpoint_never_calls_torch_load(tmp_path, tiny_ch
     model = BigGAN.from_pretrained(tmp_path / "out")
     assert config.output_dim == 32 and state_dict
     monkeypatch.undo()
-    assert torch.equal(_sample(model), tiny_sample)
+    _assert_same_model(model, tiny_expected)
 
 
 def test_convert_to_an_output_directory_refuses_a_different_config_there(tmp_path, tiny_checkpoint):

@@ -27,7 +27,9 @@ environment:
   HF_HOME          root of the cache (default ~/.cache/huggingface)
   HF_HUB_OFFLINE   set to 1 to never touch the network: only the cache is used,
                    and a model that is not cached is an error
-  HF_TOKEN         token for private or gated Hub repos"""
+  HF_TOKEN         token for private or gated Hub repos
+  HF_ENDPOINT      address of the Hub (default https://huggingface.co); when it (or the
+                   proxy set by HTTPS_PROXY) cannot be reached, only the cache is used"""
 
 
 def add_parser(subparsers) -> common.ArgumentParser:

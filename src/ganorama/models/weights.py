@@ -12,18 +12,27 @@
 usual cache (``$HF_HOME/hub``). The 256 and 512 models have no known Hub copy: they come
 from the reference package's S3 URLs and are cached under ``$HF_HOME/ganorama/NAME/``,
 with resumable downloads and a sha256 recorded beside each file and checked on every
-later use. ``HF_HOME``, ``HF_HUB_CACHE`` and ``HF_HUB_OFFLINE`` are read when a model is
-resolved, not when a module is imported. Every failure reaches the caller as one-line
+later use. ``HF_HOME``, ``HF_HUB_CACHE``, ``HF_HUB_OFFLINE`` and ``HF_ENDPOINT`` are read when
+a model is resolved, not when a module is imported. Before asking the Hub for anything, one
+quick TCP connection to it (or to the proxy the environment sets) tells whether it can be
+reached at all; when it cannot, only the cache is used, at once, instead of huggingface_hub
+retrying for half a minute. Every failure reaches the caller as one-line
 :class:`~ganorama.errors.GanoramaError` (or :class:`~ganorama.errors.UsageError` for a
 bad value); no network exception escapes this module.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
+import logging
 import os
 import re
+import socket
+import threading
+import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,6 +94,9 @@ _TRUE_VALUES = frozenset({"1", "ON", "YES", "TRUE"})
 _CHUNK_SIZE = 1 << 20
 _SIDECAR_SUFFIX = ".sha256"
 _PARTIAL_SUFFIX = ".incomplete"
+_DEFAULT_HUB_ENDPOINT = "https://huggingface.co"
+# How long the reachability check waits for a name lookup and for a TCP connection.
+_REACHABILITY_TIMEOUT_S = 5.0
 
 
 # --- entry points --------------------------------------------------------------------
@@ -97,6 +109,8 @@ def resolve_checkpoint_dir(name_or_path: Union[str, os.PathLike]) -> Path:
     :func:`download`); anything else must be an existing local directory or weights file.
     """
     text = str(name_or_path).strip()
+    if not text:  # Path("") is the current directory: never load whatever happens to be there
+        raise UsageError(f"--weights is empty; allowed: {ALLOWED_FORMS}")
     if text in KNOWN_MODELS or text.startswith("hf:"):
         return download(text)
     path = Path(text).expanduser()
@@ -230,20 +244,118 @@ def download_from_hub(source: HubSource, *, offline: bool, label: Optional[str] 
     """
     label = label or f"hf:{source.repo_id}"
     cache = hub_cache_dir()
-    config_path = _hub_file(source, CONFIG_NAME, source.revision, cache=cache, offline=offline, label=label)
+    endpoint = hub_endpoint()
+    # Without a route to the hub, huggingface_hub retries for about 25 s before giving up;
+    # one quick connection check tells us at once, and the cache is then all there is.
+    unreachable = None if offline else unreachable_reason(endpoint)
+    local_only = offline or unreachable is not None
+    why_local = _offline_reason() if offline else f"the Hugging Face Hub is unreachable: {unreachable}"
+
+    def fetch(filename: str, revision: Optional[str]) -> Optional[Path]:
+        return _hub_file(source, filename, revision, cache=cache, offline=local_only, label=label, endpoint=endpoint)
+
+    config_path = fetch(CONFIG_NAME, source.revision)
     if config_path is None:
-        raise _hub_missing_error(source, CONFIG_NAME, cache=cache, offline=offline, label=label)
+        raise _hub_missing_error(source, CONFIG_NAME, cache=cache, offline=local_only, label=label, why=why_local)
     # Pin the weights to the snapshot (commit) the config came from.
     snapshot = config_path.parent
     revision = snapshot.name if re.fullmatch(r"[0-9a-f]{40}", snapshot.name) else source.revision
     for name in source.weights_names:
-        if _hub_file(source, name, revision, cache=cache, offline=offline, label=label) is not None:
+        if fetch(name, revision) is not None:
             return snapshot
-    raise _hub_missing_error(source, " or ".join(source.weights_names), cache=cache, offline=offline, label=label)
+    raise _hub_missing_error(source, " or ".join(source.weights_names), cache=cache, offline=local_only, label=label,
+                             why=why_local)
+
+
+def hub_endpoint() -> str:
+    """The Hub's base URL: ``$HF_ENDPOINT`` as it is now, else huggingface_hub's default."""
+    value = os.environ.get("HF_ENDPOINT")
+    if value:
+        return value.strip().rstrip("/")
+    from huggingface_hub import constants
+
+    return (constants.ENDPOINT or _DEFAULT_HUB_ENDPOINT).rstrip("/")
+
+
+def unreachable_reason(url: str, timeout: float = _REACHABILITY_TIMEOUT_S) -> Optional[str]:
+    """Why a TCP connection to ``url``'s host (or to the proxy configured for it) cannot be
+    opened within ``timeout`` seconds, or None when it can. Sends no request."""
+    target = urllib.parse.urlsplit(url)
+    proxy = _proxy_for(target)
+    where = urllib.parse.urlsplit(proxy if "://" in proxy else "http://" + proxy) if proxy else target
+    host = where.hostname
+    if not host:
+        return f"{url} names no host"
+    try:
+        port = where.port or (443 if where.scheme in ("https", "wss") else 80)
+    except ValueError:
+        return f"{url} has an invalid port"
+    via = f"proxy {host}:{port}" if proxy else f"{host}:{port}"
+    try:
+        addresses = _resolve_with_timeout(host, port, timeout)
+    except (OSError, TimeoutError) as error:
+        return f"cannot resolve {host} ({_first_line(error)})"
+    reason = "no address"
+    deadline = time.monotonic() + timeout  # for all addresses together: a host has several
+    for family, kind, protocol, _, address in addresses:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        try:
+            with socket.socket(family, kind, protocol) as connection:
+                connection.settimeout(remaining)
+                connection.connect(address)
+            return None
+        except OSError as error:
+            reason = error.strerror or _first_line(error)
+    return f"cannot connect to {via} ({reason})"
+
+
+def _proxy_for(target: urllib.parse.SplitResult) -> Optional[str]:
+    """The proxy URL the environment sets for ``target`` (as httpx and urllib read it), if any."""
+    if target.hostname and urllib.request.proxy_bypass(target.hostname):
+        return None
+    proxies = urllib.request.getproxies()
+    return proxies.get(target.scheme) or proxies.get("all") or None
+
+
+def _resolve_with_timeout(host: str, port: int, timeout: float) -> list:
+    """``socket.getaddrinfo`` for a TCP connection, bounded by ``timeout`` (a resolver
+    with no route can otherwise block for many seconds). The lookup runs in a daemon
+    thread so that an abandoned one never delays the exit of the process."""
+    outcome: dict = {}
+
+    def lookup() -> None:
+        try:
+            outcome["addresses"] = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError as error:
+            outcome["error"] = error
+
+    thread = threading.Thread(target=lookup, name="ganorama-resolve", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if "error" in outcome:
+        raise outcome["error"]
+    if "addresses" not in outcome:
+        raise TimeoutError(f"no answer within {timeout:g} s")
+    return outcome["addresses"]
+
+
+@contextlib.contextmanager
+def _quiet_hub_logging():
+    """Silence huggingface_hub's warnings (one block per retry) while it downloads: a
+    failure reaches the user as our one line, and its progress bars are not logs."""
+    logger = logging.getLogger("huggingface_hub")
+    previous = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(previous)
 
 
 def _hub_file(source: HubSource, filename: str, revision: Optional[str], *, cache: Path, offline: bool,
-              label: str) -> Optional[Path]:
+              label: str, endpoint: Optional[str] = None) -> Optional[Path]:
     """One file of ``source`` from the Hub (or its cache); None when the repo (or, offline,
     the cache) lacks it. Every other failure becomes a one-line GanoramaError/UsageError.
 
@@ -256,7 +368,9 @@ def _hub_file(source: HubSource, filename: str, revision: Optional[str], *, cach
     from huggingface_hub import hf_hub_download
 
     try:
-        return Path(hf_hub_download(source.repo_id, filename, revision=revision, cache_dir=str(cache)))
+        with _quiet_hub_logging():
+            return Path(hf_hub_download(source.repo_id, filename, revision=revision, cache_dir=str(cache),
+                                        endpoint=endpoint))
     except hub_errors.LocalEntryNotFoundError as error:
         cause = error.__cause__ or error
         raise GanoramaError(f"cannot download {label} (the Hugging Face Hub is unreachable: {_first_line(cause)}); "
@@ -294,12 +408,13 @@ def _cached_hub_file(source: HubSource, filename: str, revision: Optional[str], 
     return Path(found) if isinstance(found, str) and os.path.isfile(found) else None
 
 
-def _hub_missing_error(source: HubSource, what: str, *, cache: Path, offline: bool, label: str) -> GanoramaError:
-    """The error for a file that neither the cache (offline) nor the repo (online) has."""
+def _hub_missing_error(source: HubSource, what: str, *, cache: Path, offline: bool, label: str,
+                       why: Optional[str] = None) -> GanoramaError:
+    """The error for a file that neither the cache (offline: ``why``) nor the repo (online) has."""
     if offline:
         where = cache / ("models--" + source.repo_id.replace("/", "--"))
-        return GanoramaError(f"cannot download {label} ({_offline_reason()} and it is not in the cache at {where}); "
-                             + _fallback_hint(label, "the hub"))
+        return GanoramaError(f"cannot download {label} ({why or _offline_reason()}, and it is not in the cache at "
+                             f"{where}); " + _fallback_hint(label, "the hub"))
     return UsageError(f"hub repo {source.repo_id} has no {what}; it is not a BigGAN checkpoint "
                       f"(needs {CONFIG_NAME} and {WEIGHTS_NAME} or {SAFETENSORS_NAME})")
 
