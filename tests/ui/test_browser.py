@@ -1,0 +1,313 @@
+"""``ganorama ui`` in a real headless Chromium against a real server (see conftest.py).
+
+What a user does, checked against what the CLI makes: the panorama appears in the
+project's WebGL viewer and turns when dragged; the downloaded PNG is byte for byte the
+CLI's for the same seed and parameters; a bad value shows the CLI's one line in the
+page; two pages generating at once each get their own result; the history reopens an
+earlier result; "Reproduce" fills the form from a sidecar; a texture is shown tiled.
+Images come from a random-weight *test fixture*: they are compared, never looked at.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+# Every wait below has its own limit (Playwright's default is set to 30 s per step), so
+# no test can hang: the slowest step, a fresh server's first generation, gets 90 s.
+pytestmark = pytest.mark.browser
+
+WIDTH, HEIGHT = 64, 32  # small panoramas: the tiny fixture makes them in a fraction of a second
+CLI_SEEDS = (100, 101, 102)  # seeds of the CLI's reference results
+CLASS = "sandbar"
+RESULT_TIMEOUT_MS = 90_000  # the first generation in a fresh server warms the model up
+VIEWPORT = {"width": 1400, "height": 1000}
+
+
+def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    return subprocess.run([sys.executable, "-m", "ganorama", *args], capture_output=True, text=True, cwd=cwd,
+                          env=env, timeout=300)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def cli_results(tiny_checkpoint, tmp_path_factory) -> dict[int, Path]:
+    """The CLI's panoramas for CLI_SEEDS (``-n 3 --seed 100``: seeds 100, 101, 102), by seed."""
+    outdir = tmp_path_factory.mktemp("cli")
+    done = run_cli("panorama", "--weights", str(tiny_checkpoint), "--class_names", CLASS, "--seed", str(CLI_SEEDS[0]),
+                   "-n", str(len(CLI_SEEDS)), "--panorama_width", str(WIDTH), "--panorama_height", str(HEIGHT),
+                   "-o", str(outdir), "-q", cwd=outdir)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    by_seed = {}
+    for index in range(len(CLI_SEEDS)):
+        sidecar = json.loads((outdir / f"{index}.json").read_text())
+        by_seed[sidecar["seed"]] = outdir / f"{index}.png"
+    assert sorted(by_seed) == list(CLI_SEEDS)
+    return by_seed
+
+
+class AppPage:
+    """One browser tab on the app, with the steps a user takes."""
+
+    def __init__(self, browser, server, downloads: Path):
+        self.context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
+        self.context.set_default_timeout(30_000)
+        self.page = self.context.new_page()
+        self.server = server
+        self.downloads = downloads
+        self.requests: list[str] = []
+        self.page.on("request", lambda request: self.requests.append(request.url))
+        self.page.goto(server.url)
+        self.page.locator("#generate-panorama").wait_for(timeout=60_000)
+
+    def close(self) -> None:
+        self.context.close()
+
+    def text_field(self, elem_id: str):
+        return self.page.locator(f"#{elem_id} textarea, #{elem_id} input").first
+
+    def set_classes(self, text: str) -> None:
+        box = self.page.locator("#classes input")
+        box.fill(text)
+        box.press("Enter")
+
+    def fill_panorama(self, seed: int, width: int = WIDTH, height: int = HEIGHT, classes: str = CLASS) -> None:
+        self.set_classes(classes)
+        self.text_field("seed").fill(str(seed))
+        self.text_field("panorama_width").fill(str(width))
+        self.text_field("panorama_height").fill(str(height))
+
+    def generate(self, kind: str = "panorama") -> None:
+        self.page.locator(f"#generate-{kind}").click()
+
+    def wait_for_result(self, title_part: str) -> None:
+        """Wait until the result info names ``title_part`` (e.g. "seed 100")."""
+        self.page.locator("#ganorama-info", has_text=title_part).wait_for(timeout=RESULT_TIMEOUT_MS)
+
+    def viewer(self):
+        return self.page.locator("#ganorama-viewer iframe")
+
+    def viewer_pixels(self) -> np.ndarray:
+        return np.asarray(Image.open(io.BytesIO(self.viewer().screenshot())).convert("RGB")).astype(np.float64)
+
+    def download(self, file_name: str) -> Path:
+        with self.page.expect_download(timeout=30_000) as started:
+            self.page.locator(f'#downloads a[download="{file_name}"]').click()
+        target = self.downloads / f"{time.monotonic_ns()}-{file_name}"
+        started.value.save_as(target)
+        return target
+
+    def body_text(self) -> str:
+        return self.page.locator("body").inner_text()
+
+
+@pytest.fixture()
+def app_page(browser, ui_server, tmp_path):
+    page = AppPage(browser, ui_server, tmp_path)
+    try:
+        yield page
+    finally:
+        page.close()
+
+
+def wait_for_viewer_frame(page: AppPage, before: np.ndarray | None = None, timeout: float = 30.0) -> np.ndarray:
+    """The viewer's pixels once it has drawn something with structure (and, given
+    ``before``, something other than ``before``)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        pixels = page.viewer_pixels()
+        drawn = pixels.std() > 2.0
+        changed = before is None or np.abs(pixels - before).mean() > 1.0
+        if drawn and changed:
+            return pixels
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the viewer did not draw (std {pixels.std():.2f}); "
+                                 f"page text: {page.body_text()[:500]!r}")  # fmt: skip
+        time.sleep(0.2)
+
+
+def test_panorama_appears_in_the_360_viewer_and_dragging_turns_it(app_page, ui_server):
+    app_page.fill_panorama(seed=CLI_SEEDS[0])
+    app_page.generate()
+    app_page.wait_for_result(f"seed {CLI_SEEDS[0]}")
+
+    first = wait_for_viewer_frame(app_page)
+    # It shows this panorama, not something else: the view's mean colour is the image's.
+    panorama = np.asarray(Image.open(app_page.download(f"panorama_{CLI_SEEDS[0]}.png")).convert("RGB"), np.float64)
+    lower_right = first[first.shape[0] // 2 :, first.shape[1] // 2 :]  # away from the help overlay
+    assert np.abs(lower_right.mean(axis=(0, 1)) - panorama.mean(axis=(0, 1))).max() < 40
+
+    box = app_page.viewer().bounding_box()
+    centre_x, centre_y = box["x"] + box["width"] / 2, box["y"] + box["height"] * 0.7
+    mouse = app_page.page.mouse
+    mouse.move(centre_x, centre_y)
+    mouse.down()
+    for step in range(1, 11):
+        mouse.move(centre_x + 25 * step, centre_y, steps=2)
+    mouse.up()
+    wait_for_viewer_frame(app_page, before=first)
+
+    # Globe mode: the sphere seen from outside, on the viewer's dark background.
+    app_page.page.frame_locator("#ganorama-viewer iframe").locator("#globe-button").click()
+    deadline = time.monotonic() + 30
+    while True:
+        globe = app_page.viewer_pixels()
+        corner = globe[-20:-10, -20:-10].mean(axis=(0, 1))  # inside the frame's rounded corner
+        if np.abs(corner - (18, 20, 26)).max() <= 3:
+            break
+        assert time.monotonic() < deadline, f"globe mode did not show the background; corner colour {corner}"
+        time.sleep(0.2)
+    assert "Traceback" not in ui_server.log()
+
+
+def test_downloaded_png_equals_the_cli_output_for_the_same_seed(app_page, cli_results, tiny_checkpoint):
+    seed = CLI_SEEDS[1]
+    app_page.fill_panorama(seed=seed)
+    app_page.generate()
+    app_page.wait_for_result(f"seed {seed}")
+
+    downloaded = app_page.download(f"panorama_{seed}.png")
+    assert downloaded.read_bytes() == cli_results[seed].read_bytes()
+    sidecar = json.loads(app_page.download(f"panorama_{seed}.json").read_text())
+    cli_sidecar = json.loads(cli_results[seed].with_suffix(".json").read_text())
+    assert sidecar["request"] == cli_sidecar["request"]
+    assert sidecar["weights"] == cli_sidecar["weights"] == str(tiny_checkpoint)
+
+
+def test_bad_class_shows_the_cli_one_line_error_in_the_page(app_page, ui_server, tmp_path, tiny_checkpoint):
+    cli = run_cli("panorama", "--weights", str(tiny_checkpoint), "--class_names", "notaclass", "-o",
+                  str(tmp_path / "x.png"), cwd=tmp_path)  # fmt: skip
+    assert cli.returncode == 2
+    cli_message = cli.stderr.strip().removeprefix("ganorama panorama: error: ")
+    assert "notaclass" in cli_message and "\n" not in cli_message
+
+    app_page.fill_panorama(seed=1, classes="notaclass")
+    app_page.generate()
+    error = app_page.page.locator("#ganorama-error .ganorama-error")
+    error.wait_for(timeout=30_000)
+    assert error.inner_text().strip() == cli_message
+    assert app_page.viewer().count() == 0  # no result shown
+    assert "Traceback" not in app_page.body_text() and "Traceback" not in ui_server.log()
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_two_pages_generating_at_once_each_get_their_own_result(browser, ui_server, tmp_path, tiny_checkpoint):
+    # Big enough (~1-3 s each) that the second click comes while the first is generating.
+    size, seeds = 512, (7, 8)
+    pages = [AppPage(browser, ui_server, tmp_path) for _ in seeds]
+    try:
+        for page, seed in zip(pages, seeds):
+            page.fill_panorama(seed=seed, width=size, height=size // 2)
+        for page in pages:
+            page.generate()
+        overlapped = pages[0].viewer().count() == 0  # the first result had not arrived yet
+        for page, seed in zip(pages, seeds):
+            page.wait_for_result(f"seed {seed}")
+        images = [page.download(f"panorama_{seed}.png").read_bytes() for page, seed in zip(pages, seeds)]
+    finally:
+        for page in pages:
+            page.close()
+    assert overlapped, "the two generations did not overlap; make them larger"
+    cli = run_cli("panorama", "--weights", str(tiny_checkpoint), "--class_names", CLASS, "--seed", str(seeds[0]),
+                  "-n", "2", "--panorama_width", str(size), "--panorama_height", str(size // 2),
+                  "-o", str(tmp_path / "cli"), "-q", cwd=tmp_path)  # fmt: skip
+    assert cli.returncode == 0, cli.stderr
+    assert images[0] != images[1]
+    assert images[0] == (tmp_path / "cli" / "0.png").read_bytes()  # seed 7
+    assert images[1] == (tmp_path / "cli" / "1.png").read_bytes()  # seed 8
+
+
+def test_history_strip_reopens_an_earlier_result_of_the_page(app_page):
+    for seed in (21, 22):
+        app_page.fill_panorama(seed=seed)
+        app_page.generate()
+        app_page.wait_for_result(f"seed {seed}")
+    thumbnails = app_page.page.locator("#history button.thumbnail-item, #history .thumbnail-item")
+    assert thumbnails.count() == 2
+    thumbnails.nth(1).click()  # newest first: the second is seed 21
+    app_page.wait_for_result("seed 21")
+    assert "seed 21" in app_page.viewer().get_attribute("title")
+    assert app_page.page.locator('#downloads a[download="panorama_21.png"]').count() == 1
+
+
+def test_reproduce_fills_the_form_from_a_sidecar_and_makes_the_same_image(app_page, cli_results, tmp_path):
+    seed = CLI_SEEDS[2]
+    sidecar = cli_results[seed].with_suffix(".json")
+    app_page.page.get_by_role("tab", name="Texture").click()
+    with app_page.page.expect_file_chooser(timeout=30_000) as chooser:
+        app_page.page.locator("#reproduce").click()
+    chooser.value.set_files(str(sidecar))
+    app_page.page.locator("#ganorama-info", has_text="from the sidecar").wait_for(timeout=30_000)
+    assert app_page.text_field("seed").input_value() == str(seed)
+    assert app_page.text_field("panorama_width").input_value() == str(WIDTH)
+    assert app_page.page.locator("#generate-panorama").is_visible()  # the panorama tab is shown again
+
+    app_page.generate()
+    app_page.wait_for_result(f"seed {seed}")
+    assert app_page.download(f"panorama_{seed}.png").read_bytes() == cli_results[seed].read_bytes()
+
+
+def test_reproduce_refuses_a_file_that_is_not_a_sidecar(app_page, tmp_path):
+    bogus = tmp_path / "notes.json"
+    bogus.write_text(json.dumps({"request": {"kind": "panorama", "layout": "/etc/passwd.json"}}))
+    with app_page.page.expect_file_chooser(timeout=30_000) as chooser:
+        app_page.page.locator("#reproduce").click()
+    chooser.value.set_files(str(bogus))
+    error = app_page.page.locator("#ganorama-error .ganorama-error")
+    error.wait_for(timeout=30_000)
+    assert "reads no files on the server" in error.inner_text()
+
+
+def test_texture_is_shown_tiled_3x3(app_page, tmp_path):
+    app_page.page.get_by_role("tab", name="Texture").click()
+    app_page.set_classes(CLASS)
+    app_page.text_field("seed").fill("5")
+    app_page.page.locator("#texture-size input").fill("64")
+    app_page.generate("texture")
+    app_page.wait_for_result("seed 5")
+    texture = np.asarray(Image.open(app_page.download("texture_5.png")).convert("RGB"))
+    tiled_url = app_page.page.locator("#result-tiled img").get_attribute("src")
+    response = app_page.page.request.get(tiled_url)
+    tiled = np.asarray(Image.open(io.BytesIO(response.body())).convert("RGB"))
+    assert tiled.shape == (3 * texture.shape[0], 3 * texture.shape[1], 3)
+    assert np.array_equal(tiled, np.tile(texture, (3, 3, 1)))
+
+
+def test_page_loads_nothing_from_other_hosts(app_page, ui_server):
+    app_page.fill_panorama(seed=3)
+    app_page.generate()
+    app_page.wait_for_result("seed 3")
+    wait_for_viewer_frame(app_page)
+    own = ui_server.url.rstrip("/")
+    elsewhere = [url for url in app_page.requests if not url.startswith((own, "data:", "blob:", "about:"))]
+    assert elsewhere == []
+
+
+
+def test_the_server_writes_only_into_its_temporary_folder_and_removes_it_when_stopped(browser, own_ui_server,
+                                                                                      tmp_path):  # fmt: skip
+    server = own_ui_server
+    page = AppPage(browser, server, tmp_path)
+    try:
+        page.fill_panorama(seed=1)
+        page.generate()
+        page.wait_for_result("seed 1")
+        page.download("panorama_1.png")
+    finally:
+        page.close()
+    workspaces = list(server.tmp.iterdir())
+    assert [folder.name[:12] for folder in workspaces] == ["ganorama-ui-"]
+    assert list(workspaces[0].rglob("panorama_1.png"))  # the result lives there
+
+    assert server.stop() == 0, server.log()
+    assert "stopped" in server.log() and "Traceback" not in server.log()
+    assert list(server.tmp.iterdir()) == []
+    assert list(server.home.rglob("*")) == [] and list(server.cwd.rglob("*")) == []
