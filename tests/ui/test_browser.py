@@ -27,6 +27,9 @@ pytestmark = pytest.mark.browser
 
 WIDTH, HEIGHT = 64, 32  # small panoramas: the tiny fixture makes them in a fraction of a second
 CLI_SEEDS = (100, 101, 102)  # seeds of the CLI's reference results
+# Two pages at once: big enough (~1-3 s each) that the second click comes while the first
+# page's panorama is being made.
+CONCURRENT_WIDTH, CONCURRENT_SEEDS = 512, (7, 8)
 CLASS = "sandbar"
 RESULT_TIMEOUT_MS = 90_000  # the first generation in a fresh server warms the model up
 VIEWPORT = {"width": 1400, "height": 1000}
@@ -38,20 +41,47 @@ def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
                           env=env, timeout=300)  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def cli_results(tiny_checkpoint, tmp_path_factory) -> dict[int, Path]:
-    """The CLI's panoramas for CLI_SEEDS (``-n 3 --seed 100``: seeds 100, 101, 102), by seed."""
-    outdir = tmp_path_factory.mktemp("cli")
-    done = run_cli("panorama", "--weights", str(tiny_checkpoint), "--class_names", CLASS, "--seed", str(CLI_SEEDS[0]),
-                   "-n", str(len(CLI_SEEDS)), "--panorama_width", str(WIDTH), "--panorama_height", str(HEIGHT),
-                   "-o", str(outdir), "-q", cwd=outdir)  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    by_seed = {}
-    for index in range(len(CLI_SEEDS)):
-        sidecar = json.loads((outdir / f"{index}.json").read_text())
-        by_seed[sidecar["seed"]] = outdir / f"{index}.png"
-    assert sorted(by_seed) == list(CLI_SEEDS)
-    return by_seed
+class CliReferences:
+    """The CLI's panoramas for the seeds the tests use, made by ``ganorama panorama -n``
+    in the background while the server starts (they are what the page must match)."""
+
+    def __init__(self, weights: Path, folder: Path):
+        self.folder = folder
+        self.runs: dict[int, tuple[subprocess.Popen, Path, tuple[int, ...]]] = {}
+        env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+        for width, seeds in ((WIDTH, CLI_SEEDS), (CONCURRENT_WIDTH, CONCURRENT_SEEDS)):
+            outdir = folder / str(width)
+            command = [sys.executable, "-m", "ganorama", "panorama", "--weights", str(weights), "--class_names", CLASS,
+                       "--seed", str(seeds[0]), "-n", str(len(seeds)), "--panorama_width", str(width),
+                       "--panorama_height", str(width // 2), "-o", str(outdir), "-q"]  # fmt: skip
+            process = subprocess.Popen(command, cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                       text=True)  # fmt: skip
+            self.runs[width] = (process, outdir, seeds)
+
+    def png(self, seed: int, width: int = WIDTH) -> Path:
+        """The CLI's PNG for ``seed`` at ``width`` (result k of ``-n`` has seed + k)."""
+        process, outdir, seeds = self.runs[width]
+        _, stderr = process.communicate(timeout=300)
+        assert process.returncode == 0, stderr
+        path = outdir / f"{seeds.index(seed)}.png"
+        assert json.loads(path.with_suffix(".json").read_text())["seed"] == seed
+        return path
+
+    def close(self) -> None:
+        for process, _, _ in self.runs.values():
+            if process.poll() is None:
+                process.kill()
+            process.communicate()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def cli(tiny_checkpoint, tmp_path_factory):
+    """Started first (autouse), so the CLI runs while the server starts."""
+    references = CliReferences(tiny_checkpoint, tmp_path_factory.mktemp("cli"))
+    try:
+        yield references
+    finally:
+        references.close()
 
 
 class AppPage:
@@ -168,25 +198,25 @@ def test_panorama_appears_in_the_360_viewer_and_dragging_turns_it(app_page, ui_s
     assert "Traceback" not in ui_server.log()
 
 
-def test_downloaded_png_equals_the_cli_output_for_the_same_seed(app_page, cli_results, tiny_checkpoint):
+def test_downloaded_png_equals_the_cli_output_for_the_same_seed(app_page, cli, tiny_checkpoint):
     seed = CLI_SEEDS[1]
     app_page.fill_panorama(seed=seed)
     app_page.generate()
     app_page.wait_for_result(f"seed {seed}")
 
     downloaded = app_page.download(f"panorama_{seed}.png")
-    assert downloaded.read_bytes() == cli_results[seed].read_bytes()
+    assert downloaded.read_bytes() == cli.png(seed).read_bytes()
     sidecar = json.loads(app_page.download(f"panorama_{seed}.json").read_text())
-    cli_sidecar = json.loads(cli_results[seed].with_suffix(".json").read_text())
+    cli_sidecar = json.loads(cli.png(seed).with_suffix(".json").read_text())
     assert sidecar["request"] == cli_sidecar["request"]
     assert sidecar["weights"] == cli_sidecar["weights"] == str(tiny_checkpoint)
 
 
 def test_bad_class_shows_the_cli_one_line_error_in_the_page(app_page, ui_server, tmp_path, tiny_checkpoint):
-    cli = run_cli("panorama", "--weights", str(tiny_checkpoint), "--class_names", "notaclass", "-o",
-                  str(tmp_path / "x.png"), cwd=tmp_path)  # fmt: skip
-    assert cli.returncode == 2
-    cli_message = cli.stderr.strip().removeprefix("ganorama panorama: error: ")
+    refused = run_cli("panorama", "--weights", str(tiny_checkpoint), "--class_names", "notaclass", "-o",
+                      str(tmp_path / "x.png"), cwd=tmp_path)  # fmt: skip
+    assert refused.returncode == 2
+    cli_message = refused.stderr.strip().removeprefix("ganorama panorama: error: ")
     assert "notaclass" in cli_message and "\n" not in cli_message
 
     app_page.fill_panorama(seed=1, classes="notaclass")
@@ -199,9 +229,8 @@ def test_bad_class_shows_the_cli_one_line_error_in_the_page(app_page, ui_server,
     assert not (tmp_path / "x.png").exists()
 
 
-def test_two_pages_generating_at_once_each_get_their_own_result(browser, ui_server, tmp_path, tiny_checkpoint):
-    # Big enough (~1-3 s each) that the second click comes while the first is generating.
-    size, seeds = 512, (7, 8)
+def test_two_pages_generating_at_once_each_get_their_own_result(browser, ui_server, tmp_path, cli):
+    size, seeds = CONCURRENT_WIDTH, CONCURRENT_SEEDS
     pages = [AppPage(browser, ui_server, tmp_path) for _ in seeds]
     try:
         for page, seed in zip(pages, seeds):
@@ -216,13 +245,42 @@ def test_two_pages_generating_at_once_each_get_their_own_result(browser, ui_serv
         for page in pages:
             page.close()
     assert overlapped, "the two generations did not overlap; make them larger"
-    cli = run_cli("panorama", "--weights", str(tiny_checkpoint), "--class_names", CLASS, "--seed", str(seeds[0]),
-                  "-n", "2", "--panorama_width", str(size), "--panorama_height", str(size // 2),
-                  "-o", str(tmp_path / "cli"), "-q", cwd=tmp_path)  # fmt: skip
-    assert cli.returncode == 0, cli.stderr
     assert images[0] != images[1]
-    assert images[0] == (tmp_path / "cli" / "0.png").read_bytes()  # seed 7
-    assert images[1] == (tmp_path / "cli" / "1.png").read_bytes()  # seed 8
+    assert images[0] == cli.png(seeds[0], size).read_bytes()
+    assert images[1] == cli.png(seeds[1], size).read_bytes()
+
+
+def test_a_mix_typed_into_the_class_box_is_used_without_pressing_enter(app_page):
+    box = app_page.page.locator("#classes input")
+    box.fill("0.7*sandbar+0.3*valley")
+    app_page.text_field("seed").fill("31")
+    app_page.text_field("panorama_width").fill(str(WIDTH))
+    app_page.text_field("panorama_height").fill(str(HEIGHT))
+    app_page.generate()
+    app_page.wait_for_result("seed 31")
+    sidecar = json.loads(app_page.download("panorama_31.json").read_text())
+    assert sidecar["request"]["classes"] == "0.7*sandbar+0.3*valley"
+    assert sidecar["view_classes"][0] == {"977": pytest.approx(0.7), "979": pytest.approx(0.3)}
+
+
+def test_search_mix_editor_and_dice_fill_the_form(app_page):
+    page = app_page.page
+    page.get_by_text("Find a class by meaning, mix classes").click()
+    app_page.text_field("class-search").fill("beach")
+    page.locator("#class-matches label", has_text="seashore").click()
+    page.wait_for_function("() => document.querySelector('#classes input').value.includes('seashore')")
+
+    for row, name in ((1, "sandbar"), (2, "valley")):
+        mix_box = page.locator(f"#mix-class-{row} input")
+        mix_box.fill(name)
+        mix_box.press("Enter")
+    page.locator("#mix-weight-1 input").fill("3")
+    page.get_by_role("button", name="Use this mix as the classes").click()
+    page.wait_for_function("() => document.querySelector('#classes input').value === '3*sandbar+1*valley'")
+
+    app_page.text_field("seed").fill("")
+    page.locator("#dice").click()
+    page.wait_for_function("() => /^[0-9]+$/.test(document.querySelector('#seed textarea, #seed input').value)")
 
 
 def test_history_strip_reopens_an_earlier_result_of_the_page(app_page):
@@ -238,9 +296,9 @@ def test_history_strip_reopens_an_earlier_result_of_the_page(app_page):
     assert app_page.page.locator('#downloads a[download="panorama_21.png"]').count() == 1
 
 
-def test_reproduce_fills_the_form_from_a_sidecar_and_makes_the_same_image(app_page, cli_results, tmp_path):
+def test_reproduce_fills_the_form_from_a_sidecar_and_makes_the_same_image(app_page, cli):
     seed = CLI_SEEDS[2]
-    sidecar = cli_results[seed].with_suffix(".json")
+    sidecar = cli.png(seed).with_suffix(".json")
     app_page.page.get_by_role("tab", name="Texture").click()
     with app_page.page.expect_file_chooser(timeout=30_000) as chooser:
         app_page.page.locator("#reproduce").click()
@@ -252,7 +310,7 @@ def test_reproduce_fills_the_form_from_a_sidecar_and_makes_the_same_image(app_pa
 
     app_page.generate()
     app_page.wait_for_result(f"seed {seed}")
-    assert app_page.download(f"panorama_{seed}.png").read_bytes() == cli_results[seed].read_bytes()
+    assert app_page.download(f"panorama_{seed}.png").read_bytes() == cli.png(seed).read_bytes()
 
 
 def test_reproduce_refuses_a_file_that_is_not_a_sidecar(app_page, tmp_path):

@@ -34,12 +34,18 @@ THEME_FONTS = dict(font=["system-ui", "sans-serif"], font_mono=["ui-monospace", 
 
 def launch_options(store: ResultStore) -> dict:
     """gradio's launch settings for a local app: no share link, no SSR node server, no
-    run history kept in the browser, uploads capped, files served only from the store."""
+    run history kept in the browser, uploads capped, files served only from the store.
+    Settings that this gradio does not know are left out: a gradio without a run history
+    has none to turn off."""
+    import inspect
+
     from ganorama.ui.server import MAX_UPLOAD_BYTES
 
-    return dict(share=False, ssr_mode=False, quiet=True, show_error=False, run_history=False,
-                footer_links=["gradio", "settings"], allowed_paths=[str(store.root)],
-                max_file_size=MAX_UPLOAD_BYTES, theme=gr.themes.Default(**THEME_FONTS), css=CSS)  # fmt: skip
+    wanted = dict(share=False, ssr_mode=False, quiet=True, show_error=False, run_history=False,
+                  footer_links=["gradio", "settings"], allowed_paths=[str(store.root)],
+                  max_file_size=MAX_UPLOAD_BYTES, theme=gr.themes.Default(**THEME_FONTS), css=CSS)  # fmt: skip
+    known = inspect.signature(gr.Blocks.launch).parameters
+    return {name: value for name, value in wanted.items() if name in known}
 
 
 def build_app(generator, store: ResultStore) -> gr.Blocks:
@@ -91,8 +97,9 @@ class _Page:
             for row in range(MIX_ROWS):
                 with gr.Row():
                     name = gr.Dropdown(choices=list(form.class_choices()), value=None, allow_custom_value=True,
-                                       label=f"mix class {row + 1}", scale=3)  # fmt: skip
-                    weight = gr.Number(value=1.0 if row < 2 else None, label="weight", minimum=0, scale=1)
+                                       label=f"mix class {row + 1}", scale=3, elem_id=f"mix-class-{row + 1}")
+                    weight = gr.Number(value=1.0 if row < 2 else None, label="weight", minimum=0, scale=1,
+                                       elem_id=f"mix-weight-{row + 1}")  # fmt: skip
                 self.mix_rows.append((name, weight))
             self.use_mix = gr.Button("Use this mix as the classes", size="sm")
         with gr.Row():
