@@ -246,10 +246,7 @@ class _Page:
         panorama = stored.kind == "panorama"
         return {
             self.error: gr.update(value="", visible=False),
-            self.info: (f"**{html.escape(stored.title)}** ({KIND_TITLES[stored.kind].lower()}), made in "
-                        f"{stored.seconds:.1f} s. Drag the view to look around; G or the button: globe."
-                        if panorama else f"**{html.escape(stored.title)}** ({KIND_TITLES[stored.kind].lower()}), "
-                        f"made in {stored.seconds:.1f} s."),  # fmt: skip
+            self.info: _result_info(stored),
             self.viewer: gr.update(value=_viewer_frame(stored) if panorama else "", visible=panorama),
             self.image: gr.update(value=str(stored.image), visible=True),
             self.tiled: gr.update(value=_path_or_none(stored.tiled_preview), visible=stored.tiled_preview is not None),
@@ -276,6 +273,14 @@ class _Page:
         updates = {self.widgets[request.kind][name]: value for name, value in values.items()}
         return {**updates, self.tabs: gr.Tabs(selected=request.kind), self.error: gr.update(value="", visible=False),
                 self.info: html.escape(form.sidecar_summary(request))}  # fmt: skip
+
+
+def _result_info(stored: StoredResult) -> str:
+    seconds = f"{stored.seconds:.1f}" if stored.seconds >= 1 else f"{stored.seconds:.2f}"
+    text = f"**{html.escape(stored.title)}** ({KIND_TITLES[stored.kind].lower()}), made in {seconds} s."
+    if stored.kind == "panorama":
+        text += " Drag the view to look around; G or the button: globe."
+    return text
 
 
 def _path_or_none(path) -> str | None:

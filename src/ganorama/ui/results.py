@@ -118,12 +118,19 @@ def _write(result, result_id: str, folder: Path) -> StoredResult:
     downloads = [path for path in written if path.is_file()]
     if "cubemap" in paths:
         downloads.append(_zip_folder(paths["cubemap"]))
-    title = f"{', '.join(dict.fromkeys(result.metadata['view_class_names']))}, seed {result.metadata['seed']}"
+    title = f"{classes_title(result.metadata['view_class_names'])}, seed {result.metadata['seed']}"
     thumbnail = _thumbnail(result, folder / "thumbnail.png")
     tiled = _tiled_preview(result, folder / "tiled_3x3.png") if result.metadata["kind"] == "texture" else None
     return StoredResult(id=result_id, kind=result.metadata["kind"], title=title, folder=folder, image=image_path,
                         sidecar=paths["sidecar"], downloads=tuple(downloads), thumbnail=thumbnail,
                         views_sheet=paths.get("save_views"), tiled_preview=tiled)  # fmt: skip
+
+
+def classes_title(view_class_names: list[str], shown: int = 3) -> str:
+    """The classes of a result in a few words: random classes give one per view."""
+    names = list(dict.fromkeys(view_class_names))
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
 
 
 def _zip_folder(folder: Path) -> Path:
