@@ -20,13 +20,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # this folder's conftest helpers
 
-import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
+import numpy as np
+from conftest import CHROMIUM_FLAGS, UiServer, find_chromium
+from fixture_models import small_config, write_legacy_checkpoint
+from PIL import Image
 
-from conftest import CHROMIUM_FLAGS, UiServer, find_chromium  # noqa: E402
-from fixture_models import small_config, write_legacy_checkpoint  # noqa: E402
-
-from ganorama.models.biggan import BigGANConfig  # noqa: E402
+from ganorama.models.biggan import BigGANConfig
 
 
 def main() -> None:

@@ -353,6 +353,25 @@ def test_texture_is_shown_tiled_3x3(app_page, tmp_path):
     assert np.array_equal(tiled, np.tile(texture, (3, 3, 1)))
 
 
+def test_big_image_tab_makes_a_morph_and_hides_the_360_viewer(app_page):
+    app_page.fill_panorama(seed=4)  # a panorama first: its viewer must go away
+    app_page.generate()
+    app_page.wait_for_result("seed 4")
+    page = app_page.page
+    page.get_by_role("tab", name="Big image").click()
+    app_page.set_classes("orange|lemon")
+    app_page.text_field("seed").fill("6")
+    page.locator("#bigimg-cols input").fill("3")
+    page.locator("#bigimg-morph input").check()
+    app_page.generate("bigimg")
+    app_page.wait_for_result("seed 6")
+    assert not page.locator("#ganorama-viewer").is_visible()
+    image = Image.open(app_page.download("bigimg_6.png"))
+    assert image.size == (16 * (3 + 1), 32)  # 32 px tiles overlapping by half: (S/2)(cols+1) wide
+    request = json.loads(app_page.download("bigimg_6.json").read_text())["request"]
+    assert request["morph"] is True and request["classes"] == "orange|lemon" and request["batch_size"] == 3
+
+
 def test_page_loads_nothing_from_other_hosts(app_page, ui_server):
     app_page.fill_panorama(seed=3)
     app_page.generate()

@@ -8,7 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-
 GRADIO_MISSING_SHIM = """\
 # Stands in for an environment without the ui extra: importing gradio fails as it would.
 raise ModuleNotFoundError("No module named 'gradio'", name="gradio")

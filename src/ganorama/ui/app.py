@@ -116,8 +116,8 @@ class _Page:
             with gr.Row():
                 shared["start_layer"] = gr.Number(value=defaults["start_layer"], label="sync blocks: start_layer",
                                                   elem_id="start_layer")  # fmt: skip
-                shared["end_layer"] = gr.Number(value=defaults["end_layer"], label="end_layer (blocks start <= i < end)",
-                                                elem_id="end_layer")  # fmt: skip
+                shared["end_layer"] = gr.Number(value=defaults["end_layer"], elem_id="end_layer",
+                                                label="end_layer (blocks start <= i < end)")  # fmt: skip
         with gr.Tabs(selected="panorama") as self.tabs:
             for kind in form.KIND_WIDGETS:
                 with gr.Tab(KIND_TITLES[kind], id=kind, elem_id=f"tab-{kind}"):
@@ -157,12 +157,14 @@ class _Page:
     def _bigimg_widgets(self, defaults: dict) -> dict:
         widgets = {}
         with gr.Row():
-            widgets["batch_size"] = gr.Number(value=defaults["batch_size"], label="columns (batch_size)")
+            widgets["batch_size"] = gr.Number(value=defaults["batch_size"], label="columns (batch_size)",
+                                              elem_id="bigimg-cols")  # fmt: skip
             widgets["rows"] = gr.Number(value=defaults["rows"], label="rows")
             widgets["overlap"] = gr.Number(value=defaults["overlap"], label="overlap (0 <= F < 1)")
         with gr.Row():
             widgets["wrap"] = gr.Radio(["none", "x", "y", "xy"], value=defaults["wrap"], label="wrap")
-            widgets["morph"] = gr.Checkbox(False, label='morph: blend "a|b|..." classes left to right')
+            widgets["morph"] = gr.Checkbox(False, label='morph: blend "a|b|..." classes left to right',
+                                           elem_id="bigimg-morph")  # fmt: skip
             widgets["save_views"] = gr.Checkbox(False, label="tiles contact sheet")
         return widgets
 
@@ -187,7 +189,8 @@ class _Page:
         self.downloads = gr.File(label="downloads", file_count="multiple", interactive=False, elem_id="downloads",
                                  visible=False)  # fmt: skip
         self.gallery = gr.Gallery(label="history (this page; click one to reopen it)", columns=6, height=170,
-                                  fit_columns=False, allow_preview=False, interactive=False, elem_id="history")  # fmt: skip
+                                  fit_columns=False, allow_preview=False, interactive=False,
+                                  elem_id="history")  # fmt: skip
 
     # --- events ---------------------------------------------------------------------------
 
@@ -216,7 +219,7 @@ class _Page:
                 request = form.request_from_form(kind, values)
                 stored = generate_result(self.generator, self.store, request,
                                          on_progress=lambda done, total: progress(done / total, desc="generating"))
-            except Exception as error:  # noqa: BLE001 - every error becomes one line in the page
+            except Exception as error:  # every error becomes one line in the page
                 return {self.error: _error_box(error)}
             history = self._remember(list(data[self.history]), stored)
             return {**self._show(stored), self.history: history, self.gallery: self._gallery(history)}
@@ -267,7 +270,7 @@ class _Page:
     def _reproduce(self, path):
         try:
             request = form.request_from_sidecar_file(path)
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:  # a bad upload: one line in the page
             return {self.error: _error_box(error)}
         values = form.widget_values(request)
         updates = {self.widgets[request.kind][name]: value for name, value in values.items()}

@@ -133,7 +133,7 @@ def serve(generator, host: str, port: int, root: Path, announce=print) -> None:
             app.launch(server_name=host, server_port=port, prevent_thread_lock=True, **launch_options(store))
         except OSError as error:  # the port was taken between the check and now
             raise UsageError(f"cannot serve on {host}:{port}: {error}") from None
-        except Exception as error:  # noqa: BLE001 - e.g. a gradio too old for the app: one line, no traceback
+        except Exception as error:  # e.g. a gradio too old for the app: one line, no traceback
             raise GanoramaError(f"the web server did not start ({type(error).__name__}: {error}); "
                                 f"{INSTALL_HINT} installs a gradio it works with") from None
         try:
