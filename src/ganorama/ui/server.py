@@ -1,0 +1,162 @@
+"""The web app's server: its address, its temporary folder and its lifetime.
+
+Everything the server writes (results, gradio's upload and file cache, libraries'
+temporary files) goes under one folder made at start and removed at exit, also when
+the server is stopped with SIGTERM or Ctrl-C. Gradio reads where its cache is when it
+is imported, so :func:`workspace` must be entered before :func:`import_gradio`.
+"""
+from __future__ import annotations
+
+import contextlib
+import errno
+import ipaddress
+import os
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from typing import Iterator
+
+from ganorama.errors import GanoramaError, UsageError
+
+INSTALL_HINT = 'pip install "ganorama[ui]"'
+# Uploads are sidecars only; a bigger file is not one (the same cap as ganorama reproduce).
+MAX_UPLOAD_BYTES = 4 * 2**20
+
+# Gradio's own settings that keep the app local: no usage reports to gradio's servers.
+_GRADIO_ENVIRONMENT = {"GRADIO_ANALYTICS_ENABLED": "False"}
+
+
+def check_port(text: str) -> int:
+    """``--port``: a whole number 1 to 65535."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise UsageError(f"--port {text!r} is not a whole number; allowed: 1 to 65535") from None
+    if not 1 <= port <= 65535:
+        raise UsageError(f"--port {port} is out of range; allowed: 1 to 65535")
+    return port
+
+
+def check_address(host: str, port: int) -> None:
+    """UsageError (one line) unless a server can listen on ``host``:``port`` now: the host
+    is an address of this machine and the port is free and allowed."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror:
+        raise UsageError(f"--host {host!r} is not a host name or address this machine knows; "
+                         "e.g. 127.0.0.1 (this computer only) or 0.0.0.0 (every network)") from None  # fmt: skip
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        # As the server will: a port left in TIME_WAIT by a stopped server is free to reuse.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as error:
+            raise UsageError(_bind_message(host, port, error)) from None
+
+
+def _bind_message(host: str, port: int, error: OSError) -> str:
+    if error.errno == errno.EADDRINUSE:
+        return f"--port {port} is in use on {host} (another server runs there); choose another --port"
+    if error.errno == errno.EACCES:
+        return f"--port {port} needs administrator rights on this system; choose a port >= 1024"
+    if error.errno == errno.EADDRNOTAVAIL:
+        return f"--host {host} is not an address of this machine; e.g. 127.0.0.1 (this computer only)"
+    return f"cannot listen on {host}:{port}: {error.strerror or error}"
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def url_host(host: str) -> str:
+    """``host`` as written in a URL (IPv6 addresses in brackets)."""
+    return f"[{host}]" if ":" in host else host
+
+
+@contextlib.contextmanager
+def workspace() -> Iterator[Path]:
+    """A new private temporary folder for this server, removed (with everything in it) at
+    exit; gradio's cache and Python's ``tempfile`` point into it meanwhile."""
+    root = Path(tempfile.mkdtemp(prefix="ganorama-ui-"))
+    saved_environment = {name: os.environ.get(name) for name in ("GRADIO_TEMP_DIR", *_GRADIO_ENVIRONMENT)}
+    saved_tempdir = tempfile.tempdir
+    try:
+        (root / "gradio").mkdir()
+        (root / "tmp").mkdir()
+        os.environ["GRADIO_TEMP_DIR"] = str(root / "gradio")
+        os.environ.update(_GRADIO_ENVIRONMENT)
+        tempfile.tempdir = str(root / "tmp")
+        yield root
+    finally:
+        tempfile.tempdir = saved_tempdir
+        for name, value in saved_environment.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def import_gradio():
+    """gradio, or UsageError with the install line when the ``ui`` extra is missing."""
+    if "GRADIO_TEMP_DIR" not in os.environ:
+        raise GanoramaError("internal: import gradio inside ganorama.ui.server.workspace()")
+    try:
+        import gradio
+    except ImportError as error:
+        raise UsageError(f"the web app needs gradio, which is not installed ({error}); install it with: "
+                         f"{INSTALL_HINT}") from None  # fmt: skip
+    return gradio
+
+
+def serve(generator, host: str, port: int, root: Path, announce=print) -> None:
+    """Serve the app for ``generator`` on ``host``:``port`` until SIGINT or SIGTERM, then
+    stop the server (the caller's :func:`workspace` removes the files)."""
+    from ganorama.ui.app import build_app, launch_options
+    from ganorama.ui.results import ResultStore
+
+    store = ResultStore(root / "results")
+    app = build_app(generator, store)
+    stop = threading.Event()
+    with _stop_on_signals(stop):
+        try:
+            app.launch(server_name=host, server_port=port, prevent_thread_lock=True, **launch_options(store))
+        except OSError as error:  # the port was taken between the check and now
+            raise UsageError(f"cannot serve on {host}:{port}: {error}") from None
+        except Exception as error:  # e.g. a gradio too old for the app: one line, no traceback
+            raise GanoramaError(f"the web server did not start ({type(error).__name__}: {error}); "
+                                f"{INSTALL_HINT} installs a gradio it works with") from None
+        try:
+            announce(f"ganorama ui: open http://{url_host(host)}:{port}/ in a browser; Ctrl-C stops the server")
+            if not is_loopback(host):
+                announce(f"ganorama ui: note: listening on {host}, so other machines can use this app")
+            while not stop.wait(0.5):
+                pass
+        finally:
+            app.close()
+
+
+@contextlib.contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGINT and SIGTERM set ``stop`` instead of killing the process, so that the
+    temporary folder is removed on the way out."""
+    signals = (signal.SIGINT, signal.SIGTERM)
+    previous = {number: signal.getsignal(number) for number in signals}
+    for number in signals:
+        signal.signal(number, lambda *_: stop.set())
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        sys.stdout.flush()
