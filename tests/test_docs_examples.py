@@ -2,7 +2,8 @@
 it, in order, in one fresh working directory (so `out/panorama/0.png` made by one example
 is there for the next), with random-weight test fixtures in place of downloaded models.
 
-The only rewriting: a generating command gets ``--weights FIXTURE`` instead of ``-m`` (the
+They run in this process through ``ganorama.cli.main``, exactly what the console script
+calls. The only rewriting: a generating command gets ``--weights FIXTURE`` instead of ``-m`` (the
 fixture stands in for every published model), and the model cache holds the fixture under
 the published names for the commands that read it (``download``). Examples that are
 templates (``OWNER/REPO``), start a server that never exits (``ganorama ui``: tests/ui
@@ -13,8 +14,6 @@ import os
 import re
 import shlex
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -127,22 +126,34 @@ def test_the_docs_have_examples_to_run():
     assert len(examples) >= 30 and any(e.startswith("ganorama panorama") for e in examples)
 
 
-def test_every_readme_and_help_example_runs(workspace, tiny_checkpoint):
+def test_every_readme_and_help_example_runs(workspace, tiny_checkpoint, monkeypatch, capsys):
+    """In this process (``ganorama.cli.main``, as the console script runs it), so the ~45
+    examples do not each pay for starting Python and importing torch."""
+    import signal
+
+    from ganorama.cli import main
+
     root, env = workspace
+    for name in ("HF_HOME", "HF_HUB_CACHE", "HF_HUB_OFFLINE"):
+        monkeypatch.setenv(name, env[name])
+    monkeypatch.chdir(root)
+    sigint = signal.getsignal(signal.SIGINT)
     failures, ran = [], 0
-    for example in all_examples():
-        if _skip_reason(example):
-            continue
-        words = shlex.split(example)
-        if words[0] == "python":  # the original scripts: python main.py / bigimg.py ARGS
-            command = {"main.py": "panorama", "bigimg.py": "bigimg"}[words[1]]
-            words = [sys.executable, str(REPO / words[1]),
-                     *_with_fixture(["ganorama", command, *words[2:]], tiny_checkpoint)[2:]]  # fmt: skip
-        else:
-            words = [sys.executable, "-m", "ganorama", *_with_fixture(words, tiny_checkpoint)[1:]]
-        result = subprocess.run(words, cwd=root, env=env, capture_output=True, text=True, timeout=600)
-        ran += 1
-        if result.returncode != 0 or "Traceback" in result.stderr:
-            failures.append(f"{example}\n  -> exit {result.returncode}: {result.stderr.strip()[-300:]}")
+    try:
+        for example in all_examples():
+            if _skip_reason(example):
+                continue
+            words = shlex.split(example)
+            if words[0] == "python":  # the original scripts: python main.py / bigimg.py ARGS
+                command = {"main.py": "panorama", "bigimg.py": "bigimg"}[words[1]]
+                status = main(_with_fixture(["ganorama", command, *words[2:]], tiny_checkpoint)[1:], prog=words[1])
+            else:
+                status = main(_with_fixture(words, tiny_checkpoint)[1:])
+            ran += 1
+            stderr = capsys.readouterr().err
+            if status != 0:
+                failures.append(f"{example}\n  -> exit {status}: {stderr.strip()[-300:]}")
+    finally:
+        signal.signal(signal.SIGINT, sigint)  # the CLI installs its own Ctrl-C handler
     assert not failures, "\n".join(failures)
     assert ran >= 25
