@@ -69,12 +69,16 @@ def panorama_size(source: PanoramaSource) -> tuple[int, int]:
         except OSError as error:
             raise UsageError(f"{path} could not be read as an image: {error}") from None
         source = str(path)
-    name = source if isinstance(source, str) else "image"
+    check_equirect_size(width, height, source if isinstance(source, str) else "image")
+    return height, width
+
+
+def check_equirect_size(width: int, height: int, name: str = "panorama") -> None:
+    """UsageError unless a ``width`` x ``height`` image is a full equirect panorama (2:1)."""
     if height < 1 or width != 2 * height:
         raise UsageError(
             f"{name} is {width}x{height}; an equirectangular panorama must be exactly twice as wide as it is tall (2:1)"
         )
-    return height, width
 
 
 def image_to_tensor(image) -> torch.Tensor:
@@ -103,11 +107,7 @@ def check_equirect_shape(tensor: torch.Tensor, name: str = "panorama") -> None:
     """UsageError unless ``tensor`` is (C, H, W) with W = 2 H (an equirect image)."""
     if tensor.dim() != 3:
         raise UsageError(f"{name} must be an image (C, H, W), got a tensor of shape {tuple(tensor.shape)}")
-    height, width = tensor.shape[-2:]
-    if height < 1 or width != 2 * height:
-        raise UsageError(
-            f"{name} is {width}x{height}; an equirectangular panorama must be exactly twice as wide as it is tall (2:1)"
-        )
+    check_equirect_size(tensor.shape[-1], tensor.shape[-2], name)
 
 
 def as_panorama(source: PanoramaSource) -> torch.Tensor:

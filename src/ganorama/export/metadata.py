@@ -32,11 +32,10 @@ GPANO_NAMESPACE = "http://ns.google.com/photos/1.0/panorama/"
 def xmp_packet(width: int, height: int) -> str:
     """The XMP packet (a complete ``<?xpacket ...?>`` string) marking a ``width`` x
     ``height`` image as a full equirectangular 360-degree panorama."""
+    from ganorama.export.io import check_equirect_size
+
     width, height = int(width), int(height)
-    if height < 1 or width != 2 * height:
-        raise UsageError(
-            f"a {width}x{height} image is not a full equirectangular panorama; it must be 2:1 (width = 2 x height)"
-        )
+    check_equirect_size(width, height, "the image")
     properties = (
         ("ProjectionType", "equirectangular"),
         ("UsePanoramaViewer", "True"),
