@@ -1,7 +1,7 @@
 """Compatibility shim: the seed's ``python bigimg.py ...`` commands run ``ganorama bigimg``."""
 import sys
 
-from ganorama.cli import main
+from ganorama.cli import console_main
 
 if __name__ == "__main__":
-    sys.exit(main(["bigimg", *sys.argv[1:]], prog="bigimg.py"))
+    console_main(["bigimg", *sys.argv[1:]], prog="bigimg.py")

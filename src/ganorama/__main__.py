@@ -1,4 +1,4 @@
 """``python -m ganorama``: the command line."""
-from ganorama.cli import main
+from ganorama.cli import console_main
 
-raise SystemExit(main())
+console_main()

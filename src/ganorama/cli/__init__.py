@@ -98,6 +98,28 @@ def _command_parser(parser, command: str | None):
     return None
 
 
+def console_main(argv: list[str] | None = None, prog: str | None = None) -> None:
+    """The process entry point (``ganorama``, ``python -m ganorama``, the original scripts):
+    :func:`main`, then exit with its status.
+
+    After Ctrl-C it leaves through ``os._exit``: CPython marks a KeyboardInterrupt as
+    unhandled when it passes through code run with ``PyRun_String`` (as C extensions do
+    while they import) and then, at exit, kills the process with SIGINT instead of
+    returning our 130, even though the interrupt was handled (seen: exit -2 after our
+    "interrupted" line, in about one run in ten interrupted during the torch import)."""
+    import os
+
+    status = main(argv, prog)
+    if status == 130:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(130)
+    sys.exit(status)
+
+
 def _report(command: str, error: Exception) -> int:
     from ganorama.errors import GanoramaError, UsageError
 
