@@ -175,8 +175,8 @@ def test_non_finite_output_is_refused_and_nothing_is_written(tmp_path, tiny_chec
 def test_ctrl_c_at_any_time_is_one_line_exit_130_and_leaves_nothing_partial(tmp_path, small_checkpoint, delay):
     outdir = tmp_path / "out"
     process = subprocess.Popen([sys.executable, "-m", "ganorama", "panorama", "--weights", str(small_checkpoint),
-                                "-o", str(outdir), "--seed", "1", "-n", "3", "--panorama_width", "512",
-                                "--panorama_height", "256"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                "-o", str(outdir), "--seed", "1", "-n", "60", "--panorama_width", "256",
+                                "--panorama_height", "128"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})  # fmt: skip
     try:
         time.sleep(delay)

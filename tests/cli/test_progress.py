@@ -9,31 +9,36 @@ import struct
 import subprocess
 import sys
 import termios
+import threading
 
 
 def _run_with_terminal_stderr(*args: str) -> tuple[subprocess.CompletedProcess, str]:
     """Run the CLI with stderr on a pseudo-terminal (so it is a TTY); return the result and
-    what was written to the terminal."""
+    what was written to the terminal. The terminal is read while the command runs: a
+    pseudo-terminal holds only a few kilobytes, and a full one would block or drop writes."""
     leader, follower = pty.openpty()
     # A terminal of 30 x 100 characters: with no size (0 x 0) tqdm draws nothing.
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
-    try:
-        result = subprocess.run([sys.executable, "-m", "ganorama", *args], stdout=subprocess.PIPE, stderr=follower,
-                                text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"})  # fmt: skip
-        os.close(follower)
-        follower = -1
-        chunks = []
+    chunks: list[bytes] = []
+
+    def drain() -> None:
         while True:
             try:
                 chunk = os.read(leader, 65536)
-            except OSError:  # EIO once the terminal is drained and closed
-                break
+            except OSError:  # EIO once the command has exited and the terminal is drained
+                return
             if not chunk:
-                break
+                return
             chunks.append(chunk)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        result = subprocess.run([sys.executable, "-m", "ganorama", *args], stdout=subprocess.PIPE, stderr=follower,
+                                text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"})  # fmt: skip
     finally:
-        if follower != -1:
-            os.close(follower)
+        os.close(follower)
+        reader.join(timeout=30)
         os.close(leader)
     return result, b"".join(chunks).decode(errors="replace")
 
