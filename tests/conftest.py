@@ -45,3 +45,14 @@ def full_size_128_reference(full_size_128_checkpoint):
                       f"is not the one {FULL_SIZE_128_REFERENCE.name} was made from (float kernels of this CPU, "
                       "or a changed fixture: then run python tests/fixture_models.py)", stacklevel=1)
     return outputs
+
+
+@pytest.fixture(autouse=True)
+def isolated_model_cache(tmp_path_factory, monkeypatch):
+    """No test reads or writes the real model cache: HF_HOME (and the hub cache under it)
+    point at an empty folder of the session, inherited by every command a test starts. A
+    test that needs a cache sets these variables itself."""
+    home = tmp_path_factory.getbasetemp() / "isolated-hf-home"
+    monkeypatch.setenv("HF_HOME", str(home))
+    monkeypatch.setenv("HF_HUB_CACHE", str(home / "hub"))
+    monkeypatch.delenv("HUGGINGFACE_HUB_CACHE", raising=False)
