@@ -88,11 +88,30 @@ def test_syncing_every_block_in_chunks_equals_one_batch(tiny_model):
     assert_same_image(chunked, whole)
 
 
+def test_low_resolution_blocks_run_on_the_whole_batch_and_the_result_is_the_same(small_model):
+    """The schedule the pipeline uses: the cheap first blocks for all views at once, the rest
+    a chunk at a time; images as from one batch."""
+    from ganorama.memory import block_view_bytes
+
+    canvas = SphereCanvas.from_layout("full")
+    sizes = block_view_bytes(small_model.config, torch.float32)[:-1]
+    schedule = Schedule.for_batch(sizes, canvas.num_views, 2, 7, max_views=2)
+    assert 0 in schedule.whole_blocks and len(sizes) - 1 not in schedule.whole_blocks
+    assert sorted(schedule.whole_blocks) == list(range(len(schedule.whole_blocks)))  # a prefix
+    z, classes = _inputs(small_model, canvas.num_views, seed=11)
+    with torch.inference_mode():
+        whole = run_views(small_model, canvas.sync_operator, z, classes, 0.5, Schedule(2, 7, canvas.num_views))
+        scheduled = run_views(small_model, canvas.sync_operator, z, classes, 0.5, schedule)
+    assert_same_image(scheduled, whole)
+
+
 def test_schedule_splits_the_batch_and_counts_steps():
     schedule = Schedule(2, 7, max_views=5)
     assert schedule.chunks(18) == [slice(0, 5), slice(5, 10), slice(10, 15), slice(15, 18)]
     assert schedule.steps(18, 11) == 44
     assert schedule.last_synced == 6 and Schedule(3, 3, 1).last_synced == -1
+    with_whole = Schedule(2, 7, max_views=5, whole_blocks=frozenset({0, 1, 2}))
+    assert with_whole.steps(18, 11) == 3 + 8 * 4 and with_whole.depth_first_from == 7
 
 
 def test_progress_reports_every_block_of_every_chunk(tiny_model):

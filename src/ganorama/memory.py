@@ -134,13 +134,18 @@ def _parameter_count(config_json: str) -> int:
     return sum(tensor.numel() for tensor in model.state_dict().values())
 
 
+def block_view_bytes(config, dtype: torch.dtype) -> list[int]:
+    """Peak transient bytes of one image in each block, in ``BigGAN.blocks`` order, the
+    output layer last."""
+    peaks = [_block_peak_elements(shape) for shape in block_shapes(config)]
+    head = 2 * config.channel_width * config.output_dim**2 + 3 * config.output_dim**2
+    return [int(elements * dtype_size(dtype) * _ALLOCATOR_SLACK) for elements in peaks + [head]]
+
+
 def view_activation_bytes(config, dtype: torch.dtype, first_block: int = 0) -> int:
     """Peak transient bytes per image while it runs through blocks ``first_block..`` and
     the output layer: what one more view in a chunk costs."""
-    shapes = block_shapes(config)[first_block:]
-    peaks = [_block_peak_elements(shape) for shape in shapes]
-    head = 2 * config.channel_width * config.output_dim**2 + 3 * config.output_dim**2
-    return int(max(peaks + [head]) * dtype_size(dtype) * _ALLOCATOR_SLACK)
+    return max(block_view_bytes(config, dtype)[first_block:])
 
 
 def synced_feature_bytes(config, dtype: torch.dtype, start_layer: int, end_layer: int) -> int:

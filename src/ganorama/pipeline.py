@@ -305,7 +305,7 @@ class Ganorama:
                             plan.request.morph_specs) for plan in plans]  # fmt: skip
         z = torch.cat([inputs.z for inputs in drawn])
         class_vectors = torch.cat([inputs.class_vectors for inputs in drawn])
-        schedule = Schedule(first.request.start_layer, first.request.end_layer, first.max_views)
+        schedule = self._schedule(first.request.start_layer, first.request.end_layer, first.max_views, z.shape[0])
 
         def on_step(done: int, total: int) -> None:
             if on_progress is not None:
@@ -319,6 +319,12 @@ class Ganorama:
             own = views[position * canvas.num_views : (position + 1) * canvas.num_views]
             image = self._compose(plan, canvas, own)
             yield self._result(plan, canvas, inputs, image, own.cpu(), group=len(plans), max_views=first.max_views)
+
+    def _schedule(self, start_layer: int, end_layer: int, max_views: int, batch: int) -> Schedule:
+        from ganorama.memory import block_view_bytes
+
+        sizes = block_view_bytes(self.model.config, self.dtype)[:-1]  # the blocks, not the output layer
+        return Schedule.for_batch(sizes, batch, start_layer, end_layer, max_views)
 
     @staticmethod
     def _compose(plan: RunPlan, canvas, views: torch.Tensor) -> torch.Tensor:
@@ -435,7 +441,8 @@ class Ganorama:
         how they were drawn."""
         sampling.validate(self.model.config.num_blocks)
         inputs = self._draw(seed, classes, sampling, canvas)
-        schedule = Schedule(sampling.start_layer, sampling.end_layer, max_views or canvas.num_views)
+        schedule = self._schedule(sampling.start_layer, sampling.end_layer, max_views or canvas.num_views,
+                                  canvas.num_views)
         with torch.inference_mode():
             views = run_views(self.model, canvas.sync_operator, inputs.z.to(self.device, self.dtype),
                               inputs.class_vectors.to(self.device, self.dtype), sampling.truncation, schedule)  # fmt: skip

@@ -1,12 +1,17 @@
 """Running a canvas's views through the generator in bounded memory.
 
 A canvas needs all of its views together only where their features are synced. So the
-runner keeps the batch as chunks of at most ``max_views`` views and runs every block chunk
-by chunk; after a synced block it gathers the chunks, applies the canvas's sync operator
-once to the whole batch, and splits again. After the last synced block each chunk goes
-straight through the remaining (high-resolution, memory-hungry) blocks to its images
-before the next chunk starts. Peak memory is then the synced features of all views plus
-the activations of one chunk, whatever the number of views.
+runner keeps the batch as chunks of at most ``max_views`` views; after a synced block it
+gathers the chunks, applies the canvas's sync operator once to the whole batch, and
+splits again. After the last synced block each chunk goes straight through the remaining
+(high-resolution, memory-hungry) blocks to its images before the next chunk starts. Peak
+memory is then the synced features of all views plus the activations of one chunk,
+whatever the number of views.
+
+Blocks whose activations for the whole batch take no more memory than one chunk's in the
+largest block (``Schedule.whole_blocks``: the low-resolution ones, where weights are large
+and activations small) run on the whole batch at once: in chunks they would read their
+weights once per chunk for nothing.
 
 BigGAN-deep's batch norms use stored statistics and its attention is per image, so a
 chunked run computes what one big batch computes; in float a different batch size rounds
@@ -19,7 +24,7 @@ With one chunk the runner performs exactly the operations of the model's own for
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
 import torch
 
@@ -40,11 +45,32 @@ class Schedule:
     start_layer: int
     end_layer: int
     max_views: int
+    whole_blocks: frozenset = frozenset()  # blocks run on the whole batch at once
+
+    @classmethod
+    def for_batch(cls, block_view_bytes: Sequence[int], batch: int, start_layer: int, end_layer: int,
+                  max_views: int) -> "Schedule":  # fmt: skip
+        """The schedule for ``batch`` views: the first blocks run on the whole batch as long
+        as that takes no more memory than ``max_views`` views in the most memory-hungry
+        block (``block_view_bytes``: each block's peak bytes for one view)."""
+        budget = max_views * max(block_view_bytes)
+        whole = set()
+        for index, size in enumerate(block_view_bytes):
+            if size * batch > budget:
+                break  # a prefix: after it, all views' outputs alone could exceed the budget
+            whole.add(index)
+        return cls(start_layer, end_layer, max_views, frozenset(whole))
 
     @property
     def last_synced(self) -> int:
         """Index of the last synced block, -1 when nothing is synced."""
         return self.end_layer - 1 if self.end_layer > self.start_layer else -1
+
+    @property
+    def depth_first_from(self) -> int:
+        """The first block from which each chunk runs on to its images alone: after the
+        last synced block and the last whole-batch block."""
+        return max(self.last_synced, max(self.whole_blocks, default=-1)) + 1
 
     def is_synced(self, index: int) -> bool:
         return self.start_layer <= index < self.end_layer
@@ -53,7 +79,8 @@ class Schedule:
         return [slice(first, min(first + self.max_views, batch)) for first in range(0, batch, self.max_views)]
 
     def steps(self, batch: int, num_blocks: int) -> int:
-        return num_blocks * len(self.chunks(batch))
+        chunked = sum(1 for index in range(num_blocks) if index not in self.whole_blocks)
+        return chunked * len(self.chunks(batch)) + (num_blocks - chunked)
 
 
 def run_views(
@@ -85,24 +112,29 @@ def run_views(
 
     condition = model.condition(z, class_vectors)
     _check_finite(condition, "the input (noise and class vectors)", condition.dtype)
-    features = [generator.stem(condition[chunk]) for chunk in chunks]
-    # Up to the last synced block: every chunk advances one block at a time.
-    for index in range(schedule.last_synced + 1):
-        features = [generator.run_block(index, x, condition[chunk], truncation) for x, chunk in zip(features, chunks)]
+    features = list(generator.stem(condition).split(schedule.max_views))
+    # Up to the last synced (or whole-batch) block, all views advance one block at a time.
+    for index in range(schedule.depth_first_from):
+        if index in schedule.whole_blocks:
+            output = generator.run_block(index, _gathered(features), condition, truncation)
+            features = list(output.split(schedule.max_views))
+            step()
+        else:
+            features = [generator.run_block(index, x, condition[chunk], truncation) for x, chunk in zip(features, chunks)]
+            for _ in features:
+                step()
         if schedule.is_synced(index):
-            gathered = torch.cat(features) if len(features) > 1 else features[0]
+            gathered = _gathered(features)
             height, width = gathered.shape[-2:]
-            gathered = sync_operator(height, width, gathered.device)(gathered)
-            features = list(gathered.split(schedule.max_views))
+            features = list(sync_operator(height, width, gathered.device)(gathered).split(schedule.max_views))
         for x in features:
             _check_finite(x, _block_name(generator, index), x.dtype)
-            step()
-    # After it: each chunk runs to its images before the next one starts.
+    # After them: each chunk runs to its images before the next one starts.
     images = []
     for position, chunk in enumerate(chunks):
         x = features[position]
         features[position] = None  # let the chunk's synced features go once used
-        for index in range(schedule.last_synced + 1, num_blocks):
+        for index in range(schedule.depth_first_from, num_blocks):
             x = generator.run_block(index, x, condition[chunk], truncation)
             _check_finite(x, _block_name(generator, index), x.dtype)
             step()
@@ -110,6 +142,10 @@ def run_views(
         _check_finite(output, "the output layer", output.dtype)
         images.append((output.float() + 1) / 2)  # tanh range -> [0, 1], keeping the dark half
     return torch.cat(images) if len(images) > 1 else images[0]
+
+
+def _gathered(chunks: list[torch.Tensor]) -> torch.Tensor:
+    return torch.cat(chunks) if len(chunks) > 1 else chunks[0]
 
 
 def _block_name(generator, index: int) -> str:
