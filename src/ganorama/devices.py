@@ -1,14 +1,19 @@
 """Choosing the device and dtype to run on, from user-facing names."""
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
 from ganorama.errors import UsageError
+
+if TYPE_CHECKING:
+    import torch
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
     """None or "auto" -> CUDA when available, else CPU; otherwise the named device,
     with a UsageError if it is malformed or not available here."""
+    import torch  # here, not at import: the allocator tuning below runs before every command
+
     if device is None or device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
@@ -24,13 +29,15 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     return resolved
 
 
-_DTYPES = {"float32": torch.float32, "fp32": torch.float32, "float16": torch.float16,
-           "fp16": torch.float16, "half": torch.float16, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}  # fmt: skip
+_DTYPE_NAMES = {"float32": "float32", "fp32": "float32", "float16": "float16", "fp16": "float16", "half": "float16",
+                "bfloat16": "bfloat16", "bf16": "bfloat16"}  # fmt: skip
 
 
 def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
     """float32/float16/bfloat16 by name or torch dtype; ``None``/``"auto"`` picks float16
     on CUDA (fast, and BigGAN is stable in it) and float32 elsewhere."""
+    import torch
+
     if isinstance(dtype, torch.dtype):
         if dtype not in (torch.float32, torch.float16, torch.bfloat16):
             raise UsageError(f"dtype {dtype} not supported; allowed: float32, float16, bfloat16, auto")
@@ -38,7 +45,7 @@ def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torc
     if dtype is None or dtype == "auto":
         return torch.float16 if torch.device(device).type == "cuda" else torch.float32
     try:
-        return _DTYPES[str(dtype).lower()]
+        return getattr(torch, _DTYPE_NAMES[str(dtype).lower()])
     except KeyError:
         raise UsageError(f"unknown dtype {dtype!r}; allowed: auto, float32, float16, bfloat16") from None
 

@@ -314,7 +314,7 @@ def _check_layout(value: Any, label: str) -> Any:
 
 
 def _check_memory_budget(value: Any, label: str) -> int | None:
-    from ganorama.memory import parse_memory_size
+    from ganorama.resources import parse_memory_size
 
     return None if value is None else parse_memory_size(value, label)
 

@@ -19,13 +19,34 @@ API (all sizes in bytes):
 """
 from __future__ import annotations
 
+import math
 import os
+import re
 import shutil
 from pathlib import Path
 
 from ganorama.errors import UsageError
 
 _CGROUP = Path("/sys/fs/cgroup")
+_UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9,
+          "t": 10**12, "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}  # fmt: skip
+
+
+def parse_memory_size(text: str | int, name: str = "--memory_budget") -> int:
+    """'6GB', '512MiB', '1.5g' or a number of bytes -> bytes (decimal units: 1 GB = 10^9 B)."""
+    if isinstance(text, bool):
+        raise UsageError(f"{name} {text!r} is not a memory size; use e.g. 6GB or 512MiB")
+    if isinstance(text, int):
+        value, unit = float(text), ""
+    else:
+        match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][0-9]+)?)\s*([A-Za-z]*)\s*", str(text))
+        if not match or match.group(2).lower() not in _UNITS:
+            raise UsageError(f"{name} {text!r} is not a memory size; use e.g. 6GB, 512MiB or 2.5GiB")
+        value, unit = float(match.group(1)), match.group(2).lower()
+    size = value * _UNITS[unit]
+    if not math.isfinite(size) or size < 1:
+        raise UsageError(f"{name} {text!r} must be a positive memory size, e.g. 6GB")
+    return int(size)
 
 
 def format_bytes(count: float) -> str:

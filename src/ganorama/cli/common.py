@@ -345,10 +345,10 @@ def generate_and_save(args: argparse.Namespace, requests, count: int, output: "O
     for request in checked:
         output.check_request(request)
     batch = parse_batch(getattr(args, "batch", "1"))
-    model_args = model_arguments(args)
-    plan = check_before_loading(checked[0], model_args, batch)
     output.prepare()
     try:
+        model_args = model_arguments(args)
+        plan = check_before_loading(checked[0], model_args, batch)
         generator = load_generator(model_args)
         raise_if_interrupted()
         check_model_choice(model_args, generator.model.config)
