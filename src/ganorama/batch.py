@@ -36,6 +36,9 @@ ID_FIELD = "id"
 # and the mark of temporaries), at most 100 characters.
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,99}$")
 SUMMARY_NAME = "summary.json"
+# Times a task whose worker died (killed, out of memory) is run again before its rows are
+# reported failed: enough for a lost machine, not forever for a row that kills every worker.
+TASK_RETRIES = 3
 # Bad rows named in the one-line error after the first.
 MORE_BAD_ROWS_SHOWN = 5
 INSTALL_HINT = 'pip install "ganorama[ray]"'
@@ -563,10 +566,13 @@ def _write(destination: Destination, row: Row, result) -> RowStatus:
     return RowStatus(row.index, row.name, row.where, "done", files=files)
 
 
-def _failed(row: Row, error: BaseException) -> RowStatus:
-    text = str(error).splitlines()[0] if str(error) else type(error).__name__
+def _failed(row: Row | None, error: BaseException) -> RowStatus:
+    """A failed status with the error's first line (its type too unless it is ours)."""
+    text = str(error).splitlines()[0] if str(error).strip() else type(error).__name__
     if not isinstance(error, GanoramaError):
         text = f"{type(error).__name__}: {text}"
+    if row is None:
+        return RowStatus(-1, "", "", "failed", error=text[:500])
     return RowStatus(row.index, row.name, row.where, "failed", error=text[:500])
 
 
@@ -610,8 +616,13 @@ class _RowWorker:
             torch.set_num_threads(threads)
         self.destination = Destination(out)
         self.batch = batch
-        self.generator = Ganorama.from_pretrained(model.model, weights=model.weights, device=model.device,
-                                                  dtype=model.dtype)  # fmt: skip
+        self.generator = None
+        self.load_error = None
+        try:
+            self.generator = Ganorama.from_pretrained(model.model, weights=model.weights, device=model.device,
+                                                      dtype=model.dtype)  # fmt: skip
+        except Exception as error:  # noqa: BLE001 - reported with each row, not as a dead actor's traceback
+            self.load_error = f"the worker could not load the model: {_failed(None, error).error}"
 
     def __call__(self, records: Mapping[str, Sequence]) -> dict[str, list]:
         count = len(records["index"])
@@ -619,11 +630,14 @@ class _RowWorker:
         for position in range(count):
             record = {key: records[key][position] for key in records}
             try:
+                if self.load_error:
+                    raise GanoramaError(self.load_error)
                 rows.append(Row.from_record(record))
-            except UsageError as error:  # e.g. a job checked against another ganorama version
+            except GanoramaError as error:  # no model, or a row this worker's ganorama reads otherwise
                 statuses.append(RowStatus(int(record["index"]), str(record["name"]), str(record["where"]),
                                           "failed", error=str(error)))  # fmt: skip
-        statuses += process_rows(self.generator, self.destination, rows, self.batch)
+        if rows:
+            statuses += process_rows(self.generator, self.destination, rows, self.batch)
         columns = [status.to_record() for status in statuses]
         return {key: [column[key] for column in columns] for key in RowStatus(0, "", "", "").to_record()}
 
@@ -678,7 +692,9 @@ def _quiet_ray_data() -> None:
     for name in ("print_on_execution_start", "verbose_stats_logs", "enable_auto_log_stats"):
         if hasattr(context, name):
             setattr(context, name, False)
-    logging.getLogger("ray.data").setLevel(logging.ERROR)
+    # Ray Data logs a failed run's whole stack; the rows' statuses and summary.json carry
+    # what the user needs (the failing row, its one-line error).
+    logging.getLogger("ray.data").setLevel(logging.CRITICAL)
 
 
 def ray_plan(ray, device: str, workers: int | None, batch, rows: int) -> RayPlan:
@@ -720,9 +736,35 @@ def run_on_ray(ray, rows: Sequence[Row], destination: Destination, model: ModelC
         num_cpus=plan.cpus,
         num_gpus=plan.gpus,
         batch_format="numpy",
+        **_retry_limit(),
     )
     for record in statuses.iter_rows():
         yield RowStatus.from_record(record)
+
+
+def _retry_limit() -> dict:
+    """``max_task_retries`` for map_batches while Ray takes it (Ray Data's own default
+    retries a task whose worker died forever, so a row that kills every worker, e.g. out
+    of memory, would never end the run). Ray 2.60 announces its removal for 2.64."""
+    import inspect
+    import warnings
+
+    import ray.data
+
+    parameters = inspect.signature(ray.data.Dataset.map_batches).parameters.values()
+    if not any(parameter.kind is inspect.Parameter.VAR_KEYWORD for parameter in parameters):
+        return {}
+    warnings.filterwarnings("ignore", message=".*ray_remote_args.* is deprecated", module="ganorama")
+    warnings.filterwarnings("ignore", message=".*ray_remote_args.* is deprecated", module="ray")
+    return {"max_task_retries": TASK_RETRIES}
+
+
+def _root_cause(error: BaseException) -> str:
+    """One line from a Ray error, whose text is a remote traceback: its last line, which
+    names the exception that ended the worker (our own errors by their message alone)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    last = lines[-1] if lines else type(error).__name__
+    return re.sub(r"^ganorama\.errors\.\w+: ", "", last)[:300]
 
 
 # --- the whole run -----------------------------------------------------------------------------
@@ -792,17 +834,23 @@ def run_batch(rows: Sequence[Row], out: str | Destination, model: ModelChoice = 
             if on_start is not None:
                 on_start(len(plan.todo), len(plan.done))
             seen: set[int] = set()
-            for status in run_on_ray(ray, plan.todo, destination, model, batch, layout):
-                if status.index in seen:
-                    continue  # a retried task's record for a row already counted
-                seen.add(status.index)
-                if status.status == "skipped":
-                    # Rows done before this run were left out above, so a worker that finds
-                    # one complete is a retried task meeting what its killed predecessor wrote.
-                    status.status = "done"
-                summary.add(status)
-                if on_status is not None:
-                    on_status(status)
+            try:
+                for status in run_on_ray(ray, plan.todo, destination, model, batch, layout):
+                    if status.index in seen:
+                        continue  # a retried task's record for a row already counted
+                    seen.add(status.index)
+                    if status.status == "skipped":
+                        # Rows done before this run were left out above, so a worker that finds
+                        # one complete is a retried task meeting what its killed predecessor wrote.
+                        status.status = "done"
+                    summary.add(status)
+                    if on_status is not None:
+                        on_status(status)
+            except Exception as error:  # noqa: BLE001 - workers that cannot start or keep dying
+                reason = f"not made: the Ray workers failed ({_root_cause(error)}); rerun to retry"
+                for row in plan.todo:
+                    if row.index not in seen:
+                        summary.add(RowStatus(row.index, row.name, row.where, "failed", error=reason))
     finally:
         summary.seconds = time.perf_counter() - started
         if ray is not None and owns_ray:

@@ -74,6 +74,8 @@ FIELD_HELP = {
     "export_point_cloud": "panorama: also write the views' 3-D points (PLY)",
     "displace": "colour-based displacement for turntable/mesh, -2 < D < 2",
 }
+# Failed rows printed at the end (all of them are in summary.json).
+FAILURES_SHOWN = 10
 BOOLEAN_FIELDS = ("no_share_z", "share_class", "morph", "save_views", *EXPORTS)
 
 
@@ -125,6 +127,8 @@ def run(args: argparse.Namespace) -> int:
     model_args = common.model_arguments(args if local else _driver_side(args))
     check_with_model(rows, model_args, batch, check_memory=local)
     batch_lib.plan_rows(rows, destination)  # a changed job meeting its old results: exit 2 now, not later
+    if local and (args.weights is None or args.weights.startswith("hf:")):
+        fetch_weights(args.weights or args.biggan_model or common.DEFAULT_MODEL)
     model = batch_lib.ModelChoice(model=args.biggan_model or common.DEFAULT_MODEL, weights=args.weights,
                                   device=model_args.device.type if local else args.device,
                                   dtype=str(model_args.dtype).removeprefix("torch.") if local else args.model_dtype)
@@ -132,8 +136,10 @@ def run(args: argparse.Namespace) -> int:
         summary = batch_lib.run_batch(rows, destination, model, batch=batch, workers=args.workers,
                                       address=args.address, on_status=progress.row_finished,
                                       on_start=progress.start)  # fmt: skip
-    for status in summary.failed:
+    for status in summary.failed[:FAILURES_SHOWN]:
         print(f"{status.where} ({status.name}): {status.error}", file=sys.stderr)
+    if len(summary.failed) > FAILURES_SHOWN:
+        print(f"... and {len(summary.failed) - FAILURES_SHOWN} more failed rows", file=sys.stderr)
     if not args.quiet:
         print(f"{len(summary.done)} done, {len(summary.skipped)} skipped, {len(summary.failed)} failed in "
               f"{summary.seconds:.1f} s ({summary.results_per_second:.2f} results/s); "
@@ -185,6 +191,15 @@ def check_with_model(rows, model_args, batch, check_memory: bool) -> None:
     common.check_model_choice(model_args, config)
     device = model_args.device if check_memory else "cpu"
     batch_lib.check_rows_with_model(rows, config, device, model_args.dtype, batch, check_memory=check_memory)
+
+
+def fetch_weights(name: str) -> None:
+    """Download a published model (or hf: repo) once, here, before the workers start: they
+    all find it in the cache instead of racing to download it, and a network or cache
+    fault is one line now rather than one per worker."""
+    from ganorama.models.weights import download
+
+    download(name)
 
 
 def _driver_side(args: argparse.Namespace) -> argparse.Namespace:
