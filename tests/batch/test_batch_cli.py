@@ -208,8 +208,30 @@ def test_a_killed_worker_loses_only_its_rows_and_a_rerun_completes_the_job(tmp_p
     assert leftovers(out) == []
 
 
-def test_local_mode_runs_count_rows_and_a_rerun_skips_them_without_starting_ray(tmp_path, tiny_checkpoint):
+def test_workers_that_cannot_load_the_model_fail_every_row_with_one_line(tmp_path, tiny_checkpoint, ray_session):
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_checkpoint, broken)
+    (broken / "pytorch_model.bin").write_bytes(b"not a checkpoint: the config is fine, the weights are not")
+    jobs, out = write_jobs(tmp_path / "jobs.jsonl", 2), tmp_path / "out"
+    result = run(batch_command(str(jobs), str(out), "--weights", str(broken), "--address", ray_session.address))
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if not line.startswith("[")]  # Ray's own log lines
+    assert [line.split(": the worker")[0] for line in lines[:2]] == ["jobs.jsonl line 1 (row-000000)",
+                                                                      "jobs.jsonl line 2 (row-000001)"]
+    assert all("the worker could not load the model: cannot read" in line for line in lines[:2]), lines
+    assert lines[-1] == f"ganorama batch: error: 2 of 2 rows failed; see {out / 'summary.json'}"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["counts"] == {"done": 0, "skipped": 0, "failed": 2}
+    assert result_names(out) == []
+
+
+def test_local_mode_runs_count_rows_and_a_rerun_skips_them_without_starting_ray(tmp_path, tiny_checkpoint, capsys,
+                                                                                   monkeypatch):
     out = tmp_path / "out"
+    for name, value in RAY_ENV.items():
+        monkeypatch.setenv(name, value)
 
     def command(base_seed: int = 5, *more: str) -> list[str]:
         return batch_command("--count", "3", "--base_seed", str(base_seed), "--class_names", "|".join(CLASSES),
@@ -226,14 +248,15 @@ def test_local_mode_runs_count_rows_and_a_rerun_skips_them_without_starting_ray(
     assert result_names(out) == sorted([*expected_names(3, "jpg"), *(f"row-{k:06d}.html" for k in range(3))])
     assert json.loads((out / "row-000002.json").read_text())["request"]["seed"] == 7
 
-    again = run(command())  # not quiet: says what it did
-    assert again.returncode == 0, again.stderr
-    assert again.stdout.startswith("0 done, 3 skipped, 0 failed")
+    # Nothing left to make: the command answers without starting Ray (so in this process).
+    assert main(command()[3:]) == 0
+    assert capsys.readouterr().out.startswith("0 done, 3 skipped, 0 failed")  # not quiet: says what it did
     assert json.loads((out / "summary.json").read_text())["ray_startup_seconds"] == 0
 
-    changed = run(command(6))
-    assert changed.returncode == 2
-    assert "row 0: " in changed.stderr and "holds another request (seed 5 not 6)" in changed.stderr
+    assert main(command(6)[3:]) == 2
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert len(errors) == 1 and errors[0].startswith("ganorama batch: error: row 0: ")
+    assert "row-000000.json holds another request (seed 5 not 6)" in errors[0]
 
 
 # --- refused before anything runs ----------------------------------------------------------------
