@@ -16,6 +16,7 @@ whose sidecar exists and records the row's request is skipped (see :func:`plan_r
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import difflib
 import io
@@ -671,15 +672,38 @@ def start_ray(address: str | None = None, cpus: int | None = None, gpus: int | N
     if ray.is_initialized():
         return ray
     common = dict(logging_level=logging.ERROR, log_to_driver=False, configure_logging=True)
+    # Ray's C++ core logs a warning to this process's stderr for every Ray Data actor pool
+    # (its constructor arguments live in the object store). Its processes log to files
+    # anyway; the core announces the level it reads on stderr when ray.init starts it.
+    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
     try:
-        if address:
-            ray.init(address=address, **common)
-        else:
-            ray.init(num_cpus=cpus or local_cpu_count(), num_gpus=gpus, include_dashboard=False, **common)
+        with _stderr_silenced():
+            if address:
+                ray.init(address=address, **common)
+            else:
+                ray.init(num_cpus=cpus or local_cpu_count(), num_gpus=gpus, include_dashboard=False, **common)
     except ConnectionError as error:
         raise GanoramaError(f"cannot reach the Ray cluster at {address}: {str(error).splitlines()[0]}") from None
     _quiet_ray_data()
     return ray
+
+
+@contextlib.contextmanager
+def _stderr_silenced() -> Iterator[None]:
+    """Point file descriptor 2 at /dev/null for the block: what Ray's C++ code and the
+    processes ray.init starts write there bypasses Python. Failures still arrive as
+    exceptions, and those processes keep their log files."""
+    import sys
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _quiet_ray_data() -> None:

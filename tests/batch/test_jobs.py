@@ -183,3 +183,53 @@ def test_a_failing_row_is_reported_and_the_others_are_made(tmp_path, tiny_genera
     assert [s.status for s in statuses] == ["done", "failed", "done"]
     assert "memory_budget 1.0 kB is too small for even one view" in statuses[1].error
     assert not (tmp_path / "row-000001.png").exists() and (tmp_path / "row-000002.json").exists()
+
+
+# --- the command's own checks, in this process (they answer before Ray starts) ----------------
+
+
+def test_a_flag_that_no_row_takes_is_refused(tmp_path, capsys):
+    pytest.importorskip("ray")
+    from ganorama.cli import main
+
+    jobs = tmp_path / "jobs.jsonl"
+    jobs.write_text(jsonl({"seed": 1}))
+    assert main(["batch", str(jobs), str(tmp_path / "out"), "--size", "256"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error == f"ganorama batch: error: --size applies to texture rows; {jobs} has only panorama rows"
+    assert not (tmp_path / "out").exists()
+
+
+def test_count_rows_refuse_a_flag_their_kind_does_not_take(tmp_path, capsys):
+    pytest.importorskip("ray")
+    from ganorama.cli import main
+
+    assert main(["batch", "--count", "2", str(tmp_path / "out"), "--rows", "2"]) == 2
+    assert "--rows does not apply to panorama" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_progress_shows_rows_done_of_all_and_the_rate(monkeypatch):
+    import io
+    import sys
+
+    from ganorama.cli.batch import BatchProgress
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    with BatchProgress(5) as progress:
+        progress.start(to_make=3, already_done=2)
+        for _ in range(3):
+            progress.row_finished(None)
+    assert "5/5 rows" in terminal.getvalue() and "result/s" in terminal.getvalue()
+
+    quiet = Terminal()
+    monkeypatch.setattr(sys, "stderr", quiet)
+    with BatchProgress(5, quiet=True) as progress:
+        progress.start(to_make=5, already_done=0)
+        progress.row_finished(None)
+    assert quiet.getvalue() == ""

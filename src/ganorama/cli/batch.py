@@ -177,7 +177,22 @@ def read_rows(args: argparse.Namespace):
             common.raise_usage(f"--{name} goes with --count; in a job file give each row its seed and classes")
     if defaults.get("max_views") == AUTO:
         defaults["max_views"] = None
-    return batch_lib.read_jobs(args.jobs, defaults)
+    rows = batch_lib.read_jobs(args.jobs, defaults)
+    check_flags_apply(defaults, rows, args.jobs)
+    return rows
+
+
+def check_flags_apply(defaults: dict, rows, jobs: str) -> None:
+    """A flag that no row's kind takes (--size with only panoramas) is a mistake, not a
+    default: say so rather than ignore it."""
+    from ganorama.request import fields_for
+
+    kinds = {row.request.kind for row in rows}
+    for name in defaults:
+        if name != "kind" and not any(name in fields_for(kind) for kind in kinds):
+            takers = [kind for kind in KINDS if name in fields_for(kind)]
+            common.raise_usage(f"--{name} applies to {' and '.join(takers)} rows; {jobs} has only "
+                               f"{' and '.join(sorted(kinds))} rows")  # fmt: skip
 
 
 def check_with_model(rows, model_args, batch, check_memory: bool) -> None:
