@@ -739,7 +739,11 @@ def ray_plan(ray, device: str, workers: int | None, batch, rows: int) -> RayPlan
         workers = workers or 1
         cpus = float(max(1, total_cpus // workers))
         gpus = 0.0
-    rows_per_task = batch if isinstance(batch, int) else 8
+    from ganorama.pipeline import MAX_AUTO_BATCH
+
+    # A task's rows are the groups run_many may form (so their forwards match a single
+    # run's with the same --batch); rows finished in it are written at once regardless.
+    rows_per_task = batch if isinstance(batch, int) else MAX_AUTO_BATCH
     return RayPlan(device, max(1, min(workers, rows)), cpus, gpus, max(1, rows_per_task))
 
 
