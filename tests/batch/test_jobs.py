@@ -233,3 +233,16 @@ def test_progress_shows_rows_done_of_all_and_the_rate(monkeypatch):
         progress.start(to_make=5, already_done=0)
         progress.row_finished(None)
     assert quiet.getvalue() == ""
+
+
+def test_the_help_examples_are_valid_job_files():
+    from ganorama.cli.batch import DESCRIPTION
+
+    text = DESCRIPTION.split("  jobs.jsonl:\n")[1]
+    jsonl_part, csv_part = text.split("  jobs.csv:\n")
+    csv_part = csv_part.split("\n\n")[0]
+    rows = parse_jobs("\n".join(line.strip() for line in jsonl_part.splitlines()), "jobs.jsonl")
+    assert [row.request.kind for row in rows] == ["panorama", "panorama", "bigimg", "texture"]
+    assert rows[2].name == "wall" and rows[1].request.viewer is True
+    csv_rows = parse_jobs("\n".join(line.strip() for line in csv_part.splitlines()), "jobs.csv", "csv")
+    assert [(row.name, row.request.kind) for row in csv_rows] == [("beach", "panorama"), ("row-000001", "texture")]
