@@ -676,16 +676,36 @@ def start_ray(address: str | None = None, cpus: int | None = None, gpus: int | N
     # (its constructor arguments live in the object store). Its processes log to files
     # anyway; the core announces the level it reads on stderr when ray.init starts it.
     os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
+    if address:
+        _check_reachable(address)
     try:
         with _stderr_silenced():
             if address:
                 ray.init(address=address, **common)
             else:
                 ray.init(num_cpus=cpus or local_cpu_count(), num_gpus=gpus, include_dashboard=False, **common)
-    except ConnectionError as error:
-        raise GanoramaError(f"cannot reach the Ray cluster at {address}: {str(error).splitlines()[0]}") from None
+    except Exception as error:  # noqa: BLE001 - Ray's start-up faults, as one line
+        what = f"cannot reach the Ray cluster at {address}" if address else "cannot start a local Ray"
+        raise GanoramaError(f"{what}: {_root_cause(error) if str(error).strip() else type(error).__name__}") from None
     _quiet_ray_data()
     return ray
+
+
+def _check_reachable(address: str, timeout: float = 10.0) -> None:
+    """GanoramaError at once if nothing listens at a HOST:PORT address (Ray itself keeps
+    retrying for minutes); "auto" and ray:// addresses are left to Ray."""
+    import socket
+
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if address == "auto" or not host or not port.isdigit():
+        return
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise GanoramaError(f"cannot reach the Ray cluster at {address}: {reason}; start one with "
+                            "`ray start --head` or leave out --address to run here") from None
 
 
 @contextlib.contextmanager
@@ -849,15 +869,16 @@ def run_batch(rows: Sequence[Row], out: str | Destination, model: ModelChoice = 
     for row in plan.done:
         summary.add(RowStatus(row.index, row.name, row.where, "skipped"))
     started = time.perf_counter()
-    destination.prepare()
-    destination.remove_temporaries()  # a killed run's: none of its writers runs now
     ray = None
     try:
         if plan.todo:
             ray = require_ray()
             owns_ray = not ray.is_initialized()
-            start_ray(address)
+            start_ray(address)  # before OUT is made: a cluster that is not there leaves nothing
             summary.startup_seconds = time.perf_counter() - started
+        destination.prepare()
+        destination.remove_temporaries()  # a killed run's: none of its writers runs now
+        if plan.todo:
             layout = ray_plan(ray, model.device, workers, batch, len(plan.todo))
             if on_start is not None:
                 on_start(len(plan.todo), len(plan.done))

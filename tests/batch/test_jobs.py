@@ -246,3 +246,21 @@ def test_the_help_examples_are_valid_job_files():
     assert rows[2].name == "wall" and rows[1].request.viewer is True
     csv_rows = parse_jobs("\n".join(line.strip() for line in csv_part.splitlines()), "jobs.csv", "csv")
     assert [(row.name, row.request.kind) for row in csv_rows] == [("beach", "panorama"), ("row-000001", "texture")]
+
+
+def test_an_unreachable_cluster_is_one_line_and_writes_nothing(tmp_path, tiny_checkpoint, capsys):
+    pytest.importorskip("ray")
+    import socket
+
+    from ganorama.cli import main
+
+    with socket.socket() as probe:  # a loopback port that nothing listens on once closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    status = main(["batch", "--count", "1", str(tmp_path / "out"), "--weights", str(tiny_checkpoint),
+                   "--address", f"127.0.0.1:{port}", "--panorama_width", "64", "--panorama_height", "32"])  # fmt: skip
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert status == 1
+    assert errors == [f"ganorama batch: error: cannot reach the Ray cluster at 127.0.0.1:{port}: Connection refused; "
+                      "start one with `ray start --head` or leave out --address to run here"]
+    assert not (tmp_path / "out").exists()
