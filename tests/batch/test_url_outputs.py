@@ -106,3 +106,12 @@ def test_a_worker_resumes_a_url_output_like_a_directory(memory_url, tiny_checkpo
 def test_an_unknown_protocol_is_one_line_naming_the_url():
     with pytest.raises(UsageError, match="output nosuch://x cannot be opened here"):
         Destination("nosuch://x").check()
+
+
+def test_file_urls_go_through_the_local_writers(tmp_path):
+    written = save_result_files_to_url(a_result(), f"file://{tmp_path}", "beach", format="jpg")
+    assert written == [str(tmp_path / "beach.jpg"), str(tmp_path / "beach.json")]
+    assert Destination(f"file://{tmp_path}").local == tmp_path
+    assert Destination(f"file://{tmp_path}").names() == {"beach.jpg", "beach.json"}
+    with pytest.raises(UsageError, match="beach.jpg already exists"):
+        save_result_files_to_url(a_result(), f"file://{tmp_path}", "beach", format="jpg")
