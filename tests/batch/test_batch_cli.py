@@ -165,9 +165,15 @@ def test_forty_rows_make_forty_results_equal_to_single_runs(tmp_path, tiny_check
                  "-o", str(single), *model]]  # fmt: skip
     processes = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                   env={**os.environ, **RAY_ENV}) for command in commands]  # fmt: skip
-    for process in processes:
-        _, errors = process.communicate(timeout=240)
-        assert process.returncode == 0, errors
+    try:
+        for process in processes:
+            _, errors = process.communicate(timeout=240)
+            assert process.returncode == 0, errors
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait(timeout=30)
     assert (pair / "0.png").read_bytes() == (out / "row-000010.png").read_bytes()
     assert (pair / "1.png").read_bytes() == (out / "row-000011.png").read_bytes()
     apart = np.abs(pixels(single / "0.png") - pixels(out / "row-000021.png"))
