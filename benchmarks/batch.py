@@ -28,6 +28,8 @@ from ganorama.models.biggan import BigGANConfig
 
 CLASSES = ("sandbar", "valley", "lakeside", "coral reef")
 # A local Ray on this machine only: no token to hand to its clients.
+# 1-minute load averages seen around each measured command (the machine may be shared).
+LOADS: list[float] = []
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
 
 
@@ -58,19 +60,20 @@ def main() -> None:
                 out = temporary / f"batch-{workers}-{batch}"
                 command = [sys.executable, "-m", "ganorama", "batch", str(jobs), str(out), "--weights", str(checkpoint),
                            "--workers", str(workers), "--batch", batch, "--quiet", *size]  # fmt: skip
+                LOADS.clear()
                 wall, peak = run_measured(command)
                 summary = json.loads((out / "summary.json").read_text())
                 assert summary["counts"]["done"] == args.rows, summary["failed"]
                 results.append({"way": f"batch --workers {workers} --batch {batch}", "rows": args.rows, "seconds": wall,
                                 "panoramas/s": args.rows / wall, "ray start s": summary["ray_startup_seconds"],
-                                "peak RSS MiB": peak / 2**20})  # fmt: skip
+                                "peak RSS MiB": peak / 2**20, "max load": max(LOADS)})  # fmt: skip
 
     baseline = next((row["panoramas/s"] for row in results if row["way"] == "shell loop"), None)
     for row in results:
         row["x loop"] = row["panoramas/s"] / baseline if baseline else None
     print(f"{args.rows} panoramas {args.width}x{args.width // 2}, layout {args.layout}, biggan-deep-128 (random-weight "
           f"test fixture), {os.cpu_count()} CPUs\n")  # fmt: skip
-    print_table(results, ["way", "rows", "seconds", "panoramas/s", "x loop", "ray start s", "peak RSS MiB"])
+    print_table(results, ["way", "rows", "seconds", "panoramas/s", "x loop", "ray start s", "peak RSS MiB", "max load"])
     import torch
 
     write_json(args.json, {"environment": environment(torch.device("cpu")), "rows": args.rows, "width": args.width,
@@ -81,17 +84,20 @@ def time_shell_loop(checkpoint: Path, rows: int, size: tuple, outdir: Path) -> d
     """One ``ganorama panorama`` process per row, one after the other, as a shell loop runs them."""
     start = time.perf_counter()
     peak = 0
+    LOADS.clear()
     for k in range(rows):
         command = [sys.executable, "-m", "ganorama", "panorama", "--seed", str(k), "--class_names",
                    CLASSES[k % len(CLASSES)], "--weights", str(checkpoint), "-o", str(outdir), "--quiet", *size]
         peak = max(peak, run_measured(command)[1])
     wall = time.perf_counter() - start
-    return {"way": "shell loop", "rows": rows, "seconds": wall, "panoramas/s": rows / wall, "peak RSS MiB": peak / 2**20}
+    return {"way": "shell loop", "rows": rows, "seconds": wall, "panoramas/s": rows / wall, "peak RSS MiB": peak / 2**20,
+            "max load": max(LOADS)}
 
 
 def run_measured(command: list[str]) -> tuple[float, int]:
     """Wall time of ``command`` and the peak of the summed RSS of its processes (it and
     everything in its session, e.g. Ray's workers), sampled every 0.1 s."""
+    load_before = os.getloadavg()[0]
     start = time.perf_counter()
     process = subprocess.Popen(command, cwd=REPO, env=ENV, start_new_session=True, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)  # fmt: skip
@@ -112,7 +118,10 @@ def run_measured(command: list[str]) -> tuple[float, int]:
         sampler.join()
     if process.returncode != 0:
         raise SystemExit(f"{' '.join(command[:5])} ... failed:\n{errors}")
-    return time.perf_counter() - start, peak[0]
+    wall = time.perf_counter() - start
+    # Other work on the machine slows every way, and not equally: record how busy it was.
+    LOADS.append(max(load_before, os.getloadavg()[0]))
+    return wall, peak[0]
 
 
 def session_rss(session: int) -> int:
