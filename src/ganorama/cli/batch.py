@@ -1,0 +1,257 @@
+"""``ganorama batch JOBS OUT``: thousands of results from a job file, on Ray (a thin layer
+over :mod:`ganorama.batch`)."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ganorama.cli import common
+from ganorama.request import AUTO, EXPORTS, FIELDS, FORMATS, KINDS, LAYOUT_NAMES, MAX_SEED, WRAPS, flag_label
+
+DESCRIPTION = """\
+Make many results, one per row of a job file, on Ray: locally on this machine's cores
+or GPUs (the default), or on an existing Ray cluster (--address). Every row is checked
+before anything runs; a bad row is reported with its line number (exit status 2).
+
+JOBS is a JSONL file (one JSON object per line) or a .csv file (a header of field
+names). A row's fields are the generating commands' option names: kind (panorama,
+bigimg or texture), classes (a name, an id or a mix), seed, and any sampling, size,
+format or export option (truncation, z_mul, panorama_width, layout, rows, overlap,
+size, cubemap, viewer, ...), plus an optional id that names the row's files. Options
+given on this command line fill the fields a row leaves out.
+
+  jobs.jsonl:
+    {"kind": "panorama", "classes": "sandbar", "seed": 1}
+    {"kind": "panorama", "classes": "0.7*sandbar+0.3*valley", "seed": 2, "truncation": 0.4, "viewer": true}
+    {"id": "wall", "kind": "bigimg", "classes": 970, "seed": 3, "batch_size": 8, "wrap": "x"}
+    {"kind": "texture", "classes": "coral reef", "seed": 4, "size": 384}
+  jobs.csv:
+    id,kind,classes,seed,truncation
+    beach,panorama,sandbar,1,0.4
+    ,texture,lakeside,2,
+
+OUT is a directory or an fsspec URL (s3://bucket/run, gs://..., file://...). Row k writes
+OUT/row-00000k.png (or OUT/ID.png) with its JSON sidecar and exports, each file written
+atomically; OUT/summary.json lists the rows done, skipped and failed (with each error).
+Run the same command again to resume: rows whose sidecar is complete are skipped.
+Without JOBS, --count N makes N rows from the options (row k: seed --base_seed + k).
+
+examples:
+  ganorama batch jobs.jsonl out/run1 -m biggan-deep-128 --panorama_width 1024 --panorama_height 512
+  ganorama batch --count 100 --base_seed 0 --class_names "sandbar|valley" out/run2 --batch auto
+  ganorama batch jobs.csv s3://my-bucket/panos --address auto      # on a running Ray cluster
+"""
+
+# argparse default for the request flags: "not given", so that a row's own value wins.
+UNSET = argparse.SUPPRESS
+
+FIELD_HELP = {
+    "truncation": "noise truncation, 0 < t <= 1",
+    "z_mul": "multiply the noise vector (3 gives wild, abstract results); -1000 to 1000",
+    "class_mul": "multiply the class vector; -1000 to 1000",
+    "no_share_z": "a separate noise vector per view or tile",
+    "share_class": "without classes: one random class for all views",
+    "start_layer": "first synced generator block",
+    "end_layer": "sync blocks start_layer <= i < end_layer",
+    "layout": f"panorama camera layout: {', '.join(LAYOUT_NAMES)} or a JSON file of views",
+    "panorama_width": "panorama width in pixels (twice the height) or auto",
+    "panorama_height": "panorama height in pixels or auto",
+    "batch_size": "big image: tiles across",
+    "rows": "big image: tiles down",
+    "overlap": "big image / texture: fraction of a tile shared with its neighbour, 0 <= F < 1",
+    "wrap": f"big image: join opposite edges ({', '.join(WRAPS)})",
+    "morph": "big image: blend the classes (a|b) from left to right",
+    "size": "texture: wanted side in pixels",
+    "max_views": "views run at once outside the synced blocks (auto from the device's memory)",
+    "memory_budget": "derive max_views from a memory budget, e.g. 6GB",
+    "format": f"image format ({', '.join(FORMATS)})",
+    "quality": "JPEG quality 1-100",
+    "save_views": "also write the raw views as one contact sheet",
+    "cubemap": "panorama: also write a skybox folder",
+    "viewer": "panorama: also write an offline 360 viewer page",
+    "turntable": "panorama: also write a spinning-globe GIF",
+    "mesh": "panorama: also write a textured sphere (glTF)",
+    "export_point_cloud": "panorama: also write the views' 3-D points (PLY)",
+    "displace": "colour-based displacement for turntable/mesh, -2 < D < 2",
+}
+# Failed rows printed at the end (all of them are in summary.json).
+FAILURES_SHOWN = 10
+BOOLEAN_FIELDS = ("no_share_z", "share_class", "morph", "save_views", *EXPORTS)
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    parser = common.add_subparser(subparsers, "batch", help="many results from a job file, on Ray",
+                                  description=DESCRIPTION)  # fmt: skip
+    parser.add_argument("jobs", nargs="?", metavar="JOBS", help="job file: .jsonl (one JSON object per line) or .csv")
+    parser.add_argument("out", nargs="?", metavar="OUT", help="output directory or fsspec URL")
+    rows = parser.add_argument_group("rows without a job file")
+    rows.add_argument("--count", type=common.positive_int, default=None, metavar="N", help="make N rows from the options")
+    rows.add_argument(*common.flag_names("base_seed"), dest="base_seed", type=common.field_type("seed"), default=None,
+                      metavar="S", help=f"row k uses seed S+k, 0 to {MAX_SEED} (random when omitted)")
+    rows.add_argument(*common.flag_names("class_names"), dest="class_names", default=None, metavar='"A|B|..."',
+                      help="row k uses class name k mod count (names, ids or mixes); random classes when omitted")
+    rows.add_argument("--kind", choices=KINDS, default=UNSET, help="what each row makes (default: panorama)")
+    fields = parser.add_argument_group("row fields (fill what a row leaves out; see JOBS above)")
+    for name in FIELDS:
+        if name in ("kind", "classes", "seed"):
+            continue
+        if name in BOOLEAN_FIELDS:
+            fields.add_argument(*common.flag_names(name), dest=name, action="store_true", default=UNSET,
+                                help=FIELD_HELP[name])  # fmt: skip
+        else:
+            fields.add_argument(*common.flag_names(name), dest=name, type=common.field_type(name), default=UNSET,
+                                metavar=name.upper(), help=FIELD_HELP[name])  # fmt: skip
+    common.add_model_arguments(parser)
+    run = parser.add_argument_group("running")
+    run.add_argument("--workers", type=common.positive_int, default=None, metavar="N",
+                     help="Ray workers, each loading the model once (default: one per GPU; on CPUs one, using "
+                          "every core)")  # fmt: skip
+    run.add_argument("--address", default=None, metavar="auto|HOST:PORT|ray://HOST:PORT",
+                     help="join this Ray cluster instead of starting a local Ray (auto: the one `ray start` made "
+                          "here); ganorama must be installed on its nodes and --weights readable there")  # fmt: skip
+    run.add_argument("--batch", default="1", metavar="K|auto",
+                     help="rows per forward where their canvases match (auto: as many as --max_views holds)")
+    run.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors (no progress bar)")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    from ganorama import batch as batch_lib
+
+    batch_lib.require_ray()  # before anything slow: without the extra, say how to get it
+    rows = read_rows(args)
+    destination = batch_lib.Destination(args.out)
+    destination.check()
+    batch = common.parse_batch(args.batch)
+    local = args.address is None
+    model_args = common.model_arguments(args if local else _driver_side(args))
+    check_with_model(rows, model_args, batch, check_memory=local)
+    batch_lib.plan_rows(rows, destination)  # a changed job meeting its old results: exit 2 now, not later
+    if local and (args.weights is None or args.weights.startswith("hf:")):
+        fetch_weights(args.weights or args.biggan_model or common.DEFAULT_MODEL)
+    model = batch_lib.ModelChoice(model=args.biggan_model or common.DEFAULT_MODEL, weights=args.weights,
+                                  device=model_args.device.type if local else args.device,
+                                  dtype=str(model_args.dtype).removeprefix("torch.") if local else args.model_dtype)
+    with BatchProgress(len(rows), quiet=args.quiet) as progress:
+        summary = batch_lib.run_batch(rows, destination, model, batch=batch, workers=args.workers,
+                                      address=args.address, on_status=progress.row_finished,
+                                      on_start=progress.start)  # fmt: skip
+    for status in summary.failed[:FAILURES_SHOWN]:
+        print(f"{status.where} ({status.name}): {status.error}", file=sys.stderr)
+    if len(summary.failed) > FAILURES_SHOWN:
+        print(f"... and {len(summary.failed) - FAILURES_SHOWN} more failed rows", file=sys.stderr)
+    if not args.quiet:
+        print(f"{len(summary.done)} done, {len(summary.skipped)} skipped, {len(summary.failed)} failed in "
+              f"{summary.seconds:.1f} s ({summary.results_per_second:.2f} results/s); "
+              f"{destination.display(batch_lib.SUMMARY_NAME)}")  # fmt: skip
+    if summary.failed:
+        from ganorama.errors import GanoramaError
+
+        raise GanoramaError(f"{len(summary.failed)} of {summary.total} rows failed; see "
+                            f"{destination.display(batch_lib.SUMMARY_NAME)}")  # fmt: skip
+    return 0
+
+
+def read_rows(args: argparse.Namespace):
+    """The job's rows, every one checked: from JOBS, or from the options with --count."""
+    from ganorama import batch as batch_lib
+
+    defaults = {name: getattr(args, name) for name in ("kind", *FIELDS) if hasattr(args, name)}
+    if args.count is not None:
+        if args.out is None and args.jobs is not None:
+            args.jobs, args.out = None, args.jobs
+        if args.jobs is not None:
+            common.raise_usage(f"give a job file or --count, not both (got JOBS {args.jobs} and --count {args.count})")
+        if args.out is None:
+            common.raise_usage("OUT is missing: ganorama batch --count N [options] OUT")
+        template = {"kind": "panorama", **defaults}
+        if template.get("max_views") == AUTO:
+            template["max_views"] = None
+        return batch_lib.numbered_rows(template, args.count, args.class_names, args.base_seed, label=flag_label)
+    if args.jobs is None:
+        common.raise_usage("JOBS and OUT are missing: ganorama batch JOBS OUT (or --count N OUT); see --help")
+    if args.out is None:
+        common.raise_usage(f"OUT is missing: ganorama batch {args.jobs} OUT (a directory or fsspec URL)")
+    for name in ("base_seed", "class_names"):
+        if getattr(args, name) is not None:
+            common.raise_usage(f"--{name} goes with --count; in a job file give each row its seed and classes")
+    if defaults.get("max_views") == AUTO:
+        defaults["max_views"] = None
+    rows = batch_lib.read_jobs(args.jobs, defaults)
+    check_flags_apply(defaults, rows, args.jobs)
+    return rows
+
+
+def check_flags_apply(defaults: dict, rows, jobs: str) -> None:
+    """A flag that no row's kind takes (--size with only panoramas) is a mistake, not a
+    default: say so rather than ignore it."""
+    from ganorama.request import fields_for
+
+    kinds = {row.request.kind for row in rows}
+    for name in defaults:
+        if name != "kind" and not any(name in fields_for(kind) for kind in kinds):
+            takers = [kind for kind in KINDS if name in fields_for(kind)]
+            common.raise_usage(f"--{name} applies to {' and '.join(takers)} rows; {jobs} has only "
+                               f"{' and '.join(sorted(kinds))} rows")  # fmt: skip
+
+
+def check_with_model(rows, model_args, batch, check_memory: bool) -> None:
+    """Every row against the model's architecture (and, running here, this machine's
+    memory) before Ray starts, where the architecture is known without loading."""
+    from ganorama import batch as batch_lib
+
+    config = common.known_config(model_args)
+    if config is None:
+        return  # a Hub repo: its rows are checked when the workers load it
+    common.check_model_choice(model_args, config)
+    device = model_args.device if check_memory else "cpu"
+    batch_lib.check_rows_with_model(rows, config, device, model_args.dtype, batch, check_memory=check_memory)
+
+
+def fetch_weights(name: str) -> None:
+    """Download a published model (or hf: repo) once, here, before the workers start: they
+    all find it in the cache instead of racing to download it, and a network or cache
+    fault is one line now rather than one per worker."""
+    from ganorama.models.weights import download
+
+    download(name)
+
+
+def _driver_side(args: argparse.Namespace) -> argparse.Namespace:
+    """The model options as this machine checks them when the workers run on a cluster:
+    the device and dtype are the workers' (auto resolves there), so check on the CPU."""
+    if args.device not in ("auto", "cpu", "cuda"):
+        common.raise_usage(f"--device {args.device} is invalid with --address; allowed: auto, cpu, cuda (Ray gives "
+                           "each worker its own GPU)")  # fmt: skip
+    dtype = "float32" if args.model_dtype == "auto" else args.model_dtype
+    return argparse.Namespace(**{**vars(args), "device": "cpu", "model_dtype": dtype})
+
+
+class BatchProgress:
+    """A bar on stderr (when it is a terminal) of rows finished out of all rows, with the
+    rate of results made."""
+
+    def __init__(self, total: int, quiet: bool = False):
+        self.total = total
+        self.quiet = quiet
+        self._bar = None
+
+    def __enter__(self) -> "BatchProgress":
+        return self
+
+    def start(self, to_make: int, already_done: int) -> None:
+        if self.quiet or not sys.stderr.isatty():
+            return
+        from tqdm import tqdm
+
+        self._bar = tqdm(total=self.total, initial=already_done, desc="batch", unit="result", file=sys.stderr,
+                         bar_format="{desc}: {percentage:3.0f}%|{bar}| {n}/{total} rows "
+                                    "[{elapsed}<{remaining}, {rate_fmt}]")  # fmt: skip
+
+    def row_finished(self, status) -> None:
+        if self._bar is not None:
+            self._bar.update(1)
+
+    def __exit__(self, *exc) -> None:
+        if self._bar is not None:
+            self._bar.close()

@@ -1,0 +1,311 @@
+"""``ganorama batch`` end to end on a real Ray (2 CPUs) with the tiny random-weight test fixture.
+
+One Ray session, started by a helper process, serves the tests that pass ``--address``;
+one test runs the default local mode (the command starts and stops its own Ray). Every
+process a test starts is stopped by its id, and every wait is bounded.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("ray")
+
+from ganorama.cli import main  # noqa: E402
+
+pytestmark = pytest.mark.ray
+
+# Ray's token authentication guards clusters reachable from a network; this one is on this
+# machine and lives for one test module, and its clients must not need a token.
+RAY_ENV = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0", "HF_HUB_OFFLINE": "1"}
+SIZE = ("--panorama_width", "64", "--panorama_height", "32")
+CLASSES = ("sandbar", "valley")
+ROWS = 40
+
+RAY_HELPER = r"""
+import logging, sys
+import ray
+ray.init(num_cpus=2, num_gpus=0, include_dashboard=False, logging_level=logging.ERROR)
+print(ray.get_runtime_context().gcs_address, flush=True)
+sys.stdin.read()  # until the test module closes our stdin
+ray.shutdown()
+"""
+
+
+# --- processes ---------------------------------------------------------------------------
+
+
+def session_processes(session: int) -> list[tuple[int, str]]:
+    """(pid, command line) of the live processes in ``session`` (a process that started
+    one with setsid; Ray's processes stay in their driver's session)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == session:
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            command = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if int(fields[3]) == session and fields[0] != "Z":
+            found.append((int(entry), command))
+    return found
+
+
+def stop_session(process: subprocess.Popen, grace: float = 0.0) -> list[int]:
+    """Kill what is left of ``process``'s session after ``grace`` seconds (Ray's workers
+    exit on their own shortly after their raylet), by pid; returns the pids killed."""
+    deadline = time.monotonic() + grace
+    while session_processes(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    leftovers = [pid for pid, _ in session_processes(process.pid)]
+    for pid in leftovers:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    if process.poll() is None:
+        process.kill()
+        process.wait(timeout=30)
+    return leftovers
+
+
+@dataclass
+class RaySession:
+    address: str
+    session: int  # the helper's session id: every process of this Ray is in it
+
+
+@pytest.fixture(scope="module")
+def ray_session():
+    """A 2-CPU Ray session shared by this module's tests."""
+    helper = subprocess.Popen([sys.executable, "-c", RAY_HELPER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True, env={**os.environ, **RAY_ENV}, start_new_session=True)  # fmt: skip
+    try:
+        address = helper.stdout.readline().strip()
+        assert address, "the Ray helper did not start"
+        yield RaySession(address, helper.pid)
+    finally:
+        helper.stdin.close()
+        try:
+            helper.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            pass
+        stop_session(helper)
+
+
+def batch_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "ganorama", "batch", *args]
+
+
+def run(command: list[str], timeout: float = 240) -> subprocess.CompletedProcess:
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env={**os.environ, **RAY_ENV})
+
+
+# --- jobs ------------------------------------------------------------------------------------
+
+
+def write_jobs(path: Path, count: int = ROWS) -> Path:
+    """Row k: seed k, class k mod 2, as ``ganorama panorama -n`` numbers its results."""
+    rows = [{"classes": CLASSES[k % 2], "seed": k, "panorama_width": 64, "panorama_height": 32} for k in range(count)]
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+def result_names(directory: Path) -> list[str]:
+    return sorted(path.name for path in directory.iterdir() if path.name != "summary.json")
+
+
+def expected_names(count: int = ROWS, suffix: str = "png") -> list[str]:
+    return sorted(f"row-{k:06d}.{ext}" for k in range(count) for ext in (suffix, "json"))
+
+
+def leftovers(directory: Path) -> list[str]:
+    return [path.name for path in directory.rglob("*") if ".ganorama-" in path.name or ".part" in path.name]
+
+
+def pixels(path: Path) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("RGB"), dtype=np.int16)
+
+
+# --- the tests ---------------------------------------------------------------------------------
+
+
+def test_forty_rows_make_forty_results_equal_to_single_runs(tmp_path, tiny_checkpoint, ray_session):
+    jobs, out = write_jobs(tmp_path / "jobs.jsonl"), tmp_path / "out"
+    result = run(batch_command(str(jobs), str(out), "--weights", str(tiny_checkpoint), "--address", ray_session.address,
+                               "--workers", "2", "--batch", "2"))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result_names(out) == expected_names()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["counts"] == {"done": ROWS, "skipped": 0, "failed": 0}
+    assert [entry["where"] for entry in summary["done"][:2]] == ["jobs.jsonl line 1", "jobs.jsonl line 2"]
+    for k in range(ROWS):
+        metadata = json.loads((out / f"row-{k:06d}.json").read_text())
+        assert (metadata["seed"], metadata["request"]["classes"]) == (k, CLASSES[k % 2])
+        assert metadata["canvases_per_forward"] == 2, "rows 2j and 2j+1 share a forward with --batch 2"
+
+    # The same seeds with the single-run command: rows 10 and 11 with the same batch size
+    # (two panoramas per forward) byte for byte; row 21 alone, so only float rounding apart.
+    pair, single = tmp_path / "pair", tmp_path / "single"
+    model = ("--weights", str(tiny_checkpoint), *SIZE)
+    commands = [[sys.executable, "-m", "ganorama", "panorama", "-n", "2", "--batch", "2", "--seed", "10",
+                 "--class_names", "|".join(CLASSES), "-o", str(pair), *model],
+                [sys.executable, "-m", "ganorama", "panorama", "--seed", "21", "--class_names", CLASSES[1],
+                 "-o", str(single), *model]]  # fmt: skip
+    processes = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                  env={**os.environ, **RAY_ENV}) for command in commands]  # fmt: skip
+    try:
+        for process in processes:
+            _, errors = process.communicate(timeout=240)
+            assert process.returncode == 0, errors
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait(timeout=30)
+    assert (pair / "0.png").read_bytes() == (out / "row-000010.png").read_bytes()
+    assert (pair / "1.png").read_bytes() == (out / "row-000011.png").read_bytes()
+    apart = np.abs(pixels(single / "0.png") - pixels(out / "row-000021.png"))
+    assert apart.max() <= 1 and (apart > 0).mean() <= 0.001
+
+
+def test_a_killed_worker_loses_only_its_rows_and_a_rerun_completes_the_job(tmp_path, tiny_checkpoint, ray_session):
+    jobs, out = write_jobs(tmp_path / "jobs.jsonl"), tmp_path / "out"
+    command = batch_command(str(jobs), str(out), "--weights", str(tiny_checkpoint), "--address", ray_session.address,
+                            "--workers", "2")  # fmt: skip
+    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env={**os.environ, **RAY_ENV}, start_new_session=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 180
+        while len(list(out.glob("*.json"))) < 3:
+            assert first.poll() is None and time.monotonic() < deadline, "the batch ended before any worker ran"
+            time.sleep(0.05)
+        workers = [pid for pid, command_line in session_processes(ray_session.session)
+                   if command_line.startswith("ray::MapWorker")]  # fmt: skip
+        assert workers, "no Ray Data worker found"
+        os.kill(workers[0], signal.SIGKILL)
+        made_before_kill = len(list(out.glob("*.json")))
+        first.communicate(timeout=240)
+    finally:
+        stop_session(first)
+    assert made_before_kill < ROWS, "the worker was killed mid-run"
+
+    second = run(command)
+    assert second.returncode == 0, second.stderr
+    assert result_names(out) == expected_names(), "exactly one result per row, under the row's name"
+    for k in range(ROWS):
+        assert json.loads((out / f"row-{k:06d}.json").read_text())["seed"] == k
+        assert (out / f"row-{k:06d}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["counts"]["failed"] == 0
+    assert summary["counts"]["done"] + summary["counts"]["skipped"] == ROWS
+    assert summary["counts"]["skipped"] >= made_before_kill
+    assert leftovers(out) == []
+
+
+def test_workers_that_cannot_load_the_model_fail_every_row_with_one_line(tmp_path, tiny_checkpoint, ray_session):
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_checkpoint, broken)
+    (broken / "pytorch_model.bin").write_bytes(b"not a checkpoint: the config is fine, the weights are not")
+    jobs, out = write_jobs(tmp_path / "jobs.jsonl", 2), tmp_path / "out"
+    result = run(batch_command(str(jobs), str(out), "--weights", str(broken), "--address", ray_session.address))
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if not line.startswith("[")]  # Ray's own log lines
+    assert [line.split(": the worker")[0] for line in lines[:2]] == ["jobs.jsonl line 1 (row-000000)",
+                                                                      "jobs.jsonl line 2 (row-000001)"]
+    assert all("the worker could not load the model: cannot read" in line for line in lines[:2]), lines
+    assert lines[-1] == f"ganorama batch: error: 2 of 2 rows failed; see {out / 'summary.json'}"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["counts"] == {"done": 0, "skipped": 0, "failed": 2}
+    assert result_names(out) == []
+
+
+def test_local_mode_runs_count_rows_and_a_rerun_skips_them_without_starting_ray(tmp_path, tiny_checkpoint, capsys,
+                                                                                   monkeypatch):
+    out = tmp_path / "out"
+    for name, value in RAY_ENV.items():
+        monkeypatch.setenv(name, value)
+
+    def command(base_seed: int = 5, *more: str) -> list[str]:
+        return batch_command("--count", "3", "--base_seed", str(base_seed), "--class_names", "|".join(CLASSES),
+                             str(out), "--weights", str(tiny_checkpoint), *SIZE, "--format", "jpg", "--viewer", *more)
+
+    first = subprocess.Popen(command(5, "--quiet"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env={**os.environ, **RAY_ENV}, start_new_session=True)  # fmt: skip
+    try:
+        output, errors = first.communicate(timeout=240)
+    finally:
+        left = stop_session(first, grace=15)
+    assert first.returncode == 0, errors
+    assert output == "" and left == [], "quiet, and the local Ray stopped with the command"
+    assert result_names(out) == sorted([*expected_names(3, "jpg"), *(f"row-{k:06d}.html" for k in range(3))])
+    assert json.loads((out / "row-000002.json").read_text())["request"]["seed"] == 7
+
+    # Nothing left to make: the command answers without starting Ray (so in this process).
+    assert main(command()[3:]) == 0
+    assert capsys.readouterr().out.startswith("0 done, 3 skipped, 0 failed")  # not quiet: says what it did
+    assert json.loads((out / "summary.json").read_text())["ray_startup_seconds"] == 0
+
+    assert main(command(6)[3:]) == 2
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert len(errors) == 1 and errors[0].startswith("ganorama batch: error: row 0: ")
+    assert "row-000000.json holds another request (seed 5 not 6)" in errors[0]
+
+
+# --- refused before anything runs ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("lines,arguments,expected", [
+    (['{"seed": 1}', '{"seed": 2,}'], (), "jobs.jsonl line 2: not valid JSON"),
+    (['{"classes": "sandbr", "seed": 1}'], (), "jobs.jsonl line 1: unknown ImageNet class 'sandbr'"),
+    (['{"seed": 1}', '{"sed": 2}'], (), "jobs.jsonl line 2: unknown field sed (did you mean seed?)"),
+    (['{"seed": -3}'], (), "jobs.jsonl line 1: seed -3 is out of range; allowed: 0 to"),
+    (['{"seed": 1}'], ("no OUT",), "OUT is missing: ganorama batch"),
+    (['{"seed": 1, "end_layer": 12}'], (), "jobs.jsonl line 1: layer range start_layer 2 end_layer 12 is invalid; "
+                                          "this model has 7 blocks"),
+])  # fmt: skip
+def test_a_bad_job_exits_2_with_one_line_and_writes_nothing(tmp_path, tiny_checkpoint, capsys, lines, arguments,
+                                                             expected):  # fmt: skip
+    jobs, out = tmp_path / "jobs.jsonl", tmp_path / "out"
+    jobs.write_text("\n".join(lines) + "\n")
+    outputs = [] if "no OUT" in arguments else [str(out)]
+    status = main(["batch", str(jobs), *outputs, "--weights", str(tiny_checkpoint), *SIZE])
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert status == 2
+    assert len(errors) == 1 and errors[0].startswith("ganorama batch: error: ") and expected in errors[0], errors
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["jobs.jsonl"]
+
+
+def test_without_ray_the_command_says_how_to_install_it(tmp_path):
+    shim = tmp_path / "no-ray"
+    (shim / "ray").mkdir(parents=True)
+    (shim / "ray" / "__init__.py").write_text("raise ModuleNotFoundError(\"No module named 'ray'\", name='ray')\n")
+    jobs = write_jobs(tmp_path / "jobs.jsonl", 2)
+    path = os.pathsep.join(filter(None, [str(shim), os.environ.get("PYTHONPATH")]))
+    result = subprocess.run(batch_command(str(jobs), str(tmp_path / "out")), capture_output=True, text=True,
+                            timeout=120, env={**os.environ, "PYTHONPATH": path})  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.strip() == 'ganorama batch: error: ganorama batch needs Ray: pip install "ganorama[ray]"'
+    assert not (tmp_path / "out").exists()
+
+
+def test_help_explains_jobs_with_jsonl_and_csv_examples(capsys):
+    with pytest.raises(SystemExit) as exit_status:
+        main(["batch", "--help"])
+    text = capsys.readouterr().out
+    assert exit_status.value.code == 0
+    assert "JOBS is a JSONL file" in text and '{"kind": "panorama", "classes": "sandbar", "seed": 1}' in text
+    assert "id,kind,classes,seed,truncation" in text and "--address" in text and "summary.json" in text
