@@ -27,7 +27,7 @@ import re
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from ganorama.errors import GanoramaError, UsageError
 from ganorama.request import AUTO, FIELDS, Request, fields_for, numbered_requests, plain_label
@@ -521,14 +521,14 @@ def process_rows(generator, destination: Destination, rows: Sequence[Row], batch
 def _groups(rows: list[Row], generator, batch) -> Iterator[list[Row]]:
     """Runs of consecutive rows that ``run_many`` would put in one forward; a row that
     cannot be planned is a group of its own (it fails alone)."""
-    from ganorama.pipeline import _batch_key, batch_limit
+    from ganorama.pipeline import batch_key, batch_limit
 
     group: list[Row] = []
     key = limit = None
     for row in rows:
         try:
             plan = generator.plan(row.request)
-            row_key, row_limit = _batch_key(plan), batch_limit(plan, batch)
+            row_key, row_limit = batch_key(plan), batch_limit(plan, batch)
         except Exception:  # noqa: BLE001 - reported when the row runs
             row_key, row_limit = object(), 1
         if group and (len(group) >= limit or row_key != key):

@@ -168,6 +168,7 @@ def plan_memory(
     composition_bytes: int = 0,
     max_views: int | None = None,
     budget: int | None = None,
+    label=lambda name: f"--{name}",
 ) -> MemoryPlan:
     """Choose ``max_views`` (given, from ``budget`` bytes, or ``auto`` from the device's
     total memory) for a batch of ``views`` views, and estimate the run's peak."""
@@ -184,7 +185,7 @@ def plan_memory(
         max_views = (budget - fixed_total) // per_view
         if max_views < 1:
             raise UsageError(
-                f"--memory_budget {format_bytes(budget)} is too small for even one view at a time; this run needs "
+                f"{label('memory_budget')} {format_bytes(budget)} is too small for even one view at a time; this run needs "
                 f"at least {format_bytes(fixed_total + per_view)} ({_describe(fixed)}, one view "
                 f"{format_bytes(per_view)})"
             )

@@ -173,11 +173,14 @@ class RunPlan:
 
 
 def plan_request(request: Request, config, device="cpu", dtype=torch.float32, canvases: int = 1,
-                 label: Callable[[str], str] = plain_label) -> RunPlan:  # fmt: skip
+                 label: Callable[[str], str] = plain_label, canvas_cache: dict | None = None) -> RunPlan:  # fmt: skip
     """Check ``request`` against the architecture ``config`` (no weights needed) and plan
     its run: layer range, overlap on the feature grids, output size, chunk size and
     whether ``canvases`` such canvases in one forward fit in the device's memory.
-    Raises UsageError with one line naming the value and what is allowed."""
+    Raises UsageError with one line naming the value and what is allowed.
+
+    ``canvas_cache``: a dict in which equal canvases are kept, so that their sync
+    operators and composition plans are built once for many requests."""
     from ganorama import memory
 
     if request.end_layer > config.num_blocks:
@@ -186,22 +189,24 @@ def plan_request(request: Request, config, device="cpu", dtype=torch.float32, ca
             f"is invalid; this model has {config.num_blocks} blocks: need 0 <= start_layer <= end_layer <= "
             f"{config.num_blocks}"
         )
-    canvas, width, height = _canvas_for(request, config, label)
+    canvas, width, height = _canvas_for(request, config, label, {} if canvas_cache is None else canvas_cache)
     composition = canvas.composition_bytes(height, width) if request.kind == "panorama" else canvas.composition_bytes()
     views = canvas.num_views * canvases
     plan = memory.plan_memory(config, dtype, device, views, request.start_layer, request.end_layer,
                               composition_bytes=composition, max_views=request.max_views,
-                              budget=request.memory_budget)  # fmt: skip
+                              budget=request.memory_budget, label=label)  # fmt: skip
     return RunPlan(request, canvas, width, height, plan)
 
 
-def _canvas_for(request: Request, config, label):
+def _canvas_for(request: Request, config, label, cache: dict):
     from ganorama.canvas.plane import PlaneCanvas, check_overlap, texture_grid
     from ganorama.canvas.sphere import SphereCanvas, auto_panorama_width
 
     size = config.output_dim
     if request.kind == "panorama":
-        canvas = SphereCanvas.from_layout(request.layout)
+        key = ("sphere", json.dumps(request.layout if isinstance(request.layout, str)
+                                    else [vars(view) for view in request.layout]))  # fmt: skip
+        canvas = cache.get(key) or cache.setdefault(key, SphereCanvas.from_layout(request.layout))
         width, height = request.panorama_width, request.panorama_height
         if width == AUTO and height == AUTO:
             width = auto_panorama_width(size, canvas.views)
@@ -219,10 +224,12 @@ def _canvas_for(request: Request, config, label):
     check_overlap(request.overlap, size, synced, first_block=request.start_layer)
     if request.kind == "texture":
         tiles = texture_grid(request.size, size, request.overlap)
-        canvas = PlaneCanvas(rows=tiles, cols=tiles, tile_size=size, overlap=request.overlap, wrap="xy")
+        grid = dict(rows=tiles, cols=tiles, tile_size=size, overlap=request.overlap, wrap="xy")
     else:
-        canvas = PlaneCanvas(rows=request.rows, cols=request.batch_size, tile_size=size, overlap=request.overlap,
-                             wrap=request.wrap)  # fmt: skip
+        grid = dict(rows=request.rows, cols=request.batch_size, tile_size=size, overlap=request.overlap,
+                    wrap=request.wrap)  # fmt: skip
+    key = ("plane", *grid.values())
+    canvas = cache.get(key) or cache.setdefault(key, PlaneCanvas(**grid))
     return canvas, canvas.width, canvas.height
 
 
@@ -236,6 +243,9 @@ class Ganorama:
         self.model = model
         self.model_name = model_name
         self.weights = weights
+        # Canvases made so far, by shape: each keeps its sync operators and composition
+        # plans, so a run of many results builds them once.
+        self._canvases: dict = {}
 
     @classmethod
     def from_pretrained(
@@ -274,7 +284,8 @@ class Ganorama:
     # --- requests ---------------------------------------------------------------------------
 
     def plan(self, request: Request, canvases: int = 1) -> RunPlan:
-        return plan_request(request, self.model.config, self.device, self.dtype, canvases)
+        return plan_request(request, self.model.config, self.device, self.dtype, canvases,
+                            canvas_cache=self._canvases)  # fmt: skip
 
     def run(self, request: Request, on_progress: ProgressCallback | None = None) -> Result:
         """Make the result ``request`` describes."""
@@ -289,7 +300,7 @@ class Ganorama:
         for request in requests:
             plan = self.plan(request)
             limit = batch_limit(plan, batch)
-            if pending and (len(pending) >= limit or _batch_key(pending[0]) != _batch_key(plan)):
+            if pending and (len(pending) >= limit or batch_key(pending[0]) != batch_key(plan)):
                 yield from self._run_group(pending, on_progress)
                 pending = []
             pending.append(plan)
@@ -485,7 +496,9 @@ def batch_limit(plan: RunPlan, batch: int | str) -> int:
     return batch
 
 
-def _batch_key(plan: RunPlan) -> tuple:
+def batch_key(plan: RunPlan) -> tuple:
+    """What requests must share to go through one forward together: kind, canvas, output
+    size, layer range, truncation and chunking (classes and seeds may differ)."""
     request = plan.request
     return (request.kind, json.dumps(request.layout if isinstance(request.layout, str)
                                      else [vars(view) for view in request.layout]),
