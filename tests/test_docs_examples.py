@@ -14,6 +14,8 @@ import os
 import re
 import shlex
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -27,7 +29,19 @@ SKIPPED = {
     "benchmarks/": "benchmarks are run by hand and report timings, not checked here",
     "pip install": "installation, done by .ci/run",
     "ray start": "starts a cluster head that runs until stopped",
+    "--address auto": "joins a running Ray cluster; the batch tests start a local one",
 }
+
+
+def readme_files() -> dict[str, str]:
+    """Files the README writes with a heredoc (``cat > jobs.jsonl <<'JOBS' ... JOBS``), by name."""
+    files, lines = {}, (REPO / "README.md").read_text(encoding="utf-8").splitlines()
+    for number, line in enumerate(lines):
+        match = re.match(r"^cat > (\S+) <<'?(\w+)'?$", line.strip())
+        if match:
+            end = lines.index(match.group(2), number + 1)
+            files[match.group(1)] = "\n".join(lines[number + 1 : end]) + "\n"
+    return files
 
 
 def readme_examples() -> list[str]:
@@ -108,6 +122,8 @@ def workspace(tmp_path_factory, tiny_checkpoint):
         shutil.copytree(tiny_checkpoint, home / "ganorama" / name)
     for name in ("my-biggan", "biggan-deep-128"):
         shutil.copytree(tiny_checkpoint, root / name)
+    for name, text in readme_files().items():
+        (root / name).write_text(text)
     env = {**os.environ, "HF_HOME": str(home), "HF_HUB_CACHE": str(home / "hub"), "HF_HUB_OFFLINE": "1"}
     return root, env
 
@@ -124,6 +140,7 @@ def all_examples() -> list[str]:
 def test_the_docs_have_examples_to_run():
     examples = all_examples()
     assert len(examples) >= 30 and any(e.startswith("ganorama panorama") for e in examples)
+    assert "jobs.jsonl" in readme_files() and any("batch jobs.jsonl" in e for e in examples)
 
 
 def test_every_readme_and_help_example_runs(workspace, tiny_checkpoint, monkeypatch, capsys):
@@ -147,10 +164,17 @@ def test_every_readme_and_help_example_runs(workspace, tiny_checkpoint, monkeypa
             if words[0] == "python":  # the original scripts: python main.py / bigimg.py ARGS
                 command = {"main.py": "panorama", "bigimg.py": "bigimg"}[words[1]]
                 status = main(_with_fixture(["ganorama", command, *words[2:]], tiny_checkpoint)[1:], prog=words[1])
+                stderr = capsys.readouterr().err
+            elif words[1] == "batch":
+                # Its own process: the local Ray it starts (and stops) belongs to that process.
+                completed = subprocess.run([sys.executable, "-m", "ganorama", *_with_fixture(words, tiny_checkpoint)[1:]],
+                                           cwd=root, env={**os.environ, **env}, capture_output=True, text=True,
+                                           timeout=300)  # fmt: skip
+                status, stderr = completed.returncode, completed.stderr
             else:
                 status = main(_with_fixture(words, tiny_checkpoint)[1:])
+                stderr = capsys.readouterr().err
             ran += 1
-            stderr = capsys.readouterr().err
             if status != 0:
                 failures.append(f"{example}\n  -> exit {status}: {stderr.strip()[-300:]}")
     finally:

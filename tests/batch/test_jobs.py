@@ -181,7 +181,7 @@ def test_a_failing_row_is_reported_and_the_others_are_made(tmp_path, tiny_genera
     rows[1] = Row(1, "row 1", "row-000001", rows[1].request.replace(memory_budget="1KB"))
     statuses = process_rows(tiny_generator, Destination(str(tmp_path)), rows, batch=2)
     assert [s.status for s in statuses] == ["done", "failed", "done"]
-    assert "memory_budget 1.0 kB is too small for even one view" in statuses[1].error
+    assert "memory_budget 1000 B is too small for even one view" in statuses[1].error
     assert not (tmp_path / "row-000001.png").exists() and (tmp_path / "row-000002.json").exists()
 
 

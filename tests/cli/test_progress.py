@@ -43,14 +43,15 @@ def _run_with_terminal_stderr(*args: str) -> tuple[subprocess.CompletedProcess, 
     return result, b"".join(chunks).decode(errors="replace")
 
 
-SLOW_RUN = ("panorama", "-n", "2", "--seed", "3", "--panorama_width", "512", "--panorama_height", "256")
+# Several seconds of generating on any machine, so the bar is due (it waits one second).
+SLOW_RUN = ("panorama", "-n", "6", "--seed", "3", "--panorama_width", "512", "--panorama_height", "256")
 
 
 def test_a_run_over_a_second_shows_a_bar_on_a_terminal_and_lists_every_file(tmp_path, small_checkpoint):
     result, terminal = _run_with_terminal_stderr(*SLOW_RUN, "--weights", str(small_checkpoint), "-o", str(tmp_path))
     assert result.returncode == 0, terminal
-    assert "generating:" in terminal and "%|" in terminal and "2.0/2" in terminal
-    assert result.stdout.split() == [str(tmp_path / name) for name in ("0.png", "0.json", "1.png", "1.json")]
+    assert "generating:" in terminal and "%|" in terminal and "6.0/6" in terminal
+    assert result.stdout.split() == [str(tmp_path / f"{index}.{suffix}") for index in range(6) for suffix in ("png", "json")]
 
 
 def test_quiet_prints_nothing_at_all(tmp_path, small_checkpoint):
@@ -58,7 +59,7 @@ def test_quiet_prints_nothing_at_all(tmp_path, small_checkpoint):
                                                  "--quiet")  # fmt: skip
     assert result.returncode == 0, terminal
     assert terminal.strip() == "" and result.stdout == ""
-    assert {"0.png", "1.png"} <= {path.name for path in tmp_path.iterdir()}
+    assert {f"{index}.png" for index in range(6)} <= {path.name for path in tmp_path.iterdir()}
 
 
 def test_no_bar_when_stderr_is_not_a_terminal(tmp_path, tiny_checkpoint):

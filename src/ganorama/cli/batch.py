@@ -37,8 +37,8 @@ Run the same command again to resume: rows whose sidecar is complete are skipped
 Without JOBS, --count N makes N rows from the options (row k: seed --base_seed + k).
 
 examples:
-  ganorama batch jobs.jsonl out/run1 -m biggan-deep-128 --panorama_width 1024 --panorama_height 512
-  ganorama batch --count 100 --base_seed 0 --class_names "sandbar|valley" out/run2 --batch auto
+  ganorama batch jobs.jsonl out/wide -m biggan-deep-128 --panorama_width 1024 --panorama_height 512
+  ganorama batch --count 8 --base_seed 100 --class_names "sandbar|valley" out/run3 --batch auto
   ganorama batch jobs.csv s3://my-bucket/panos --address auto      # on a running Ray cluster
 """
 

@@ -561,7 +561,8 @@ class Progress:
 
     def write(self, path) -> None:
         try:
-            if self._bar is not None:
+            # tqdm.write redraws the bar, so only once the bar is due (after its delay).
+            if self._bar is not None and self._bar._time() - self._bar.start_t >= self._bar.delay:
                 self._bar.write(str(path), file=sys.stdout)
             else:
                 print(path, flush=True)
