@@ -5,6 +5,7 @@ tensor (C, H, W) in [0, 1] with W = 2 H, in the conventions of :mod:`ganorama.ge
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Union
@@ -24,6 +25,17 @@ def load_panorama(path: str | os.PathLike) -> torch.Tensor:
 
     Raises UsageError (one line, naming the file) for a missing file, something that
     is not an image, or an image that is not twice as wide as it is tall."""
+    with _opened_image(path) as image:
+        image.load()
+        tensor = image_to_tensor(image)
+    check_equirect_shape(tensor, name=str(path))
+    return tensor
+
+
+@contextlib.contextmanager
+def _opened_image(path: str | os.PathLike):
+    """The image file at ``path``, opened with Pillow; every way it can fail to be read
+    (missing, a directory, not an image, truncated) becomes one UsageError naming it."""
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
@@ -33,15 +45,11 @@ def load_panorama(path: str | os.PathLike) -> torch.Tensor:
         raise UsageError(f"{path} is a directory; expected an equirectangular image file")
     try:
         with Image.open(path) as image:
-            image.load()
-            tensor = image_to_tensor(image)
+            yield image
     except (UnidentifiedImageError, Image.DecompressionBombError) as error:
         raise UsageError(f"{path} is not an image that can be read ({error.__class__.__name__})") from None
-    except OSError as error:
-        # Truncated or corrupt image data.
+    except OSError as error:  # truncated or corrupt image data
         raise UsageError(f"{path} could not be read as an image: {error}") from None
-    check_equirect_shape(tensor, name=str(path))
-    return tensor
 
 
 def panorama_size(source: PanoramaSource) -> tuple[int, int]:
@@ -54,21 +62,9 @@ def panorama_size(source: PanoramaSource) -> tuple[int, int]:
     if not isinstance(source, (str, os.PathLike)):
         width, height = source.size  # a PIL image
     else:
-        from PIL import Image, UnidentifiedImageError
-
-        path = Path(source)
-        if not path.exists():
-            raise UsageError(f"{path} does not exist")
-        if path.is_dir():
-            raise UsageError(f"{path} is a directory; expected an equirectangular image file")
-        try:
-            with Image.open(path) as image:
-                width, height = image.size
-        except (UnidentifiedImageError, Image.DecompressionBombError) as error:
-            raise UsageError(f"{path} is not an image that can be read ({error.__class__.__name__})") from None
-        except OSError as error:
-            raise UsageError(f"{path} could not be read as an image: {error}") from None
-        source = str(path)
+        with _opened_image(source) as image:
+            width, height = image.size
+        source = str(Path(source))
     check_equirect_size(width, height, source if isinstance(source, str) else "image")
     return height, width
 
