@@ -13,7 +13,6 @@ import json
 import math
 import os
 import re
-import shutil
 import signal
 import socket
 import struct
@@ -25,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from browsers import CHROMIUM_FLAGS, find_chromium
 import torch
 from PIL import Image
 
@@ -289,30 +290,6 @@ class DevTools:
         except OSError:
             pass
         self.sock.close()
-
-
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--use-angle=swiftshader",
-    "--enable-unsafe-swiftshader",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--no-default-browser-check",
-    "--disable-extensions",
-    "--force-color-profile=srgb",  # screenshot pixels = page pixels
-    "--hide-scrollbars",
-    "--mute-audio",
-)
-
-
-def find_chromium() -> str | None:
-    for candidate in ("/usr/bin/chromium", shutil.which("chromium"), shutil.which("chromium-browser")):
-        if candidate and os.access(candidate, os.X_OK):
-            return candidate
-    return None
 
 
 class Browser:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -21,36 +20,10 @@ from pathlib import Path
 
 import pytest
 
+from browsers import CHROMIUM_FLAGS, find_chromium
+
 SERVER_START_TIMEOUT = 120.0  # seconds: importing gradio and torch on a busy 2-core CPU
 SERVER_STOP_TIMEOUT = 30.0
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    # WebGL in software, as in the viewer's own tests (tests/export/test_viewer.py).
-    "--use-angle=swiftshader",
-    "--enable-unsafe-swiftshader",
-    # Nothing but the page under test: no background requests to the (closed) network.
-    "--disable-quic",
-    "--no-first-run",
-    "--no-default-browser-check",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-extensions",
-    "--force-color-profile=srgb",
-    "--hide-scrollbars",
-    "--mute-audio",
-]
-
-
-def find_chromium() -> str | None:
-    for candidate in ("/usr/bin/chromium", shutil.which("chromium"), shutil.which("chromium-browser")):
-        if candidate and os.access(candidate, os.X_OK):
-            return candidate
-    return None
-
-
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -144,7 +117,7 @@ def browser():
     if executable is None:
         pytest.skip("Debian's chromium is not installed (apt-get install chromium); the UI's browser tests need it")
     with sync_api.sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS, timeout=60_000)
+        instance = playwright.chromium.launch(executable_path=executable, args=list(CHROMIUM_FLAGS), timeout=60_000)
         try:
             yield instance
         finally:

@@ -18,10 +18,11 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # this folder's conftest helpers
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]  # test helpers
 
 import numpy as np
-from conftest import CHROMIUM_FLAGS, UiServer, find_chromium
+from browsers import CHROMIUM_FLAGS, find_chromium
+from conftest import UiServer
 from fixture_models import small_config, write_legacy_checkpoint
 from PIL import Image
 
@@ -48,7 +49,7 @@ def main() -> None:
             server.wait_until_ready(timeout=600)
             print(f"server answered {time.perf_counter() - started:.1f} s after start", flush=True)
             with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(executable_path=find_chromium(), args=CHROMIUM_FLAGS)
+                browser = playwright.chromium.launch(executable_path=find_chromium(), args=list(CHROMIUM_FLAGS))
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
                 page.set_default_timeout(600_000)
                 page.goto(server.url)
