@@ -4,7 +4,7 @@ Random-weight checkpoints in the published legacy format are written once into a
 temporary directory; both implementations load the same file and run the same inputs.
 
     python benchmarks/biggan.py                       # 128 and 256, float32 + bfloat16
-    python benchmarks/biggan.py --sizes 128 --dtypes float32 --skip-reference-load
+    python benchmarks/biggan.py --sizes 128 --dtypes float32 --skip-reference
 """
 from __future__ import annotations
 

@@ -181,3 +181,20 @@ def test_every_readme_and_help_example_runs(workspace, tiny_checkpoint, monkeypa
         signal.signal(signal.SIGINT, sigint)  # the CLI installs its own Ctrl-C handler
     assert not failures, "\n".join(failures)
     assert ran >= 25
+
+
+def test_benchmark_docstrings_name_only_flags_that_exist():
+    """A benchmark's usage lines in its docstring parse with its own argument parser."""
+    import ast
+
+    for script in sorted((REPO / "benchmarks").glob("*.py")):
+        if script.name.startswith("_"):
+            continue
+        usage = [line.strip() for line in (ast.get_docstring(ast.parse(script.read_text())) or "").splitlines()
+                 if line.strip().startswith(f"python benchmarks/{script.name}")]  # fmt: skip
+        for line in usage:
+            flags = [word for word in shlex.split(line, comments=True)[2:] if word.startswith("--")]
+            help_text = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True,
+                                       cwd=REPO / "benchmarks", timeout=120).stdout  # fmt: skip
+            for flag in flags:
+                assert flag.split("=")[0] in help_text, f"{script.name}: {line} uses {flag}, which --help lacks"

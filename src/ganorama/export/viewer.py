@@ -3,7 +3,7 @@
 The page (``assets/viewer.html``) holds its own small WebGL viewer and the image as a
 ``data:`` URI, and its Content-Security-Policy forbids loading anything else, so it works
 from a USB stick or an e-mail attachment with no network. It follows the project's
-conventions (DESIGN.md): the first view looks at the panorama's centre column with its
+conventions (docs/design.md): the first view looks at the panorama's centre column with its
 top row up, and dragging pulls the picture along with the pointer.
 """
 from __future__ import annotations
