@@ -10,6 +10,7 @@ RSS on the CPU and ``torch.cuda.max_memory_allocated`` on a GPU; the estimate is
     python benchmarks/memory.py                                # 128/256/512 panoramas + 8x8 textures
     python benchmarks/memory.py --sizes 128 --cases panorama   # a quick look
     python benchmarks/memory.py --chunks 1,2,auto              # explicit chunk sizes too
+    python benchmarks/memory.py --sizes 512 --cases "texture 4096" --chunks auto   # a 4K texture, 256 tiles
 """
 from __future__ import annotations
 
@@ -26,7 +27,17 @@ HERE = Path(__file__).resolve().parent
 CASES = {
     "panorama": dict(kind="panorama", layout="full", panorama_width=2000, panorama_height=1000),
     "texture 8x8": dict(kind="texture", overlap=0.5),  # size set per model: 8 tiles of S/2
+    "strip 1x64": dict(kind="bigimg", rows=1, batch_size=64),
+    "texture 4096": dict(kind="texture", size=4096),  # 16x16 tiles at 512, 64x64 at 128
 }
+DEFAULT_CASES = "panorama,texture 8x8"
+
+
+def case_fields(case: str, config) -> dict:
+    fields = dict(CASES[case])
+    if case == "texture 8x8":
+        fields["size"] = 8 * config.output_dim // 2
+    return fields
 
 
 def run_case(size: int, case: str, chunk: str, device: str, dtype: str) -> dict:
@@ -60,10 +71,8 @@ def child(spec: dict) -> None:
     torch.manual_seed(0)
     model = BigGAN(config).eval().requires_grad_(False).to(device=device, dtype=dtype)
     generator = Ganorama(model, model_name=f"random biggan-deep-{spec['size']} (benchmark fixture)")
-    fields = dict(CASES[spec["case"]])
-    if fields["kind"] == "texture":
-        fields["size"] = 8 * config.output_dim // 2
-    views = 18 if fields["kind"] == "panorama" else 64
+    fields = case_fields(spec["case"], config)
+    views = generator.plan(Request(**fields)).canvas.num_views
     chunk = spec["chunk"]
     max_views = views if chunk == "all" else (None if chunk == "auto" else int(chunk))
     request = Request(seed=0, classes="valley", max_views=max_views, **fields)
@@ -89,7 +98,7 @@ def child(spec: dict) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="128,256,512")
-    parser.add_argument("--cases", default=",".join(CASES), help=f"comma-separated: {', '.join(CASES)}")
+    parser.add_argument("--cases", default=DEFAULT_CASES, help=f"comma-separated: {', '.join(CASES)}")
     parser.add_argument("--chunks", default="all,auto", help="all (unchunked), auto, or numbers")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="float32")
@@ -112,11 +121,9 @@ def main() -> None:
     for size in (int(s) for s in args.sizes.split(",")):
         for case in args.cases.split(","):
             for chunk in args.chunks.split(","):
-                fields = dict(CASES[case])
                 config = BigGANConfig.preset(f"biggan-deep-{size}")
-                if fields["kind"] == "texture":
-                    fields["size"] = 8 * config.output_dim // 2
-                views = 18 if fields["kind"] == "panorama" else 64
+                fields = case_fields(case, config)
+                views = plan_request(Request(**fields), config).canvas.num_views
                 max_views = views if chunk == "all" else (None if chunk == "auto" else int(chunk))
                 estimate = plan_request(Request(max_views=max_views, **fields), config, torch.device(args.device),
                                         getattr(torch, args.dtype)).memory.peak_bytes  # fmt: skip
