@@ -65,6 +65,8 @@ CHECKS_BEFORE_LOADING = [
     ("panorama", ("--panorama_width", "10000000", "--panorama_height", "5000000"), "make the output image smaller"),
     ("panorama", ("--start_layer", "3", "--end_layer", "99"), "this model has 7 blocks"),
     ("panorama", ("--layout", "{tmp}/hole.json",), "of directions outside every view"),
+    ("panorama", ("--layout", "{tmp}/empty.json",), "empty.json has no views"),
+    ("panorama", ("--layout", "{tmp}/nan.json",), "azimuth nan is not a finite number of degrees"),
     ("panorama", ("-m", "biggan-deep-512",), "-m biggan-deep-512 does not match --weights"),
     ("panorama", ("--memory_budget", "1MB",), "is too small for even one view at a time"),
     ("bigimg", ("--overlap", "0.3"), "8x8 feature grid of block 2"),
@@ -81,6 +83,8 @@ def test_checks_run_before_the_model_loads(tmp_path, unloadable_checkpoint, comm
     (tmp_path / "existing.png").write_bytes(b"keep me")
     (tmp_path / "existing.dat").write_bytes(b"keep me")
     (tmp_path / "hole.json").write_text(json.dumps([{"azimuth": 0, "elevation": 0}]))
+    (tmp_path / "empty.json").write_text("[]")
+    (tmp_path / "nan.json").write_text('[{"azimuth": NaN, "elevation": 0}]')
     arguments = [argument.replace("{tmp}", str(tmp_path)) for argument in arguments]
     outdir = [] if "-o" in arguments else ["-o", str(tmp_path / "out")]
     result = run_cli(command, "--weights", str(unloadable_checkpoint), *outdir, *arguments)
