@@ -175,13 +175,20 @@ def test_non_finite_output_is_refused_and_nothing_is_written(tmp_path, tiny_chec
 # --- interrupts, kills and concurrent runs ---------------------------------------------------------------
 
 
+def _as_from_a_terminal() -> None:
+    """Ctrl-C as a terminal delivers it: a runner that starts the tests in the background
+    (a shell's ``&``) passes SIGINT on ignored, and the CLI keeps an ignored SIGINT ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("delay", [0.3, 0.6, 1.5, 3.0])
 def test_ctrl_c_at_any_time_is_one_line_exit_130_and_leaves_nothing_partial(tmp_path, small_checkpoint, delay):
     outdir = tmp_path / "out"
     process = subprocess.Popen([sys.executable, "-m", "ganorama", "panorama", "--weights", str(small_checkpoint),
                                 "-o", str(outdir), "--seed", "1", "-n", "60", "--panorama_width", "256",
                                 "--panorama_height", "128"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})  # fmt: skip
+                               text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+                               preexec_fn=_as_from_a_terminal)  # fmt: skip
     try:
         time.sleep(delay)
         process.send_signal(signal.SIGINT)
