@@ -203,6 +203,33 @@ def test_ctrl_c_at_any_time_is_one_line_exit_130_and_leaves_nothing_partial(tmp_
     assert names == sorted(f"{stem}.{suffix}" for stem in stems for suffix in ("json", "png")), names  # whole results only
 
 
+CTRL_C_DURING_AN_IMPORT = """
+import sys, time
+sys.path.insert(0, sys.argv[1])
+from ganorama.cli.common import InterruptFlag
+InterruptFlag.install()
+try:
+    import interrupts_itself
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        time.sleep(0.01)
+    print("never interrupted")
+except KeyboardInterrupt:
+    print("interrupted after the import" if sys.modules["interrupts_itself"].finished else "import cut short")
+"""
+
+
+def test_ctrl_c_during_an_import_is_delivered_once_the_import_is_over(tmp_path):
+    """Raising inside an import could unwind through C++ that called back into Python
+    (torch's pybind11 then aborts the process with SIGABRT); the interrupt waits for the
+    import instead, and still arrives."""
+    (tmp_path / "interrupts_itself.py").write_text(
+        "import signal, time\nsignal.raise_signal(signal.SIGINT)\ntime.sleep(0.2)\nfinished = True\n")
+    result = subprocess.run([sys.executable, "-c", CTRL_C_DURING_AN_IMPORT, str(tmp_path)], capture_output=True,
+                            text=True, timeout=60, preexec_fn=_as_from_a_terminal)
+    assert result.stdout.strip() == "interrupted after the import", result.stderr
+
+
 def test_leftovers_of_a_killed_run_are_removed_by_the_next_run(tmp_path, tiny_checkpoint):
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     pid = int(dead.stdout)
