@@ -30,6 +30,8 @@ _TEMP_MARK = ".ganorama-"
 _TEMP_PATTERN = re.compile(r"^\..*\.ganorama-(\d+)-(\d+)-[0-9a-f]+\.part(\.[^.]*)?$")
 _CLAIM_PATTERN = re.compile(r"^\.(\d+)\.claim$")
 _NUMBERED_PATTERN = re.compile(r"^(\d+)(?:[._].*)?$")
+# Image file suffixes and the format each means.
+IMAGE_SUFFIXES = {".png": "png", ".jpg": "jpg", ".jpeg": "jpg"}
 
 
 # --- which process made a file ----------------------------------------------------------
@@ -315,7 +317,7 @@ def save_result_files(result, image_path: Path, format: str | None = None, quali
     :func:`result_paths`), all or nothing; the sidecar last. Returns the paths."""
     request = result.request
     image_path = Path(image_path)
-    format = format or _format_from_suffix(image_path) or (request.format if request else "png")
+    format = format or format_from_suffix(image_path) or (request.format if request else "png")
     quality = quality or (request.quality if request else 95)
     check_result_paths(image_path, request)
     paths = result_paths(image_path, request)
@@ -362,8 +364,9 @@ def save_numbered_result(result, directory: str | os.PathLike, format: str | Non
         return save_result_files(result, Path(directory) / f"{index}.{format}", format=format, on_written=on_written)
 
 
-def _format_from_suffix(path: Path) -> str | None:
-    return {".png": "png", ".jpg": "jpg", ".jpeg": "jpg"}.get(path.suffix.lower())
+def format_from_suffix(path: str | os.PathLike) -> str | None:
+    """"png" or "jpg" for an image file name, None for any other suffix."""
+    return IMAGE_SUFFIXES.get(Path(path).suffix.lower())
 
 
 def _save_image(result, path: Path, format: str, quality: int, kind: str) -> Path:

@@ -481,8 +481,6 @@ def load_generator(model_args: argparse.Namespace):
 class OutputTarget:
     """-o: a directory of numbered results, or (one result) a file name."""
 
-    IMAGE_SUFFIXES = {".png": "png", ".jpg": "jpg", ".jpeg": "jpg"}
-
     def __init__(self, path, file_format: str | None, format: str, quiet: bool):
         from pathlib import Path
 
@@ -497,8 +495,10 @@ class OutputTarget:
     def from_args(cls, args: argparse.Namespace, kind: str, count: int) -> "OutputTarget":
         from pathlib import Path
 
+        from ganorama.outputs import format_from_suffix
+
         path = Path(args.outdir)
-        file_format = cls.IMAGE_SUFFIXES.get(path.suffix.lower())
+        file_format = format_from_suffix(path)
         if file_format and count > 1:
             raise_usage(f"-o {args.outdir} names one image file but -n {count} makes {count} results; give a "
                         "directory (results are DIR/N.png)")  # fmt: skip

@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 
 from ganorama.cli import common
+from ganorama.request import FORMATS
 
 DESCRIPTION = """\
 Convert an equirectangular (2:1) panorama into the six faces of a cube map, named and
@@ -18,8 +19,6 @@ examples:
   ganorama cubemap out/panorama/0.png -o skybox --face-size 1024 --format jpg
 """
 
-# Suffixes that make -o look like a file name, which it is not: it names a directory.
-_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
 def add_parser(subparsers) -> common.ArgumentParser:
@@ -31,17 +30,19 @@ def add_parser(subparsers) -> common.ArgumentParser:
                         help="output directory (default: PANO's name + _cubemap, beside it)")  # fmt: skip
     parser.add_argument(*common.flag_names("face_size"), dest="face_size", type=common.positive_int, default=None,
                         help="face width and height in pixels (default: panorama width / 4)")  # fmt: skip
-    parser.add_argument("--format", default="png", choices=("png", "jpg"), help="image format of the faces")
+    parser.add_argument("--format", default="png", choices=FORMATS, help="image format of the faces")
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
     from ganorama.errors import UsageError
     from ganorama.export.cubemap import save_cubemap
+    from ganorama.outputs import format_from_suffix
 
     source = Path(args.panorama)
     outdir = Path(args.outdir) if args.outdir else source.with_name(source.stem + "_cubemap")
-    if outdir.suffix.lower() in _IMAGE_SUFFIXES:
+    # -o names a directory; an image suffix says the user took it for a file name.
+    if format_from_suffix(outdir) is not None:
         raise UsageError(
             f"-o {str(outdir)!r} looks like an image file name; -o names the directory that gets the six "
             f"faces and the cross (e.g. -o {outdir.with_suffix('').name or 'skybox'}; the format is --format)"

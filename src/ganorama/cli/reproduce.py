@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 
 from ganorama.cli import common
+from ganorama.request import FORMATS
 
 DESCRIPTION = """\
 Make a result again from the JSON sidecar written beside it: the same kind, classes,
@@ -29,14 +30,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     group = parser.add_argument_group("output")
     group.add_argument("-o", "--outdir", default=None, metavar="DIR|FILE",
                        help="output directory or image file name (default: out/KIND, KIND from the sidecar)")
-    group.add_argument("--format", default=None, choices=("png", "jpg"), help="image format (default: the sidecar's)")
+    group.add_argument("--format", default=None, choices=FORMATS, help="image format (default: the sidecar's)")
     common.add_run_arguments(parser, multiple=False, keep_recorded=True)
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
+    from ganorama.outputs import format_from_suffix
     from ganorama.request import Request
 
     sidecar = read_sidecar(args.sidecar)
@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         # Another chunking rounds differently in the last bits: allowed, but on request only.
         request = request.replace(max_views=args.max_views, memory_budget=args.memory_budget)
     args.outdir = args.outdir or f"out/{request.kind}"
-    if args.format is None and Path(args.outdir).suffix.lower() not in common.OutputTarget.IMAGE_SUFFIXES:
+    if args.format is None and format_from_suffix(args.outdir) is None:
         args.format = request.format
     output = common.OutputTarget.from_args(args, request.kind, 1)
     return common.generate_and_save(args, [request.replace(format=output.format)], 1, output)

@@ -19,11 +19,9 @@ from typing import Mapping
 from xml.sax.saxutils import escape
 
 from ganorama.errors import UsageError
-from ganorama.outputs import write_with
+from ganorama.outputs import IMAGE_SUFFIXES, write_with
+from ganorama.request import FORMATS
 
-FORMATS = ("png", "jpg")
-# Spellings accepted for each format (in the ``format`` argument or the file suffix).
-_FORMAT_ALIASES = (("png", "png"), ("jpg", "jpg"), ("jpeg", "jpg"))
 
 XMP_PNG_KEYWORD = "XML:com.adobe.xmp"
 GPANO_NAMESPACE = "http://ns.google.com/photos/1.0/panorama/"
@@ -63,7 +61,8 @@ def xmp_packet(width: int, height: int) -> str:
 
 def resolve_format(path: str | os.PathLike, format: str | None = None) -> str:
     """'png' or 'jpg' from ``format`` if given, else from the file suffix; UsageError otherwise."""
-    aliases = dict(_FORMAT_ALIASES)
+    # Spellings accepted for each format, in the ``format`` argument or the file suffix.
+    aliases = {suffix.lstrip("."): name for suffix, name in IMAGE_SUFFIXES.items()}
     if format is not None:
         key = str(format).lower().lstrip(".")
         if key not in aliases:
