@@ -32,6 +32,8 @@ EXPORTS = ("cubemap", "viewer", "turntable", "mesh", "export_point_cloud")
 LAYOUT_NAMES = ("full", "seed16", "cube")
 WRAPS = ("none", "x", "y", "xy")
 AUTO = "auto"
+# Sidecars are small; a bigger file is not one (and is not read into memory).
+MAX_SIDECAR_BYTES = 4 * 2**20
 
 Label = Callable[[str], str]
 
@@ -253,6 +255,22 @@ class Request:
     @property
     def exports(self) -> list[str]:
         return [name for name in EXPORTS if getattr(self, name)]
+
+
+def read_sidecar_json(path, what: str, hint: str = "") -> Any:
+    """The JSON in the sidecar file at ``path``, size-capped and read as data only.
+    ``what`` names the file in messages ("sidecar 3.json", "the uploaded file"); ``hint``
+    ends the message for a file that is not JSON."""
+    import os
+
+    if os.path.getsize(path) > MAX_SIDECAR_BYTES:
+        raise UsageError(f"{what} is larger than {MAX_SIDECAR_BYTES // 2**20} MiB; it is not a ganorama sidecar")
+    with open(path, "rb") as file:
+        data = file.read()
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as error:
+        raise UsageError(f"{what} is not valid JSON ({error.__class__.__name__}){hint}") from None
 
 
 def fields_for(kind: str) -> tuple[str, ...]:

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from ganorama.canvas.sphere import cube_layout
-from ganorama.cli.reproduce import MAX_SIDECAR_BYTES
+from ganorama.request import MAX_SIDECAR_BYTES
 from ganorama.errors import UsageError
 from ganorama.models import imagenet
 from ganorama.request import KINDS, Request

@@ -18,10 +18,6 @@ examples:
   ganorama reproduce out/panorama/3.json -o again.png --weights ./biggan-deep-128
 """
 
-# Sidecars are small; a bigger file is not one (and is not read into memory).
-MAX_SIDECAR_BYTES = 4 * 2**20
-
-
 def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = common.add_subparser(subparsers, "reproduce", help="make a result again from its JSON sidecar",
                                   description=DESCRIPTION)  # fmt: skip
@@ -56,20 +52,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def read_sidecar(path: str) -> dict:
-    import json
     from pathlib import Path
 
     from ganorama.errors import UsageError
+    from ganorama.request import read_sidecar_json
 
     file = Path(path)
     if not file.is_file():
         raise UsageError(f"sidecar {path} does not exist" if not file.exists() else f"sidecar {path} is not a file")
-    if file.stat().st_size > MAX_SIDECAR_BYTES:
-        raise UsageError(f"sidecar {path} is larger than {MAX_SIDECAR_BYTES // 2**20} MiB; it is not a ganorama sidecar")
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as error:
-        raise UsageError(f"sidecar {path} is not valid JSON ({error.__class__.__name__})") from None
+    data = read_sidecar_json(file, f"sidecar {path}")
     if not isinstance(data, dict):
         raise UsageError(f"sidecar {path} is not a JSON object")
     return data

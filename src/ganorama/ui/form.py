@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ganorama.errors import UsageError
-from ganorama.request import KINDS, LAYOUT_NAMES, Request, flag_label, parse_text
+from ganorama.request import KINDS, LAYOUT_NAMES, Request, flag_label, parse_text, read_sidecar_json
 
 # Widgets shown whatever the kind, then each kind's own. Names are Request fields, except
 # "share_z": the page asks the positive question (checked = one noise vector for all views).
@@ -231,17 +231,7 @@ def compose_mix(parts: list[tuple[Any, Any]]) -> str:
 def request_from_sidecar_file(path: str | Path) -> Request:
     """The request in an uploaded sidecar (``N.json`` written beside a result), read as
     data only: size-capped, JSON, and a layout that names no file on the server."""
-    from ganorama.cli.reproduce import MAX_SIDECAR_BYTES
-
-    file = Path(path)
-    if file.stat().st_size > MAX_SIDECAR_BYTES:
-        raise UsageError(f"the uploaded file is larger than {MAX_SIDECAR_BYTES // 2**20} MiB; "
-                         "it is not a ganorama sidecar")  # fmt: skip
-    try:
-        sidecar = json.loads(file.read_bytes().decode("utf-8"))
-    except (ValueError, UnicodeDecodeError) as error:
-        raise UsageError(f"the uploaded file is not valid JSON ({error.__class__.__name__}); upload the N.json "
-                         "written beside a result") from None  # fmt: skip
+    sidecar = read_sidecar_json(path, "the uploaded file", hint="; upload the N.json written beside a result")
     if isinstance(sidecar, dict) and isinstance(sidecar.get("request"), dict) and "layout" in sidecar["request"]:
         sidecar["request"]["layout"] = layout_value(sidecar["request"]["layout"])
     return Request.from_sidecar(sidecar)
