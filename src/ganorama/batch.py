@@ -258,7 +258,7 @@ def check_rows_with_model(rows: Sequence[Row], config, device="cpu", dtype=None,
     import torch
 
     from ganorama.memory import check_fits
-    from ganorama.pipeline import batch_limit, plan_request
+    from ganorama.pipeline import plan_group
 
     dtype = dtype or torch.float32
     planned: set[str] = set()
@@ -268,10 +268,7 @@ def check_rows_with_model(rows: Sequence[Row], config, device="cpu", dtype=None,
             continue
         planned.add(shape)
         try:
-            plan = plan_request(row.request, config, device, dtype)
-            group = batch_limit(plan, batch)
-            if group > 1:
-                plan = plan_request(row.request, config, device, dtype, canvases=group)
+            plan = plan_group(row.request, config, device, dtype, batch)
             if check_memory:
                 check_fits(plan.memory, device)
         except UsageError as error:
@@ -521,24 +518,16 @@ def process_rows(generator, destination: Destination, rows: Sequence[Row], batch
 def _groups(rows: list[Row], generator, batch) -> Iterator[list[Row]]:
     """Runs of consecutive rows that ``run_many`` would put in one forward; a row that
     cannot be planned is a group of its own (it fails alone)."""
-    from ganorama.pipeline import batch_key, batch_limit
+    from ganorama.pipeline import batch_key, batch_limit, forward_groups
 
-    group: list[Row] = []
-    key = limit = None
-    for row in rows:
+    def key_and_limit(row: Row) -> tuple:
         try:
             plan = generator.plan(row.request)
-            row_key, row_limit = batch_key(plan), batch_limit(plan, batch)
+            return batch_key(plan), batch_limit(plan, batch)
         except Exception:  # noqa: BLE001 - reported when the row runs
-            row_key, row_limit = object(), 1
-        if group and (len(group) >= limit or row_key != key):
-            yield group
-            group = []
-        if not group:
-            key, limit = row_key, row_limit
-        group.append(row)
-    if group:
-        yield group
+            return object(), 1
+
+    return forward_groups(rows, key_and_limit)
 
 
 def _make_group(generator, destination: Destination, rows: list[Row], batch) -> Iterator[RowStatus]:

@@ -155,7 +155,7 @@ class MemoryPlan:
     parts: dict = field(default_factory=dict)  # name -> bytes, for messages
 
     def describe(self) -> str:
-        return ", ".join(f"{name} {format_bytes(size)}" for name, size in self.parts.items() if size)
+        return _describe(self.parts)
 
 
 def plan_memory(

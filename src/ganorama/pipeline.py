@@ -25,7 +25,7 @@ from ganorama.export.io import tensor_to_image
 from ganorama.latents import fresh_seed, random_class_ids, seeded_generator, truncated_noise
 from ganorama.models.biggan import BigGAN
 from ganorama.models.imagenet import NUM_CLASSES, class_mix, class_vector, display_name
-from ganorama.request import AUTO, Request, plain_label
+from ganorama.request import AUTO, FIELDS, Request, plain_label
 from ganorama.runner import Schedule, run_views
 
 DEFAULT_START_LAYER = 2
@@ -60,27 +60,18 @@ class Sampling:
     def __post_init__(self):
         # The request's checks are the one place these values are validated.
         Request(truncation=self.truncation, z_mul=self.z_mul, class_mul=self.class_mul,
-                no_share_z=_boolean(self.share_z, "share_z"), share_class=self.share_class,
+                no_share_z=FIELDS["no_share_z"](self.share_z, "share_z"), share_class=self.share_class,
                 start_layer=self.start_layer, end_layer=self.end_layer)  # fmt: skip
 
     def validate(self, num_blocks: int | None = None) -> None:
         """Raise UsageError if the layer range goes past the model's ``num_blocks``."""
-        if num_blocks is not None and self.end_layer > num_blocks:
-            raise UsageError(
-                f"layer range start_layer={self.start_layer} end_layer={self.end_layer} is invalid; "
-                f"need 0 <= start_layer <= end_layer <= {num_blocks} (the model's number of blocks)"
-            )
+        if num_blocks is not None:
+            check_layer_range(self.start_layer, self.end_layer, num_blocks)
 
     def as_request_fields(self) -> dict:
         return dict(truncation=self.truncation, z_mul=self.z_mul, class_mul=self.class_mul,
                     no_share_z=not self.share_z, share_class=self.share_class,
                     start_layer=self.start_layer, end_layer=self.end_layer)  # fmt: skip
-
-
-def _boolean(value, name: str) -> bool:
-    if not isinstance(value, bool):
-        raise UsageError(f"{name} {value!r} is not true or false")
-    return value
 
 
 @dataclass
@@ -183,12 +174,7 @@ def plan_request(request: Request, config, device="cpu", dtype=torch.float32, ca
     operators and composition plans are built once for many requests."""
     from ganorama import memory
 
-    if request.end_layer > config.num_blocks:
-        raise UsageError(
-            f"layer range {label('start_layer')} {request.start_layer} {label('end_layer')} {request.end_layer} "
-            f"is invalid; this model has {config.num_blocks} blocks: need 0 <= start_layer <= end_layer <= "
-            f"{config.num_blocks}"
-        )
+    check_layer_range(request.start_layer, request.end_layer, config.num_blocks, label)
     canvas, width, height = _canvas_for(request, config, label, {} if canvas_cache is None else canvas_cache)
     composition = canvas.composition_bytes(height, width) if request.kind == "panorama" else canvas.composition_bytes()
     views = canvas.num_views * canvases
@@ -198,14 +184,38 @@ def plan_request(request: Request, config, device="cpu", dtype=torch.float32, ca
     return RunPlan(request, canvas, width, height, plan)
 
 
+def check_layer_range(start_layer: int, end_layer: int, num_blocks: int, label: Callable[[str], str] = plain_label
+                      ) -> None:  # fmt: skip
+    """UsageError if the synced blocks ``start_layer <= i < end_layer`` go past the model's
+    ``num_blocks`` (the order of the two is the request's own check)."""
+    if end_layer > num_blocks:
+        raise UsageError(
+            f"layer range {label('start_layer')} {start_layer} {label('end_layer')} {end_layer} is invalid; this "
+            f"model has {num_blocks} blocks: need 0 <= start_layer <= end_layer <= {num_blocks}"
+        )
+
+
+def plan_group(request: Request, config, device, dtype, batch: int | str,
+               label: Callable[[str], str] = plain_label) -> RunPlan:  # fmt: skip
+    """:func:`plan_request` for as many canvases like ``request``'s as ``batch`` puts in
+    one forward: what a run of such requests must fit."""
+    plan = plan_request(request, config, device, dtype, label=label)
+    group = batch_limit(plan, batch)
+    return plan if group == 1 else plan_request(request, config, device, dtype, canvases=group, label=label)
+
+
+def _layout_key(layout) -> str:
+    """A layout (a name, or a list of views) as text that compares equal for equal layouts."""
+    return json.dumps(layout if isinstance(layout, str) else [vars(view) for view in layout])
+
+
 def _canvas_for(request: Request, config, label, cache: dict):
     from ganorama.canvas.plane import PlaneCanvas, check_overlap, texture_grid
     from ganorama.canvas.sphere import SphereCanvas, auto_panorama_width
 
     size = config.output_dim
     if request.kind == "panorama":
-        key = ("sphere", json.dumps(request.layout if isinstance(request.layout, str)
-                                    else [vars(view) for view in request.layout]))  # fmt: skip
+        key = ("sphere", _layout_key(request.layout))
         canvas = cache.get(key) or cache.setdefault(key, SphereCanvas.from_layout(request.layout))
         width, height = request.panorama_width, request.panorama_height
         if width == AUTO and height == AUTO:
@@ -296,16 +306,9 @@ class Ganorama:
         """Results for ``requests``, in order. Up to ``batch`` consecutive requests that
         share a canvas (kind, size, layout, layer range, truncation, chunking) run as one
         forward of ``batch x views`` views; ``"auto"`` takes as many as one chunk holds."""
-        pending: list[RunPlan] = []
-        for request in requests:
-            plan = self.plan(request)
-            limit = batch_limit(plan, batch)
-            if pending and (len(pending) >= limit or batch_key(pending[0]) != batch_key(plan)):
-                yield from self._run_group(pending, on_progress)
-                pending = []
-            pending.append(plan)
-        if pending:
-            yield from self._run_group(pending, on_progress)
+        plans = (self.plan(request) for request in requests)
+        for group in forward_groups(plans, lambda plan: (batch_key(plan), batch_limit(plan, batch))):
+            yield from self._run_group(group, on_progress)
 
     def _run_group(self, plans: list[RunPlan], on_progress: ProgressCallback | None) -> Iterator[Result]:
         first = plans[0]
@@ -394,7 +397,7 @@ class Ganorama:
             "height": image.shape[-2],
             "max_views": max_views,
             "canvases_per_forward": group,
-            "view_classes": [{str(k): v for k, v in mix.items()} for mix in inputs.per_view],
+            "view_classes": _mixes_json(inputs.per_view),
             "view_class_names": [display_name(max(mix, key=mix.get)) for mix in inputs.per_view],
             "request": request.to_dict(),
         }
@@ -458,7 +461,7 @@ class Ganorama:
             views = run_views(self.model, canvas.sync_operator, inputs.z.to(self.device, self.dtype),
                               inputs.class_vectors.to(self.device, self.dtype), sampling.truncation, schedule)  # fmt: skip
         metadata = {"seed": inputs.seed, **{f.name: getattr(sampling, f.name) for f in fields(sampling)},
-                    "view_classes": [{str(k): v for k, v in mix.items()} for mix in inputs.per_view]}  # fmt: skip
+                    "view_classes": _mixes_json(inputs.per_view)}
         return views, metadata
 
 
@@ -468,6 +471,11 @@ class _Inputs:
     z: torch.Tensor  # (V, z_dim)
     class_vectors: torch.Tensor  # (V, num_classes)
     per_view: list
+
+
+def _mixes_json(per_view: list[dict[int, float]]) -> list[dict[str, float]]:
+    """Per-view class mixes as JSON objects (keys are text in JSON)."""
+    return [{str(class_id): weight for class_id, weight in mix.items()} for mix in per_view]
 
 
 def _python_spelling(message: str) -> str:
@@ -496,13 +504,29 @@ def batch_limit(plan: RunPlan, batch: int | str) -> int:
     return batch
 
 
+def forward_groups(items: Iterable, key_and_limit: Callable) -> Iterator[list]:
+    """Runs of consecutive ``items`` that go through one forward together: equal keys, at
+    most ``limit`` long, where ``key_and_limit(item)`` gives ``(key, limit)`` (items with
+    equal keys have equal limits). Lazy: an item is looked at only when its turn comes."""
+    group: list = []
+    group_key = limit = None
+    for item in items:
+        key, item_limit = key_and_limit(item)
+        if group and (len(group) >= limit or key != group_key):
+            yield group
+            group = []
+        if not group:
+            group_key, limit = key, item_limit
+        group.append(item)
+    if group:
+        yield group
+
+
 def batch_key(plan: RunPlan) -> tuple:
     """What requests must share to go through one forward together: kind, canvas, output
     size, layer range, truncation and chunking (classes and seeds may differ)."""
     request = plan.request
-    return (request.kind, json.dumps(request.layout if isinstance(request.layout, str)
-                                     else [vars(view) for view in request.layout]),
-            plan.width, plan.height, request.start_layer, request.end_layer, request.truncation,
+    return (request.kind, _layout_key(request.layout), plan.width, plan.height, request.start_layer, request.end_layer, request.truncation,
             plan.max_views, getattr(plan.canvas, "rows", None), getattr(plan.canvas, "cols", None),
             request.overlap, request.wrap)  # fmt: skip
 

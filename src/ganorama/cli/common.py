@@ -448,16 +448,13 @@ def check_model_choice(model_args: argparse.Namespace, config) -> None:
 def check_before_loading(request, model_args: argparse.Namespace, batch):
     """Plan ``request`` against the architecture if it is known before loading: every
     model-dependent check and the memory check. Returns the plan, or None."""
-    from ganorama.pipeline import batch_limit, plan_request
+    from ganorama.pipeline import plan_group
 
     config = known_config(model_args)
     if config is None:
         return None
     check_model_choice(model_args, config)
-    plan = plan_request(request, config, model_args.device, model_args.dtype, label=flag_label)
-    group = batch_limit(plan, batch)
-    if group > 1:
-        plan = plan_request(request, config, model_args.device, model_args.dtype, canvases=group, label=flag_label)
+    plan = plan_group(request, config, model_args.device, model_args.dtype, batch, label=flag_label)
     check_fits_now(plan, model_args.device)
     return plan
 
