@@ -25,11 +25,11 @@ from ganorama.export.io import tensor_to_image
 from ganorama.latents import fresh_seed, random_class_ids, seeded_generator, truncated_noise
 from ganorama.models.biggan import BigGAN
 from ganorama.models.imagenet import NUM_CLASSES, class_mix, class_vector, display_name
-from ganorama.request import AUTO, FIELDS, Request, plain_label
+from ganorama.request import AUTO, DEFAULTS, FIELDS, Request, plain_label
 from ganorama.runner import Schedule, run_views
 
-DEFAULT_START_LAYER = 2
-DEFAULT_END_LAYER = 7
+DEFAULT_START_LAYER = DEFAULTS["start_layer"]
+DEFAULT_END_LAYER = DEFAULTS["end_layer"]
 # Most canvases put in one forward by ``batch="auto"``.
 MAX_AUTO_BATCH = 16
 
@@ -49,11 +49,11 @@ class Canvas(Protocol):
 class Sampling:
     """How latents and classes are drawn; the seed's flags and defaults. Checked when made."""
 
-    truncation: float = 0.5
-    z_mul: float = 1.0
-    class_mul: float = 1.0
-    share_z: bool = True
-    share_class: bool = False
+    truncation: float = DEFAULTS["truncation"]
+    z_mul: float = DEFAULTS["z_mul"]
+    class_mul: float = DEFAULTS["class_mul"]
+    share_z: bool = not DEFAULTS["no_share_z"]
+    share_class: bool = DEFAULTS["share_class"]
     start_layer: int = DEFAULT_START_LAYER
     end_layer: int = DEFAULT_END_LAYER
 

@@ -257,6 +257,10 @@ class Request:
         return [name for name in EXPORTS if getattr(self, name)]
 
 
+# Each field's default: the CLI's flags and the keyword API use these too.
+DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(Request)}
+
+
 def read_sidecar_json(path, what: str, hint: str = "") -> Any:
     """The JSON in the sidecar file at ``path``, size-capped and read as data only.
     ``what`` names the file in messages ("sidecar 3.json", "the uploaded file"); ``hint``

@@ -13,7 +13,7 @@ import difflib
 import re
 import sys
 
-from ganorama.request import AUTO, FIELDS, FORMATS, LAYOUT_NAMES, MAX_SEED, WRAPS, flag_label, parse_text
+from ganorama.request import AUTO, DEFAULTS, FIELDS, FORMATS, LAYOUT_NAMES, MAX_SEED, WRAPS, flag_label, parse_text
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -210,16 +210,16 @@ def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
     for name, help_text in (("z_mul", "multiply the noise vector (3 gives wild, abstract results); -1000 to 1000"),
                             ("class_mul", "multiply the class vector; -1000 to 1000"),
                             ("truncation", "noise truncation, 0 < t <= 1")):  # fmt: skip
-        group.add_argument(*flag_names(name), dest=name, type=field_type(name), default=FIELDS_DEFAULTS[name],
+        group.add_argument(*flag_names(name), dest=name, type=field_type(name), default=DEFAULTS[name],
                            metavar="X", help=help_text)
     group.add_argument(*flag_names("share_class"), dest="share_class", action="store_true",
                        help="without --class_names: one random class for all views instead of one per view")
     group.add_argument(*flag_names("no_share_z"), dest="no_share_z", action="store_true",
                        help="draw a separate noise vector per view instead of one shared by all views")
-    group.add_argument(*flag_names("start_layer"), dest="start_layer", type=field_type("start_layer"), default=2,
+    group.add_argument(*flag_names("start_layer"), dest="start_layer", type=field_type("start_layer"), default=DEFAULTS["start_layer"],
                        metavar="I", help="first generator block whose output is synced (blocks count GenBlocks "
                                          "and the attention block)")  # fmt: skip
-    group.add_argument(*flag_names("end_layer"), dest="end_layer", type=field_type("end_layer"), default=7,
+    group.add_argument(*flag_names("end_layer"), dest="end_layer", type=field_type("end_layer"), default=DEFAULTS["end_layer"],
                        metavar="J", help="sync blocks start_layer <= i < end_layer (a Python slice)")
     group.add_argument("--seed", type=field_type("seed"), default=None, metavar="S",
                        help=f"seed of result 0 (result k uses S+k), 0 to {MAX_SEED}; random and recorded in the "
@@ -250,7 +250,7 @@ def add_output_arguments(group, kind: str) -> None:
     group.add_argument("--format", default=None, choices=FORMATS,
                        help="image format (default: from -o's suffix, else png)" +
                             ("; both carry GPano 360 metadata" if kind == "panorama" else ""))  # fmt: skip
-    group.add_argument("--quality", type=field_type("quality"), default=95, help="JPEG quality 1-100")
+    group.add_argument("--quality", type=field_type("quality"), default=DEFAULTS["quality"], help="JPEG quality 1-100")
     group.add_argument(*flag_names("save_views"), dest="save_views", action="store_true",
                        help=f"also write the raw {'views' if kind == 'panorama' else 'tiles'} as one contact sheet, "
                             "N_views.png")  # fmt: skip
@@ -260,12 +260,12 @@ def add_panorama_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("panorama")
     add_output_arguments(group, "panorama")
     group.add_argument(*flag_names("panorama_width"), dest="panorama_width", type=field_type("panorama_width"),
-                       default=2000, metavar="W|auto",
+                       default=DEFAULTS["panorama_width"], metavar="W|auto",
                        help="equirect width in pixels (twice the height); auto = the views' own angular resolution "
                             "(about 4x the model's size)")  # fmt: skip
     group.add_argument(*flag_names("panorama_height"), dest="panorama_height", type=field_type("panorama_height"),
-                       default=1000, metavar="H|auto", help="equirect height in pixels (half the width)")
-    group.add_argument("--layout", default="full", metavar="|".join(LAYOUT_NAMES) + "|FILE.json",
+                       default=DEFAULTS["panorama_height"], metavar="H|auto", help="equirect height in pixels (half the width)")
+    group.add_argument("--layout", default=DEFAULTS["layout"], metavar="|".join(LAYOUT_NAMES) + "|FILE.json",
                        help="camera layout: full = the original 16 views + zenith + nadir (covers the poles); "
                             "seed16 = the original 16 views; cube = 6 wide views; or a JSON list of views "
                             '[{"azimuth": 0, "elevation": 0, "roll": 0, "fov": 90}, ...] that must cover the sphere')
@@ -276,14 +276,14 @@ def add_panorama_arguments(parser: argparse.ArgumentParser) -> None:
     exports.add_argument("--viewer", action="store_true", help="also write N.html, an offline 360 viewer")
     exports.add_argument("--turntable", action="store_true", help="also write N_turntable.gif, a spinning globe")
     exports.add_argument("--mesh", action="store_true", help="also write N.glb, a textured sphere (glTF)")
-    exports.add_argument("--displace", type=field_type("displace"), default=0.0, metavar="D",
+    exports.add_argument("--displace", type=field_type("displace"), default=DEFAULTS["displace"], metavar="D",
                          help="colour-based displacement for --turntable/--mesh, -2 < D < 2, e.g. 0.1")
     exports.add_argument(*flag_names("export_point_cloud"), dest="export_point_cloud", action="store_true",
                          help="also write the views' 3-D points with their colours as N.ply")
 
 
 def add_overlap_argument(group) -> None:
-    group.add_argument("--overlap", type=field_type("overlap"), default=0.5, metavar="F",
+    group.add_argument("--overlap", type=field_type("overlap"), default=DEFAULTS["overlap"], metavar="F",
                        help="fraction of a tile shared with its neighbour, 0 <= F < 1; the step between tiles must "
                             "land on the synced feature grids (for the default blocks: multiples of 1/8)")
 
@@ -291,11 +291,11 @@ def add_overlap_argument(group) -> None:
 def add_bigimg_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("big image")
     add_output_arguments(group, "bigimg")
-    group.add_argument(*flag_names("batch_size"), dest="batch_size", type=field_type("batch_size"), default=6,
+    group.add_argument(*flag_names("batch_size"), dest="batch_size", type=field_type("batch_size"), default=DEFAULTS["batch_size"],
                        metavar="COLS", help="tiles across; with --overlap 0.5 the image is (S/2)*(COLS+1) wide")
-    group.add_argument("--rows", type=field_type("rows"), default=1, help="tiles down")
+    group.add_argument("--rows", type=field_type("rows"), default=DEFAULTS["rows"], help="tiles down")
     add_overlap_argument(group)
-    group.add_argument("--wrap", default="none", choices=WRAPS,
+    group.add_argument("--wrap", default=DEFAULTS["wrap"], choices=WRAPS,
                        help="join opposite edges so the image tiles: x = left/right, y = top/bottom, xy = both")
     group.add_argument("--morph", action="store_true",
                        help='blend the --class_names ("orange|lemon", two or more) from left to right across '
@@ -305,12 +305,9 @@ def add_bigimg_arguments(parser: argparse.ArgumentParser) -> None:
 def add_texture_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("texture")
     add_output_arguments(group, "texture")
-    group.add_argument("--size", type=field_type("size"), default=512,
+    group.add_argument("--size", type=field_type("size"), default=DEFAULTS["size"],
                        help="wanted side in pixels; the nearest whole number of tile steps is used")
     add_overlap_argument(group)
-
-
-FIELDS_DEFAULTS = {"z_mul": 1.0, "class_mul": 1.0, "truncation": 0.5}
 
 
 def add_generation_arguments(parser: argparse.ArgumentParser, kind: str) -> None:
