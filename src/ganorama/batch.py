@@ -320,9 +320,9 @@ class Destination:
         """UsageError unless OUT can be a directory of results (checked before anything is
         written; nothing is created)."""
         if self.local is not None:
-            probe = self.local
-            while not probe.exists() and probe != probe.parent:
-                probe = probe.parent
+            from ganorama.resources import nearest_existing
+
+            probe = nearest_existing(self.local)
             if probe.exists() and not probe.is_dir():
                 raise UsageError(f"OUT {self.url}: {probe} is a file, not a directory")
         else:
