@@ -123,6 +123,40 @@ def temporary_name(destination: Path) -> Path:
     return destination.with_name(name)
 
 
+_DEFAULT_NAME_MAX = 255
+
+
+def _name_max(directory: Path) -> int:
+    try:
+        return os.pathconf(directory, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):
+        return _DEFAULT_NAME_MAX
+
+
+def check_name_lengths(path: str | os.PathLike, what: str = "output", temporary: bool = True) -> None:
+    """UsageError unless every component of ``path`` still to be created fits the file
+    system's name limit, the last one (a file, written under :func:`temporary_name` first
+    when ``temporary``) with room for its temporary name. Checked before anything else: a
+    name too long cannot even be looked up (``exists`` fails with ENAMETOOLONG)."""
+    from ganorama.resources import nearest_existing
+
+    path = Path(path)
+    anchor = nearest_existing(path)
+    name_max = _name_max(anchor) if anchor.is_dir() else _DEFAULT_NAME_MAX
+    parts = Path(os.path.abspath(path)).relative_to(anchor).parts
+    for index, part in enumerate(parts):
+        length = len(os.fsencode(part))
+        last = index == len(parts) - 1
+        extra = len(os.fsencode(temporary_name(Path(part)).name)) - length if last and temporary else 0
+        limit = name_max - extra
+        if length > limit:
+            room = " (the file system's limit, less room for the temporary name it is written under)"
+            raise UsageError(
+                f"cannot write {what}: the name {part[:40]!r}... is {length} bytes long; at most {limit} are "
+                f"allowed{room if last and temporary else ''}"
+            )
+
+
 def check_new_file(destination: str | os.PathLike) -> Path:
     """UsageError unless ``destination`` does not exist (nothing is ever replaced)."""
     destination = Path(destination)
@@ -306,8 +340,10 @@ def result_paths(image_path: Path, request) -> dict[str, Path]:
 
 
 def check_result_paths(image_path: Path, request) -> None:
-    """UsageError if any file of the result would replace an existing one."""
-    for path in result_paths(image_path, request).values():
+    """UsageError if any file of the result would replace an existing one or has a name
+    too long to be written."""
+    for role, path in result_paths(image_path, request).items():
+        check_name_lengths(path, temporary=role != "cubemap")  # the cubemap is a folder
         check_new_file(path)
 
 

@@ -62,6 +62,8 @@ CHECKS_BEFORE_LOADING = [
     ("panorama", ("-o", "/proc/nope",), "-o /proc/nope is not writable"),
     ("panorama", ("-o", "/dev/null/x",), "/dev/null is a file, not a directory"),
     ("panorama", ("-o", "{tmp}/" + "n" * 300,), "File name too long"),
+    # Fits the file system's limit, but not the temporary name it is first written under.
+    ("panorama", ("-o", "{tmp}/" + "n" * 240 + ".png",), "less room for the temporary name"),
     ("panorama", ("--panorama_width", "10000000", "--panorama_height", "5000000"), "make the output image smaller"),
     ("panorama", ("--start_layer", "3", "--end_layer", "99"), "this model has 7 blocks"),
     ("panorama", ("--layout", "{tmp}/hole.json",), "of directions outside every view"),

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 
 from ganorama.errors import UsageError
-from ganorama.export.destination import TEMPORARY_NAME_EXTRA, check_output_directory, check_output_file
+from ganorama.export.destination import check_output_directory, check_output_file
+from ganorama.outputs import write_bytes_atomic
 
 
 def test_a_new_file_in_a_new_directory_is_fine_and_nothing_is_created(tmp_path):
@@ -45,11 +47,17 @@ def test_bad_output_files_are_refused_in_one_line(tmp_path, make, message):
     assert sorted(os.listdir(tmp_path)) == before
 
 
-def test_the_name_limit_leaves_room_for_the_temporary_name(tmp_path):
-    limit = 255 - TEMPORARY_NAME_EXTRA - len(".gif")
-    check_output_file(tmp_path / ("n" * (limit - 4) + ".gif"), (".gif",))  # exactly at the limit
+def test_a_name_at_the_limit_can_really_be_written_and_one_byte_more_is_refused(tmp_path):
+    """The limit leaves room for the temporary name ganorama.outputs really writes under."""
+    with pytest.raises(UsageError, match="are allowed") as caught:
+        check_output_file(tmp_path / ("n" * 251 + ".gif"), (".gif",))
+    limit = int(re.search(r"at most (\d+) are allowed", str(caught.value)).group(1))
+    at_limit = tmp_path / ("n" * (limit - len(".gif")) + ".gif")
+    check_output_file(at_limit, (".gif",))
+    write_bytes_atomic(at_limit, b"GIF89a")
+    assert at_limit.read_bytes() == b"GIF89a"
     with pytest.raises(UsageError, match=f"at most {limit} are allowed"):
-        check_output_file(tmp_path / ("n" * (limit - 3) + ".gif"), (".gif",))
+        check_output_file(tmp_path / ("n" * (limit - len(".gif") + 1) + ".gif"), (".gif",))
 
 
 def test_output_directories(tmp_path):

@@ -17,40 +17,8 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from ganorama.errors import UsageError
+from ganorama.outputs import check_name_lengths
 from ganorama.resources import nearest_existing
-
-# ganorama.outputs writes every file as ".NAME.XXXXXXXX.partSUFFIX" first, then renames it:
-# the temporary name is this much longer than NAME plus its suffix.
-TEMPORARY_NAME_EXTRA = len(".") + len(".") + 8 + len(".part")
-DEFAULT_NAME_MAX = 255
-
-
-def _name_max(directory: Path) -> int:
-    try:
-        return os.pathconf(directory, "PC_NAME_MAX")
-    except (OSError, ValueError, AttributeError):
-        return DEFAULT_NAME_MAX
-
-
-def _check_names(path: Path, what: str, temporary: bool) -> None:
-    """Every component of ``path`` still to be created must fit the file system's name
-    limit; the last one (a file written under a temporary name when ``temporary``) must
-    leave room for that temporary name. Checked first: a name too long cannot even be
-    looked up (``exists`` fails with ENAMETOOLONG)."""
-    anchor = nearest_existing(path)
-    name_max = _name_max(anchor) if anchor.is_dir() else DEFAULT_NAME_MAX
-    parts = Path(os.path.abspath(path)).relative_to(anchor).parts
-    for index, part in enumerate(parts):
-        length = len(os.fsencode(part))
-        last = index == len(parts) - 1
-        limit = name_max - (TEMPORARY_NAME_EXTRA + len(os.fsencode(Path(part).suffix)) if last and temporary else 0)
-        if length > limit:
-            room = " (the file system's limit, less room for the temporary name it is written under)"
-            raise UsageError(
-                f"cannot write {what}: the name {part[:40]!r}... is {length} bytes long; at most {limit} are "
-                f"allowed{room if last and temporary else ''}"
-            )
-
 
 def _check_writable(path: Path, what: str) -> None:
     """``path``'s nearest existing ancestor must be a directory we can create files in,
@@ -75,7 +43,7 @@ def check_output_file(path: str | os.PathLike, suffixes: Sequence[str], what: st
     path = Path(path)
     if path.suffix.lower() not in suffixes:
         raise UsageError(f"{what} {str(path)!r} must end in {' or '.join(suffixes)}")
-    _check_names(path, what, temporary=True)
+    check_name_lengths(path, what, temporary=True)
     if path.exists() or path.is_symlink():
         raise UsageError(f"{path} already exists; choose another output name")
     _check_writable(path, what)
@@ -87,9 +55,9 @@ def check_output_directory(directory: str | os.PathLike, names: Iterable[str], w
     ``names``: it exists and is not a directory, one of the files exists, a name is too
     long, or it cannot be created or written. Creates nothing. Returns it as a Path."""
     directory, names = Path(directory), list(names)
-    _check_names(directory, what, temporary=False)
+    check_name_lengths(directory, what, temporary=False)
     for name in names:
-        _check_names(directory / name, what, temporary=True)
+        check_name_lengths(directory / name, what, temporary=True)
     if directory.exists() and not directory.is_dir():
         raise UsageError(f"{what} {directory} exists and is not a directory")
     for name in names:
