@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from ganorama.cli import common
-from ganorama.request import AUTO, EXPORTS, FIELDS, FORMATS, KINDS, LAYOUT_NAMES, MAX_SEED, WRAPS, flag_label
+from ganorama.request import EXPORTS, FIELDS, FORMATS, KINDS, LAYOUT_NAMES, MAX_SEED, WRAPS, flag_label
 
 DESCRIPTION = """\
 Make many results, one per row of a job file, on Ray: locally on this machine's cores
@@ -165,8 +165,6 @@ def read_rows(args: argparse.Namespace):
         if args.out is None:
             common.raise_usage("OUT is missing: ganorama batch --count N [options] OUT")
         template = {"kind": "panorama", **defaults}
-        if template.get("max_views") == AUTO:
-            template["max_views"] = None
         return batch_lib.numbered_rows(template, args.count, args.class_names, args.base_seed, label=flag_label)
     if args.jobs is None:
         common.raise_usage("JOBS and OUT are missing: ganorama batch JOBS OUT (or --count N OUT); see --help")
@@ -175,8 +173,6 @@ def read_rows(args: argparse.Namespace):
     for name in ("base_seed", "class_names"):
         if getattr(args, name) is not None:
             common.raise_usage(f"--{name} goes with --count; in a job file give each row its seed and classes")
-    if defaults.get("max_views") == AUTO:
-        defaults["max_views"] = None
     rows = batch_lib.read_jobs(args.jobs, defaults)
     check_flags_apply(defaults, rows, args.jobs)
     return rows
