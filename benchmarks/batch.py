@@ -24,7 +24,7 @@ from pathlib import Path
 from _common import REPO, environment, print_table, write_json
 from fixture_models import write_legacy_checkpoint
 
-from ganorama.models.biggan import BigGANConfig
+from ganorama.models.config import BigGANConfig
 
 CLASSES = ("sandbar", "valley", "lakeside", "coral reef")
 # A local Ray on this machine only: no token to hand to its clients.

@@ -18,7 +18,8 @@ import torch
 
 from _common import environment, print_table, synchronize, write_json
 
-from ganorama.models.biggan import BigGAN, BigGANConfig
+from ganorama.models.biggan import BigGAN
+from ganorama.models.config import BigGANConfig
 from ganorama.pipeline import Ganorama
 from ganorama.request import Request
 

@@ -18,7 +18,8 @@ import torch
 from _common import add_run_arguments, environment, prepare_run, print_table, time_call, write_json
 from fixture_models import load_reference, write_legacy_checkpoint
 
-from ganorama.models.biggan import BigGAN, BigGANConfig
+from ganorama.models.biggan import BigGAN
+from ganorama.models.config import BigGANConfig
 
 
 def main() -> None:

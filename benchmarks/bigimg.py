@@ -21,7 +21,8 @@ import torch
 from _common import add_run_arguments, environment, prepare_run, print_table, synchronize, time_call, write_json
 
 from ganorama.canvas.plane import PlaneCanvas
-from ganorama.models.biggan import BigGAN, BigGANConfig
+from ganorama.models.biggan import BigGAN
+from ganorama.models.config import BigGANConfig
 from ganorama.pipeline import DEFAULT_END_LAYER, DEFAULT_START_LAYER, sync_hooks
 
 CASES = {"1x6 strip": dict(rows=1, cols=6, wrap="none"), "4x4 tileable": dict(rows=4, cols=4, wrap="xy")}

@@ -60,7 +60,8 @@ def child(spec: dict) -> None:
 
     from ganorama.devices import tune_cpu_allocator
     from ganorama.memory import format_bytes
-    from ganorama.models.biggan import BigGAN, BigGANConfig
+    from ganorama.models.biggan import BigGAN
+    from ganorama.models.config import BigGANConfig
     from ganorama.pipeline import Ganorama
     from ganorama.request import Request
 
@@ -113,8 +114,8 @@ def main() -> None:
     import torch
 
     from ganorama.memory import format_bytes
-    from ganorama.models.biggan import BigGANConfig
-    from ganorama.pipeline import plan_request
+    from ganorama.models.config import BigGANConfig
+    from ganorama.planning import plan_request
     from ganorama.request import Request
 
     rows = []

@@ -24,8 +24,10 @@ from _common import REPO, add_run_arguments, environment, prepare_run, print_tab
 from fixture_models import write_legacy_checkpoint
 
 from ganorama.canvas.sphere import SphereCanvas
-from ganorama.models.biggan import BigGAN, BigGANConfig
-from ganorama.pipeline import Sampling, sync_hooks
+from ganorama.models.biggan import BigGAN
+from ganorama.models.config import BigGANConfig
+from ganorama.pipeline import sync_hooks
+from ganorama.request import Sampling
 
 
 def main() -> None:

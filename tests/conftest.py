@@ -12,7 +12,7 @@ from fixture_models import (
     small_config,
     write_legacy_checkpoint,
 )
-from ganorama.models.biggan import BigGANConfig
+from ganorama.models.config import BigGANConfig
 
 
 @pytest.fixture(scope="session")

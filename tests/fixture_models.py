@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ganorama.models.biggan import BigGANConfig
+from ganorama.models.config import BigGANConfig
 
 
 def small_config(width: int = 8, output_dim: int = 128) -> BigGANConfig:

@@ -10,15 +10,12 @@ import pytest
 import torch
 
 from ganorama.errors import UsageError
-from ganorama.outputs import (
-    atomic_path,
-    claim_index,
-    next_free_index,
-    remove_stale_temporaries,
-    save_numbered_result,
-    temporary_name,
-)
-from ganorama.pipeline import Result
+from ganorama.files import atomic_path, claim_index, next_free_index, remove_stale_temporaries, temporary_name
+from ganorama.outputs import save_numbered_result
+from ganorama.canvas.layouts import View
+from ganorama.canvas.plane import PlaneCanvas
+from ganorama.canvas.sphere import SphereCanvas
+from ganorama.result import Provenance, Result
 from ganorama.request import Request
 
 
@@ -27,9 +24,9 @@ def _result(kind: str = "panorama", **fields) -> Result:
     request = Request(kind=kind, seed=1, **fields)
     image = torch.linspace(0, 1, 3 * 8 * 16).reshape(3, 8, 16)
     views = torch.rand(2, 3, 4, 4, generator=torch.Generator().manual_seed(0))
-    metadata = {"kind": kind, "request": request.to_dict(), "views": [{"azimuth": 0, "elevation": 0, "roll": 0,
-                                                                       "fov": 90}] * 2}  # fmt: skip
-    return Result(image, views, metadata, request)
+    canvas = SphereCanvas([View(0.0, 0.0)] * 2) if kind == "panorama" else PlaneCanvas(1, 2, 4, overlap=0.5)
+    provenance = Provenance("custom", None, 4, "float32", "cpu")
+    return Result(image, views, request, canvas, [{977: 1.0}] * 2, provenance)
 
 
 def test_a_failed_write_leaves_no_file_under_its_final_name(tmp_path):
@@ -53,18 +50,18 @@ def test_an_existing_file_is_never_replaced(tmp_path):
 def test_a_result_that_cannot_be_finished_is_removed_whole(tmp_path, monkeypatch):
     """A full disk while writing the sidecar (the last file): the image and the views
     written before it are removed, so no partial result is left and no number is taken."""
-    import ganorama.outputs as outputs
+    from ganorama.files import FileSet
 
-    real_write_json = outputs.ResultFiles.write_json
+    real_write_json = FileSet.write_json
 
     def full_disk(self, destination, payload):
         raise OSError(errno.ENOSPC, "No space left on device", str(destination))
 
-    monkeypatch.setattr(outputs.ResultFiles, "write_json", full_disk)
+    monkeypatch.setattr(FileSet, "write_json", full_disk)
     with pytest.raises(OSError):
         save_numbered_result(_result(save_views=True), tmp_path)
     assert [path.name for path in tmp_path.iterdir()] == []
-    monkeypatch.setattr(outputs.ResultFiles, "write_json", real_write_json)
+    monkeypatch.setattr(FileSet, "write_json", real_write_json)
     written = save_numbered_result(_result(save_views=True), tmp_path)
     assert [path.name for path in written] == ["0.png", "0_views.png", "0.json"]
 

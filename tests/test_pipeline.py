@@ -7,7 +7,8 @@ import torch
 from ganorama import BigGAN, UsageError
 from ganorama.canvas.sphere import SphereCanvas
 from ganorama.latents import seeded_generator, truncated_noise
-from ganorama.pipeline import Ganorama, Sampling, morph_mix, sync_hooks
+from ganorama.pipeline import Ganorama, morph_mix, sync_hooks
+from ganorama.request import Sampling
 
 
 def test_truncated_noise_is_bounded_by_two_times_truncation_and_seeded():

@@ -8,7 +8,8 @@ import torch
 from ganorama import BigGAN
 from ganorama.canvas.plane import PlaneCanvas
 from ganorama.canvas.sphere import SphereCanvas
-from ganorama.pipeline import Ganorama, Sampling, sync_hooks
+from ganorama.pipeline import Ganorama, sync_hooks
+from ganorama.request import Sampling
 from ganorama.request import Request
 from ganorama.runner import NonFiniteOutputError, Schedule, run_views
 

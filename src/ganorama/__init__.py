@@ -8,12 +8,12 @@ __version__ = "0.1.0"
 
 _PUBLIC = {
     "BigGAN": "ganorama.models.biggan",
-    "BigGANConfig": "ganorama.models.biggan",
+    "BigGANConfig": "ganorama.models.config",
     "Ganorama": "ganorama.pipeline",
     "GanoramaError": "ganorama.errors",
     "Request": "ganorama.request",
-    "Result": "ganorama.pipeline",
-    "Sampling": "ganorama.pipeline",
+    "Result": "ganorama.result",
+    "Sampling": "ganorama.request",
     "UsageError": "ganorama.errors",
 }
 

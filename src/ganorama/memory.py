@@ -12,11 +12,14 @@ run fits is then checked against the memory available now.
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass, field
 
 import torch
 
 from ganorama.errors import UsageError
+from ganorama.models.checkpoint import state_dict_shapes
+from ganorama.models.config import BigGANConfig, BlockShape
 from ganorama.resources import format_bytes, memory_available, memory_total
 
 # Measured peak RSS over the estimate of the tensors alive at once was at most this on a
@@ -50,35 +53,12 @@ def available_memory(device: torch.device) -> int:
 # --- what the model needs -------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class BlockShape:
-    """One hookable block: channels and side length in and out."""
-
-    kind: str  # "GenBlock" or "SelfAttention"
-    in_channels: int
-    in_size: int
-    out_channels: int
-    out_size: int
-
-
-def block_shapes(config) -> list[BlockShape]:
-    """The shapes of ``config``'s blocks, in ``BigGAN.blocks`` order."""
-    shapes, size, width = [], 4, config.channel_width
-    for index, (upsample, in_mult, out_mult) in enumerate(config.layers):
-        if index == config.attention_layer_position:
-            shapes.append(BlockShape("SelfAttention", width * in_mult, size, width * in_mult, size))
-        out_size = size * 2 if upsample else size
-        shapes.append(BlockShape("GenBlock", width * in_mult, size, width * out_mult, out_size))
-        size = out_size
-    return shapes
-
-
 def _block_peak_elements(shape: BlockShape) -> int:
     """Elements alive at once inside one block for one image (input, the bottleneck's
     intermediates at the output size, the up-sampled shortcut, the output and the sum)."""
     inputs = shape.in_channels * shape.in_size**2
     out_area = shape.out_size**2
-    if shape.kind == "SelfAttention":
+    if shape.attention:
         area = shape.in_size**2
         # queries, keys, values (before and after pooling), the attention matrix, the sum.
         return 3 * inputs + area * area // 4 + shape.in_channels * area
@@ -101,21 +81,18 @@ def parameter_bytes(config, dtype: torch.dtype) -> int:
 
 @functools.lru_cache(maxsize=8)
 def _parameter_count(config_json: str) -> int:
-    """Counted on a model built on the meta device (no memory), once per architecture:
-    every request of a run plans with it."""
+    """Counted from the checkpoint's tensor shapes (no model is built), once per
+    architecture: every request of a run plans with it."""
     import json
 
-    from ganorama.models.biggan import BigGAN, BigGANConfig
-
-    with torch.device("meta"):
-        model = BigGAN(BigGANConfig.from_dict(json.loads(config_json)))
-    return sum(tensor.numel() for tensor in model.state_dict().values())
+    shapes = state_dict_shapes(BigGANConfig.from_dict(json.loads(config_json)))
+    return sum(math.prod(shape) for shape in shapes.values())
 
 
 def block_view_bytes(config, dtype: torch.dtype) -> list[int]:
     """Peak transient bytes of one image in each block, in ``BigGAN.blocks`` order, the
     output layer last."""
-    peaks = [_block_peak_elements(shape) for shape in block_shapes(config)]
+    peaks = [_block_peak_elements(shape) for shape in config.block_shapes()]
     head = 2 * config.channel_width * config.output_dim**2 + 3 * config.output_dim**2
     return [int(elements * dtype_size(dtype) * _ALLOCATOR_SLACK) for elements in peaks + [head]]
 
@@ -129,7 +106,7 @@ def view_activation_bytes(config, dtype: torch.dtype, first_block: int = 0) -> i
 def synced_feature_bytes(config, dtype: torch.dtype, start_layer: int, end_layer: int) -> int:
     """Bytes per view alive at a synced block, where every view of a canvas is together:
     the block's input and output for all views, and the sync's float32 working copies."""
-    shapes = block_shapes(config)[start_layer:end_layer]
+    shapes = config.block_shapes()[start_layer:end_layer]
     if not shapes:
         return 0
     worst = max(

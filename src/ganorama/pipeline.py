@@ -1,11 +1,14 @@
 """Generation: latents, classes, seeds, syncing, chunked running and composition.
 
 ``Ganorama`` wraps a loaded generator. :meth:`Ganorama.run` turns one
-:class:`~ganorama.request.Request` into a :class:`Result`; :meth:`Ganorama.run_many`
-runs several, putting requests that share a canvas into one forward. The canvas's sync
-operator is applied after blocks ``start_layer <= i < end_layer`` (Python slice
-semantics, indices as in ``BigGAN.blocks``); the views run in chunks of at most
-``max_views`` (see :mod:`ganorama.runner`), then the canvas composes them.
+:class:`~ganorama.request.Request` into a :class:`~ganorama.result.Result`;
+:meth:`Ganorama.run_many` runs several, putting requests that share a canvas into one
+forward. Requests are planned by the generator's :class:`~ganorama.planning.Planner` (or
+come planned, as :class:`~ganorama.planning.RunPlan`); the canvas's sync operator is
+applied after blocks ``start_layer <= i < end_layer`` (Python slice semantics, indices as
+in ``BigGAN.blocks``); the views run in chunks of at most ``max_views`` (see
+:mod:`ganorama.runner`), then the canvas composes them. Sphere and plane canvases answer
+the same questions, so nothing here depends on the kind of result.
 
 :meth:`Ganorama.panorama`, :meth:`Ganorama.bigimg` and :meth:`Ganorama.texture` are the
 same with keyword arguments.
@@ -13,109 +16,39 @@ same with keyword arguments.
 from __future__ import annotations
 
 import contextlib
-import json
-from dataclasses import dataclass, field, fields
-from typing import Callable, Iterable, Iterator, Optional, Protocol, Sequence
+from dataclasses import dataclass, fields
+from typing import Callable, Iterable, Iterator, Protocol, Sequence
 
 import torch
 
-from ganorama import __version__
-from ganorama.errors import UsageError
-from ganorama.export.io import tensor_to_image
+from ganorama.errors import GanoramaError, UsageError
 from ganorama.latents import fresh_seed, random_class_ids, seeded_generator, truncated_noise
+from ganorama.memory import block_view_bytes
 from ganorama.models.biggan import BigGAN
-from ganorama.models.imagenet import NUM_CLASSES, class_mix, class_vector, display_name
-from ganorama.request import AUTO, DEFAULTS, FIELDS, Request, plain_label
+from ganorama.models.config import DEFAULT_MODEL, identify_model
+from ganorama.models.imagenet import NUM_CLASSES, class_mix, class_vector
+from ganorama.planning import Planner, RunPlan, forward_groups
+from ganorama.request import DEFAULTS, Request, Sampling
+from ganorama.result import Provenance, Result, mixes_json
 from ganorama.runner import Schedule, run_views
 
 DEFAULT_START_LAYER = DEFAULTS["start_layer"]
 DEFAULT_END_LAYER = DEFAULTS["end_layer"]
-# Most canvases put in one forward by ``batch="auto"``.
-MAX_AUTO_BATCH = 16
 
 # (steps done, steps in all, results this forward makes) while a forward runs.
 ProgressCallback = Callable[[int, int, int], None]
 
 
 class Canvas(Protocol):
-    """What the pipeline needs from a canvas (sphere or plane)."""
+    """What the pipeline needs from a canvas (sphere or plane alike)."""
 
     num_views: int
 
     def sync_operator(self, height: int, width: int, device=None): ...
 
+    def compose(self, views: torch.Tensor, height: int, width: int) -> torch.Tensor: ...
 
-@dataclass(frozen=True)
-class Sampling:
-    """How latents and classes are drawn; the seed's flags and defaults. Checked when made."""
-
-    truncation: float = DEFAULTS["truncation"]
-    z_mul: float = DEFAULTS["z_mul"]
-    class_mul: float = DEFAULTS["class_mul"]
-    share_z: bool = not DEFAULTS["no_share_z"]
-    share_class: bool = DEFAULTS["share_class"]
-    start_layer: int = DEFAULT_START_LAYER
-    end_layer: int = DEFAULT_END_LAYER
-
-    def __post_init__(self):
-        # The request's checks are the one place these values are validated.
-        Request(truncation=self.truncation, z_mul=self.z_mul, class_mul=self.class_mul,
-                no_share_z=FIELDS["no_share_z"](self.share_z, "share_z"), share_class=self.share_class,
-                start_layer=self.start_layer, end_layer=self.end_layer)  # fmt: skip
-
-    def validate(self, num_blocks: int | None = None) -> None:
-        """Raise UsageError if the layer range goes past the model's ``num_blocks``."""
-        if num_blocks is not None:
-            check_layer_range(self.start_layer, self.end_layer, num_blocks)
-
-    def as_request_fields(self) -> dict:
-        return dict(truncation=self.truncation, z_mul=self.z_mul, class_mul=self.class_mul,
-                    no_share_z=not self.share_z, share_class=self.share_class,
-                    start_layer=self.start_layer, end_layer=self.end_layer)  # fmt: skip
-
-
-@dataclass
-class Result:
-    """One generated canvas: ``image`` (3, H, W) in [0, 1], the raw ``views``
-    (V, 3, S, S) in [0, 1], the ``request`` that makes it again (seed and chunking
-    filled in) and ``metadata`` (what the JSON sidecar holds)."""
-
-    image: torch.Tensor
-    views: torch.Tensor
-    metadata: dict = field(default_factory=dict)
-    request: Optional[Request] = None
-
-    def to_pil(self):
-        return tensor_to_image(self.image)
-
-    def views_contact_sheet(self, columns: int | None = None):
-        return tensor_to_image(contact_sheet(self.views, columns))
-
-    def metadata_json(self) -> str:
-        return json.dumps(self.metadata, indent=2, allow_nan=False)
-
-    def save(self, path, format: str | None = None, quality: int | None = None) -> list:
-        """Write what the CLI writes for this result: the image at ``path`` (PNG or JPEG by
-        its suffix; panoramas with GPano 360 metadata), its JSON sidecar beside it
-        (``path`` with ``.json``), and the exports and views its request asks for. Never
-        replaces a file; on failure nothing is left. Returns the paths written."""
-        from pathlib import Path
-
-        from ganorama.outputs import save_result_files
-
-        return save_result_files(self, Path(path), format=format, quality=quality)
-
-
-def contact_sheet(views: torch.Tensor, columns: int | None = None, gap: int = 2) -> torch.Tensor:
-    """(V, 3, S, S) -> (3, H, W) grid of the views, in order, left to right then down."""
-    count, channels, size, _ = views.shape
-    columns = columns or min(count, 6)
-    rows = -(-count // columns)
-    sheet = views.new_zeros(channels, rows * (size + gap) - gap, columns * (size + gap) - gap)
-    for index in range(count):
-        top, left = (index // columns) * (size + gap), (index % columns) * (size + gap)
-        sheet[:, top : top + size, left : left + size] = views[index]
-    return sheet
+    def tile_columns(self) -> list[int]: ...
 
 
 @contextlib.contextmanager
@@ -144,132 +77,34 @@ def resolve_classes(spec) -> dict[int, float] | None:
     return None if spec is None else class_mix(spec)
 
 
-# --- planning: everything decided before the model runs -----------------------------------
-
-
-@dataclass
-class RunPlan:
-    """A request checked against a model architecture: its canvas, output size, the
-    number of views and the chunking, and the memory it is expected to need."""
-
-    request: Request
-    canvas: object
-    width: int
-    height: int
-    memory: object  # ganorama.memory.MemoryPlan
-
-    @property
-    def max_views(self) -> int:
-        return self.memory.max_views
-
-
-def plan_request(request: Request, config, device="cpu", dtype=torch.float32, canvases: int = 1,
-                 label: Callable[[str], str] = plain_label, canvas_cache: dict | None = None) -> RunPlan:  # fmt: skip
-    """Check ``request`` against the architecture ``config`` (no weights needed) and plan
-    its run: layer range, overlap on the feature grids, output size, chunk size and
-    whether ``canvases`` such canvases in one forward fit in the device's memory.
-    Raises UsageError with one line naming the value and what is allowed.
-
-    ``canvas_cache``: a dict in which equal canvases are kept, so that their sync
-    operators and composition plans are built once for many requests."""
-    from ganorama import memory
-
-    check_layer_range(request.start_layer, request.end_layer, config.num_blocks, label)
-    canvas, width, height = _canvas_for(request, config, label, {} if canvas_cache is None else canvas_cache)
-    composition = canvas.composition_bytes(height, width) if request.kind == "panorama" else canvas.composition_bytes()
-    views = canvas.num_views * canvases
-    plan = memory.plan_memory(config, dtype, device, views, request.start_layer, request.end_layer,
-                              composition_bytes=composition, max_views=request.max_views,
-                              budget=request.memory_budget, label=label)  # fmt: skip
-    return RunPlan(request, canvas, width, height, plan)
-
-
-def check_layer_range(start_layer: int, end_layer: int, num_blocks: int, label: Callable[[str], str] = plain_label
-                      ) -> None:  # fmt: skip
-    """UsageError if the synced blocks ``start_layer <= i < end_layer`` go past the model's
-    ``num_blocks`` (the order of the two is the request's own check)."""
-    if end_layer > num_blocks:
-        raise UsageError(
-            f"layer range {label('start_layer')} {start_layer} {label('end_layer')} {end_layer} is invalid; this "
-            f"model has {num_blocks} blocks: need 0 <= start_layer <= end_layer <= {num_blocks}"
-        )
-
-
-def plan_group(request: Request, config, device, dtype, batch: int | str,
-               label: Callable[[str], str] = plain_label) -> RunPlan:  # fmt: skip
-    """:func:`plan_request` for as many canvases like ``request``'s as ``batch`` puts in
-    one forward: what a run of such requests must fit."""
-    plan = plan_request(request, config, device, dtype, label=label)
-    group = batch_limit(plan, batch)
-    return plan if group == 1 else plan_request(request, config, device, dtype, canvases=group, label=label)
-
-
-def _layout_key(layout) -> str:
-    """A layout (a name, or a list of views) as text that compares equal for equal layouts."""
-    return json.dumps(layout if isinstance(layout, str) else [vars(view) for view in layout])
-
-
-def _canvas_for(request: Request, config, label, cache: dict):
-    from ganorama.canvas.plane import PlaneCanvas, check_overlap, texture_grid
-    from ganorama.canvas.sphere import SphereCanvas, auto_panorama_width
-
-    size = config.output_dim
-    if request.kind == "panorama":
-        key = ("sphere", _layout_key(request.layout))
-        canvas = cache.get(key) or cache.setdefault(key, SphereCanvas.from_layout(request.layout))
-        width, height = request.panorama_width, request.panorama_height
-        if width == AUTO and height == AUTO:
-            width = auto_panorama_width(size, canvas.views)
-        if width == AUTO:
-            width = 2 * height
-        if height == AUTO:
-            if width % 2:
-                raise UsageError(f"{label('panorama_width')} {width} is odd; with {label('panorama_height')} auto "
-                                 "the width must be even (the height is half of it)")
-            height = width // 2
-        return canvas, width, height
-    synced = config.block_resolutions()[request.start_layer : request.end_layer]
-    # The feature grids before the pixel grid: that message names the block and the
-    # overlaps that work, which says more than "not a whole number of pixels".
-    check_overlap(request.overlap, size, synced, first_block=request.start_layer)
-    if request.kind == "texture":
-        tiles = texture_grid(request.size, size, request.overlap)
-        grid = dict(rows=tiles, cols=tiles, tile_size=size, overlap=request.overlap, wrap="xy")
-    else:
-        grid = dict(rows=request.rows, cols=request.batch_size, tile_size=size, overlap=request.overlap,
-                    wrap=request.wrap)  # fmt: skip
-    key = ("plane", *grid.values())
-    canvas = cache.get(key) or cache.setdefault(key, PlaneCanvas(**grid))
-    return canvas, canvas.width, canvas.height
-
-
 # --- the generator --------------------------------------------------------------------------
 
 
 class Ganorama:
     """A generator plus the pipeline that turns it into panoramas, big images and textures."""
 
-    def __init__(self, model: BigGAN, model_name: str = "custom", weights: str | None = None):
+    def __init__(self, model: BigGAN, model_name: str = "custom", weights: str | None = None,
+                 planner: Planner | None = None):  # fmt: skip
         self.model = model
         self.model_name = model_name
         self.weights = weights
-        # Canvases made so far, by shape: each keeps its sync operators and composition
-        # plans, so a run of many results builds them once.
-        self._canvases: dict = {}
+        # Plans requests for this model; it keeps the canvases made so far by shape, each
+        # with its sync operators and composition plans, so many results build them once.
+        # A planner made before loading (the CLI's preflight) may be handed over.
+        self.planner = planner if planner is not None else Planner(model.config, self.device, self.dtype)
 
     @classmethod
     def from_pretrained(
         cls,
-        model: str = "biggan-deep-256",
+        model: str = DEFAULT_MODEL,
         weights: str | None = None,
         device: str | None = None,
         dtype: str | torch.dtype | None = None,
+        planner: Planner | None = None,
     ) -> "Ganorama":
         """Load ``model`` (a published name) or the checkpoint at ``weights`` (a local
-        directory/file or ``hf:OWNER/REPO``)."""
-        from ganorama.errors import GanoramaError
-        from ganorama.models.biggan import identify_model
-
+        directory/file or ``hf:OWNER/REPO``). ``planner``: the one that planned requests
+        for this model before it was loaded, so its canvases are reused."""
         source = model if weights is None else weights
         try:
             loaded = BigGAN.from_pretrained(source, device=device, dtype=dtype)
@@ -277,7 +112,10 @@ class Ganorama:
             raise type(error)(_python_spelling(str(error))) from None
         # Record what was really loaded: the published architecture it is, if any.
         name = model if weights is None else (identify_model(loaded.config) or "custom")
-        return cls(loaded, model_name=name, weights=weights)
+        if planner is not None and (planner.config.to_dict() != loaded.config.to_dict()
+                                    or planner.dtype != next(loaded.parameters()).dtype):  # fmt: skip
+            planner = None  # planned for another architecture: plan afresh
+        return cls(loaded, model_name=name, weights=weights, planner=planner)
 
     @property
     def device(self) -> torch.device:
@@ -294,26 +132,30 @@ class Ganorama:
     # --- requests ---------------------------------------------------------------------------
 
     def plan(self, request: Request, canvases: int = 1) -> RunPlan:
-        return plan_request(request, self.model.config, self.device, self.dtype, canvases,
-                            canvas_cache=self._canvases)  # fmt: skip
+        """``request`` checked against this model and planned (see :class:`~ganorama.planning.Planner`)."""
+        return self.planner.for_group(self.planner.plan(request), canvases)
 
-    def run(self, request: Request, on_progress: ProgressCallback | None = None) -> Result:
-        """Make the result ``request`` describes."""
+    def preflight(self, request: Request, batch: int | str = 1, label=None) -> RunPlan:
+        """Plan ``request`` and refuse, in one line, what cannot run or fit in memory now
+        (``label`` spells field names in the messages, e.g. ``--truncation``)."""
+        return self.planner.preflight(request, batch, label or (lambda name: name))
+
+    def run(self, request: Request | RunPlan, on_progress: ProgressCallback | None = None) -> Result:
+        """Make the result ``request`` (or a plan of it) describes."""
         return next(self.run_many([request], on_progress=on_progress))
 
-    def run_many(self, requests: Iterable[Request], batch: int | str = 1,
+    def run_many(self, requests: Iterable[Request | RunPlan], batch: int | str = 1,
                  on_progress: ProgressCallback | None = None) -> Iterator[Result]:  # fmt: skip
-        """Results for ``requests``, in order. Up to ``batch`` consecutive requests that
-        share a canvas (kind, size, layout, layer range, truncation, chunking) run as one
-        forward of ``batch x views`` views; ``"auto"`` takes as many as one chunk holds."""
-        plans = (self.plan(request) for request in requests)
-        for group in forward_groups(plans, lambda plan: (batch_key(plan), batch_limit(plan, batch))):
+        """Results for ``requests`` (requests, or plans made by this generator's planner),
+        in order. Up to ``batch`` consecutive ones that share a canvas, output size, layer
+        range, truncation and chunking run as one forward of ``batch x views`` views;
+        ``"auto"`` takes as many as one chunk holds."""
+        plans = (item if isinstance(item, RunPlan) else self.planner.plan(item) for item in requests)
+        for group in forward_groups(plans, batch):
             yield from self._run_group(group, on_progress)
 
     def _run_group(self, plans: list[RunPlan], on_progress: ProgressCallback | None) -> Iterator[Result]:
-        first = plans[0]
-        if len(plans) > 1:  # the memory check for the whole group
-            first = self.plan(first.request, canvases=len(plans))
+        first = self.planner.for_group(plans[0], len(plans))  # the group's chunking and memory
         canvas = first.canvas
         drawn = [self._draw(plan.request.seed, plan.request.classes, plan.request.sampling, canvas,
                             plan.request.morph_specs) for plan in plans]  # fmt: skip
@@ -331,20 +173,12 @@ class Ganorama:
                               on_step)  # fmt: skip
         for position, (plan, inputs) in enumerate(zip(plans, drawn)):
             own = views[position * canvas.num_views : (position + 1) * canvas.num_views]
-            image = self._compose(plan, canvas, own)
-            yield self._result(plan, canvas, inputs, image, own.cpu(), group=len(plans), max_views=first.max_views)
+            image = canvas.compose(own, plan.height, plan.width).clamp(0, 1).cpu()
+            yield self._result(plan, inputs, image, own.cpu(), group=len(plans), max_views=first.max_views)
 
     def _schedule(self, start_layer: int, end_layer: int, max_views: int, batch: int) -> Schedule:
-        from ganorama.memory import block_view_bytes
-
         sizes = block_view_bytes(self.model.config, self.dtype)[:-1]  # the blocks, not the output layer
         return Schedule.for_batch(sizes, batch, start_layer, end_layer, max_views)
-
-    @staticmethod
-    def _compose(plan: RunPlan, canvas, views: torch.Tensor) -> torch.Tensor:
-        if plan.request.kind == "panorama":
-            return canvas.compose(views, plan.height, plan.width).clamp(0, 1).cpu()
-        return canvas.compose(views).clamp(0, 1).cpu()
 
     # --- latents and classes ----------------------------------------------------------------
 
@@ -380,32 +214,14 @@ class Ganorama:
             raise UsageError(f"got {len(mixes)} per-view classes for a canvas of {views} views")
         return mixes
 
-    def _result(self, plan: RunPlan, canvas, inputs: "_Inputs", image, views, group: int, max_views: int) -> Result:
+    def _result(self, plan: RunPlan, inputs: "_Inputs", image, views, group: int, max_views: int) -> Result:
+        # The request that makes this result again: the seed, the chunk size and the size filled in.
         request = plan.request.replace(seed=inputs.seed, max_views=max_views, memory_budget=None)
-        if request.kind == "panorama":
+        if request.kind == "panorama":  # "auto" sizes become the numbers they stood for
             request = request.replace(panorama_width=plan.width, panorama_height=plan.height)
-        metadata = {
-            "ganorama_version": __version__,
-            "kind": request.kind,
-            "model": self.model_name,
-            "weights": self.weights,
-            "image_size": self.image_size,
-            "dtype": str(self.dtype).removeprefix("torch."),
-            "device": self.device.type,
-            "seed": inputs.seed,
-            "width": image.shape[-1],
-            "height": image.shape[-2],
-            "max_views": max_views,
-            "canvases_per_forward": group,
-            "view_classes": _mixes_json(inputs.per_view),
-            "view_class_names": [display_name(max(mix, key=mix.get)) for mix in inputs.per_view],
-            "request": request.to_dict(),
-        }
-        if request.kind == "panorama":
-            metadata["views"] = [vars(view) for view in canvas.views]
-        else:
-            metadata.update(rows=canvas.rows, cols=canvas.cols, overlap=canvas.overlap, wrap=canvas.wrap)
-        return Result(image, views, metadata, request)
+        provenance = Provenance(self.model_name, self.weights, self.image_size,
+                                str(self.dtype).removeprefix("torch."), self.device.type)  # fmt: skip
+        return Result(image, views, request, plan.canvas, inputs.per_view, provenance, canvases_per_forward=group)
 
     # --- keyword front ends -----------------------------------------------------------------
 
@@ -461,7 +277,7 @@ class Ganorama:
             views = run_views(self.model, canvas.sync_operator, inputs.z.to(self.device, self.dtype),
                               inputs.class_vectors.to(self.device, self.dtype), sampling.truncation, schedule)  # fmt: skip
         metadata = {"seed": inputs.seed, **{f.name: getattr(sampling, f.name) for f in fields(sampling)},
-                    "view_classes": _mixes_json(inputs.per_view)}
+                    "view_classes": mixes_json(inputs.per_view)}
         return views, metadata
 
 
@@ -471,11 +287,6 @@ class _Inputs:
     z: torch.Tensor  # (V, z_dim)
     class_vectors: torch.Tensor  # (V, num_classes)
     per_view: list
-
-
-def _mixes_json(per_view: list[dict[int, float]]) -> list[dict[str, float]]:
-    """Per-view class mixes as JSON objects (keys are text in JSON)."""
-    return [{str(class_id): weight for class_id, weight in mix.items()} for mix in per_view]
 
 
 def _python_spelling(message: str) -> str:
@@ -492,43 +303,6 @@ def _keyword_request(values: dict, sampling: Sampling | None, python_names: dict
     if values.get("max_views") is None:
         values.pop("max_views", None)
     return Request.from_dict(values, label=lambda name: python_names.get(name, name))
-
-
-def batch_limit(plan: RunPlan, batch: int | str) -> int:
-    """How many canvases like ``plan``'s go in one forward: ``batch``, or for ``"auto"`` as
-    many as one chunk of ``max_views`` views holds (at least 1, at most MAX_AUTO_BATCH)."""
-    if batch == AUTO:
-        return max(1, min(MAX_AUTO_BATCH, plan.max_views // plan.canvas.num_views))
-    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-        raise UsageError(f"batch {batch!r} is invalid; allowed: auto or a whole number >= 1")
-    return batch
-
-
-def forward_groups(items: Iterable, key_and_limit: Callable) -> Iterator[list]:
-    """Runs of consecutive ``items`` that go through one forward together: equal keys, at
-    most ``limit`` long, where ``key_and_limit(item)`` gives ``(key, limit)`` (items with
-    equal keys have equal limits). Lazy: an item is looked at only when its turn comes."""
-    group: list = []
-    group_key = limit = None
-    for item in items:
-        key, item_limit = key_and_limit(item)
-        if group and (len(group) >= limit or key != group_key):
-            yield group
-            group = []
-        if not group:
-            group_key, limit = key, item_limit
-        group.append(item)
-    if group:
-        yield group
-
-
-def batch_key(plan: RunPlan) -> tuple:
-    """What requests must share to go through one forward together: kind, canvas, output
-    size, layer range, truncation and chunking (classes and seeds may differ)."""
-    request = plan.request
-    return (request.kind, _layout_key(request.layout), plan.width, plan.height, request.start_layer, request.end_layer, request.truncation,
-            plan.max_views, getattr(plan.canvas, "rows", None), getattr(plan.canvas, "cols", None),
-            request.overlap, request.wrap)  # fmt: skip
 
 
 def morph_mix(specs: Sequence[str], position: float) -> dict[int, float]:

@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import difflib
 import json
-import math
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
+from ganorama import checks
+from ganorama.canvas.layouts import LAYOUT_NAMES, check_layout_value
+from ganorama.canvas.tiling import WRAPS, check_overlap_range, check_wrap, check_wrap_choice
+from ganorama.checks import check_displace, check_truncation
 from ganorama.errors import UsageError
+from ganorama.formats import FORMATS
 
 KINDS = ("panorama", "bigimg", "texture")
 # Seeds seed torch's CPU generator, which takes any 64-bit value; the signed range keeps
@@ -25,13 +29,11 @@ MAX_SEED = 2**63 - 1
 # |z_mul| and |class_mul| beyond this only saturate or overflow the generator (z_mul 3
 # already gives the seed's "wild, abstract" results).
 MAX_MULTIPLIER = 1000.0
-FORMATS = ("png", "jpg")
 EXPORTS = ("cubemap", "viewer", "turntable", "mesh", "export_point_cloud")
-# The named sphere layouts (ganorama.canvas.sphere.LAYOUTS), here so that checking a
-# request that names one needs no torch.
-LAYOUT_NAMES = ("full", "seed16", "cube")
-WRAPS = ("none", "x", "y", "xy")
 AUTO = "auto"
+__all__ = ["AUTO", "DEFAULTS", "EXPORTS", "FIELDS", "FORMATS", "KINDS", "LAYOUT_NAMES", "MAX_SEED", "Request",
+           "Sampling", "WRAPS", "fields_for", "flag_label", "numbered_requests", "parse_text", "plain_label",
+           "read_sidecar_json"]
 # Sidecars are small; a bigger file is not one (and is not read into memory).
 MAX_SIDECAR_BYTES = 4 * 2**20
 
@@ -46,54 +48,10 @@ def flag_label(name: str) -> str:
     return f"--{name}"
 
 
-# --- value checks: (label, value) -> normalised value, or a one-line UsageError ------------
-
-
-def _integer(value: Any, label: str, low: int | None = None, high: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        if isinstance(value, float) and value.is_integer() and math.isfinite(value):
-            value = int(value)  # JSON writers may give 3.0 for 3
-        else:
-            raise UsageError(f"{label} {value!r} is not a whole number{_range_text(low, high)}")
-    if (low is not None and value < low) or (high is not None and value > high):
-        raise UsageError(f"{label} {value} is out of range;{_range_text(low, high, allowed=True)}")
-    return value
-
-
-def _range_text(low, high, allowed: bool = False) -> str:
-    prefix = " allowed:" if allowed else "; allowed:"
-    if low is not None and high is not None:
-        return f"{prefix} {low} to {high}"
-    if low is not None:
-        return f"{prefix} >= {low}"
-    return ""
-
-
-def _number(value: Any, label: str, check: Callable[[float], bool], allowed: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise UsageError(f"{label} {value!r} is not a number; allowed: {allowed}")
-    value = float(value)
-    if not math.isfinite(value) or not check(value):
-        raise UsageError(f"{label} {value!r} is out of range; allowed: {allowed}")
-    return value
-
-
-def _boolean(value: Any, label: str) -> bool:
-    if not isinstance(value, bool):
-        raise UsageError(f"{label} {value!r} is not true or false")
-    return value
-
-
-def _choice(value: Any, label: str, choices: Sequence[str]) -> str:
-    if not isinstance(value, str) or value not in choices:
-        raise UsageError(f"{label} {value!r} is invalid; allowed: {', '.join(choices)}")
-    return value
-
-
 def _size_or_auto(value: Any, label: str) -> int | str:
     if value == AUTO:
         return AUTO
-    return _integer(value, label, 1, None)
+    return checks.integer(value, label, 1, None)
 
 
 # --- text -> value, for the CLI and CSV rows ------------------------------------------------
@@ -125,169 +83,6 @@ def parse_text(name: str, text: str) -> Any:
     if kind == "optional":
         return None if stripped == "" else stripped
     return text
-
-
-@dataclass(frozen=True)
-class Request:
-    """Everything that decides one result. Field names are the CLI's option names; the
-    defaults are the CLI's (the original ``main.py``/``bigimg.py`` defaults)."""
-
-    kind: str = "panorama"
-    # ImageNet class: a name, an id, a mix "0.7*sandbar+0.3*valley" or {name or id: weight};
-    # None draws random classes. With ``morph``, two or more specs joined by "|".
-    classes: Any = None
-    seed: int | None = None  # None: a random seed, drawn and recorded when the request runs
-    # sampling (the seed's flags)
-    truncation: float = 0.5
-    z_mul: float = 1.0
-    class_mul: float = 1.0
-    no_share_z: bool = False
-    share_class: bool = False
-    start_layer: int = 2
-    end_layer: int = 7
-    # panorama
-    layout: Any = "full"  # a layout name, a layout JSON file, or a list of views
-    panorama_width: Any = 2000  # pixels, or "auto": the views' angular resolution
-    panorama_height: Any = 1000
-    # big image
-    batch_size: int = 6  # tiles across
-    rows: int = 1
-    overlap: float = 0.5
-    wrap: str = "none"
-    morph: bool = False
-    # texture
-    size: int = 512
-    # execution: views per chunk (None = auto), or a memory budget in bytes to derive it from
-    max_views: int | None = None
-    memory_budget: int | None = None
-    # output
-    format: str = "png"
-    quality: int = 95
-    save_views: bool = False
-    cubemap: bool = False
-    viewer: bool = False
-    turntable: bool = False
-    mesh: bool = False
-    export_point_cloud: bool = False
-    displace: float = 0.0
-
-    def __post_init__(self):
-        for name, value in self.checked_values(plain_label).items():
-            object.__setattr__(self, name, value)
-
-    # --- building -------------------------------------------------------------------------
-
-    @classmethod
-    def from_dict(cls, values: Mapping[str, Any], label: Label = plain_label) -> "Request":
-        """A request from a mapping of field names (a job row, a sidecar's ``request``, the
-        CLI's options), refusing unknown fields and fields that do not apply to its kind.
-        ``label`` spells a field name in messages (``--panorama_width`` for the CLI)."""
-        if not isinstance(values, Mapping):
-            raise UsageError(f"a request must be an object of fields, not {type(values).__name__}")
-        kind = values.get("kind", "panorama")
-        _choice(kind, label("kind"), KINDS)
-        for name in values:
-            if name not in FIELDS:
-                close = difflib.get_close_matches(str(name), list(FIELDS), n=1)
-                hint = f" (did you mean {label(close[0])}?)" if close else ""
-                raise UsageError(f"unknown field {label(str(name))}{hint}; fields for {kind}: "
-                                 f"{', '.join(label(n) for n in fields_for(kind))}")
-            if name not in fields_for(kind):
-                raise UsageError(f"{label(name)} does not apply to {kind}; fields for {kind}: "
-                                 f"{', '.join(label(n) for n in fields_for(kind))}")
-        request = cls.__new__(cls)
-        merged = {f.name: f.default for f in fields(cls)}
-        merged.update(values)
-        for name, value in cls._check(merged, label).items():
-            object.__setattr__(request, name, value)
-        return request
-
-    @classmethod
-    def from_text(cls, values: Mapping[str, str], label: Label = plain_label) -> "Request":
-        """Like :meth:`from_dict`, for values that are all text (a CSV row)."""
-        return cls.from_dict({name: parse_text(name, text) for name, text in values.items()}, label)
-
-    @classmethod
-    def from_sidecar(cls, sidecar: Mapping[str, Any] | str) -> "Request":
-        """The request recorded in a result's JSON sidecar (its ``request`` object): running
-        it again gives the same result (same seed, same chunking)."""
-        if isinstance(sidecar, str):
-            try:
-                sidecar = json.loads(sidecar)
-            except ValueError as error:
-                raise UsageError(f"sidecar is not valid JSON ({error})") from None
-        if not isinstance(sidecar, Mapping) or not isinstance(sidecar.get("request"), Mapping):
-            raise UsageError("sidecar has no 'request' object; it was not written by this version of ganorama")
-        return cls.from_dict(sidecar["request"])
-
-    def to_dict(self) -> dict:
-        """The fields that apply to this kind, as JSON-ready values (round-trips through
-        :meth:`from_dict`)."""
-        values = asdict(self)
-        return {name: _jsonable(values[name]) for name in fields_for(self.kind)}
-
-    def replace(self, **changes) -> "Request":
-        return replace(self, **changes)
-
-    # --- checking -------------------------------------------------------------------------
-
-    def checked_values(self, label: Label) -> dict:
-        return self._check(asdict(self), label)
-
-    @staticmethod
-    def _check(values: dict, label: Label) -> dict:
-        checked = {name: FIELDS[name](values[name], label(name)) for name in FIELDS}
-        _check_together(checked, label)
-        return checked
-
-    @property
-    def sampling(self):
-        from ganorama.pipeline import Sampling
-
-        return Sampling(truncation=self.truncation, z_mul=self.z_mul, class_mul=self.class_mul,
-                        share_z=not self.no_share_z, share_class=self.share_class,
-                        start_layer=self.start_layer, end_layer=self.end_layer)  # fmt: skip
-
-    @property
-    def morph_specs(self) -> list[str] | None:
-        return [name.strip() for name in str(self.classes).split("|")] if self.morph else None
-
-    @property
-    def exports(self) -> list[str]:
-        return [name for name in EXPORTS if getattr(self, name)]
-
-
-# Each field's default: the CLI's flags and the keyword API use these too.
-DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(Request)}
-
-
-def read_sidecar_json(path, what: str, hint: str = "") -> Any:
-    """The JSON in the sidecar file at ``path``, size-capped and read as data only.
-    ``what`` names the file in messages ("sidecar 3.json", "the uploaded file"); ``hint``
-    ends the message for a file that is not JSON."""
-    import os
-
-    if os.path.getsize(path) > MAX_SIDECAR_BYTES:
-        raise UsageError(f"{what} is larger than {MAX_SIDECAR_BYTES // 2**20} MiB; it is not a ganorama sidecar")
-    with open(path, "rb") as file:
-        data = file.read()
-    try:
-        return json.loads(data.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError) as error:
-        raise UsageError(f"{what} is not valid JSON ({error.__class__.__name__}){hint}") from None
-
-
-def fields_for(kind: str) -> tuple[str, ...]:
-    """The fields a request of ``kind`` takes, in declaration order."""
-    return tuple(name for name in FIELDS if kind in FIELD_KINDS.get(name, KINDS))
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, tuple):
-        return [_jsonable(item) for item in value]
-    if isinstance(value, dict):
-        return {str(key): _jsonable(item) for key, item in value.items()}
-    return value
 
 
 # --- per-field checks ---------------------------------------------------------------------
@@ -324,15 +119,7 @@ def _check_mix_mapping(value: Mapping, label: str) -> dict:
 
 
 def _check_seed(value: Any, label: str) -> int | None:
-    return None if value is None else _integer(value, label, 0, MAX_SEED)
-
-
-def _check_layout(value: Any, label: str) -> Any:
-    if isinstance(value, str) and value in LAYOUT_NAMES:
-        return value
-    from ganorama.canvas.sphere import check_layout_value
-
-    return check_layout_value(value, label)
+    return None if value is None else checks.integer(value, label, 0, MAX_SEED)
 
 
 def _check_memory_budget(value: Any, label: str) -> int | None:
@@ -341,71 +128,306 @@ def _check_memory_budget(value: Any, label: str) -> int | None:
     return None if value is None else parse_memory_size(value, label)
 
 
-def _check_displace(value: Any, label: str) -> float:
-    return _number(value, label, lambda d: abs(d) < 2, "-2 < displace < 2 (e.g. 0.1)")
-
-
 def _multiplier(value: Any, label: str) -> float:
-    return _number(value, label, lambda m: abs(m) <= MAX_MULTIPLIER,
+    return checks.number(value, label, lambda m: abs(m) <= MAX_MULTIPLIER,
                    f"-{MAX_MULTIPLIER:g} to {MAX_MULTIPLIER:g} (1 = unchanged; 3 gives wild results)")  # fmt: skip
 
 
-FIELDS: dict[str, Callable[[Any, str], Any]] = {
-    "kind": lambda v, label: _choice(v, label, KINDS),
-    "classes": _check_classes,
-    "seed": _check_seed,
-    "truncation": lambda v, label: _number(v, label, lambda t: 0 < t <= 1, "0 < truncation <= 1"),
-    "z_mul": _multiplier,
-    "class_mul": _multiplier,
-    "no_share_z": _boolean,
-    "share_class": _boolean,
-    "start_layer": lambda v, label: _integer(v, label, 0, None),
-    "end_layer": lambda v, label: _integer(v, label, 0, None),
-    "layout": _check_layout,
-    "panorama_width": _size_or_auto,
-    "panorama_height": _size_or_auto,
-    "batch_size": lambda v, label: _integer(v, label, 1, None),
-    "rows": lambda v, label: _integer(v, label, 1, None),
-    "overlap": lambda v, label: _number(v, label, lambda o: 0 <= o < 1, "0 <= overlap < 1 (0.5 = half a tile)"),
-    "wrap": lambda v, label: _choice(v, label, WRAPS),
-    "morph": _boolean,
-    "size": lambda v, label: _integer(v, label, 1, None),
-    "max_views": lambda v, label: None if v is None or v == AUTO else _integer(v, label, 1, None),
-    "memory_budget": _check_memory_budget,
-    "format": lambda v, label: _choice(v, label, FORMATS),
-    "quality": lambda v, label: _integer(v, label, 1, 100),
-    "save_views": _boolean,
-    "cubemap": _boolean,
-    "viewer": _boolean,
-    "turntable": _boolean,
-    "mesh": _boolean,
-    "export_point_cloud": _boolean,
-    "displace": _check_displace,
+def _whole(low: int | None = None, high: int | None = None) -> Callable[[Any, str], int]:
+    return lambda value, label: checks.integer(value, label, low, high)
+
+
+def _one_of(choices: Sequence[str]) -> Callable[[Any, str], str]:
+    return lambda value, label: checks.choice(value, label, choices)
+
+
+def _check_max_views(value: Any, label: str) -> int | None:
+    return None if value is None or value == AUTO else checks.integer(value, label, 1, None)
+
+
+# --- each field described once ------------------------------------------------------------
+
+
+def described(default: Any, check: Callable[[Any, str], Any], help: str, kinds: tuple[str, ...] = KINDS,
+              text: Any = str) -> Any:  # fmt: skip
+    """A request field with everything said about it in one place: its ``check``
+    (``(value, label) -> normalised value`` or a one-line UsageError), the ``kinds`` that
+    take it, how its ``text`` form (a CLI word, a CSV cell) is read, and its ``help``.
+    The CLI's flags, batch's flags, the web form and the tables below are derived from it."""
+    return field(default=default, metadata={"check": check, "kinds": kinds, "text": text, "help": help})
+
+
+_EXPORT_HELP = {
+    "cubemap": "also write a skybox: N_cubemap/{px,nx,py,ny,pz,nz,cross}",
+    "viewer": "also write N.html, an offline 360 viewer",
+    "turntable": "also write N_turntable.gif, a spinning globe",
+    "mesh": "also write N.glb, a textured sphere (glTF)",
+    "export_point_cloud": "also write the views' 3-D points with their colours as N.ply",
 }
 
-# Fields that only some kinds take (the rest apply to every kind).
-FIELD_KINDS: dict[str, tuple[str, ...]] = {
-    "layout": ("panorama",), "panorama_width": ("panorama",), "panorama_height": ("panorama",),
-    "batch_size": ("bigimg",), "rows": ("bigimg",), "wrap": ("bigimg",), "morph": ("bigimg",),
-    "overlap": ("bigimg", "texture"), "size": ("texture",),
-    **{name: ("panorama",) for name in EXPORTS}, "displace": ("panorama",),
-}  # fmt: skip
 
-# How a field's text form (CLI word, CSV cell) is read before its check.
-FIELD_TYPES: dict[str, Any] = {
-    "seed": int, "truncation": float, "z_mul": float, "class_mul": float, "start_layer": int, "end_layer": int,
-    "panorama_width": "int_or_auto", "panorama_height": "int_or_auto", "batch_size": int, "rows": int,
-    "overlap": float, "size": int, "max_views": "int_or_auto", "memory_budget": "optional", "quality": int,
-    "displace": float, "classes": "optional",
-    **{name: bool for name in ("no_share_z", "share_class", "morph", "save_views", *EXPORTS)},
-}  # fmt: skip
+@dataclass(frozen=True)
+class Request:
+    """Everything that decides one result. Field names are the CLI's option names; the
+    defaults are the CLI's (the original ``main.py``/``bigimg.py`` defaults)."""
+
+    kind: str = described("panorama", _one_of(KINDS), "what to make: " + ", ".join(KINDS))
+    # ImageNet class: a name, an id, a mix "0.7*sandbar+0.3*valley" or {name or id: weight};
+    # None draws random classes. With ``morph``, two or more specs joined by "|".
+    classes: Any = described(None, _check_classes, "ImageNet class: a name, an id or a mix like "
+                             "0.7*sandbar+0.3*valley; random classes when omitted", text="optional")  # fmt: skip
+    # None: a random seed, drawn and recorded when the request runs
+    seed: int | None = described(None, _check_seed, f"seed, 0 to {MAX_SEED}; random and recorded in the JSON "
+                                 "sidecar when omitted",
+                                 text=int)  # fmt: skip
+    # sampling (the seed's flags)
+    truncation: float = described(0.5, check_truncation, "noise truncation, 0 < t <= 1", text=float)
+    z_mul: float = described(1.0, _multiplier, "multiply the noise vector (3 gives wild, abstract results); "
+                             "-1000 to 1000", text=float)  # fmt: skip
+    class_mul: float = described(1.0, _multiplier, "multiply the class vector; -1000 to 1000", text=float)
+    no_share_z: bool = described(False, checks.boolean, "draw a separate noise vector per view instead of one shared "
+                                 "by all views", text=bool)  # fmt: skip
+    share_class: bool = described(False, checks.boolean, "without --class_names: one random class for all views "
+                                  "instead of one per view", text=bool)  # fmt: skip
+    start_layer: int = described(2, _whole(0), "first generator block whose output is synced (blocks count "
+                                 "GenBlocks and the attention block)", text=int)  # fmt: skip
+    end_layer: int = described(7, _whole(0), "sync blocks start_layer <= i < end_layer (a Python slice)", text=int)
+    # panorama
+    layout: Any = described("full", check_layout_value, "camera layout: full = the original 16 views + zenith + "
+                            "nadir (covers the poles); seed16 = the original 16 views; cube = 6 wide views; or a "
+                            'JSON list of views [{"azimuth": 0, "elevation": 0, "roll": 0, "fov": 90}, ...] that '
+                            "must cover the sphere", kinds=("panorama",))  # fmt: skip
+    panorama_width: Any = described(2000, _size_or_auto, "equirect width in pixels (twice the height); auto = the "
+                                    "views' own angular resolution (about 4x the model's size)",
+                                    kinds=("panorama",), text="int_or_auto")  # fmt: skip
+    panorama_height: Any = described(1000, _size_or_auto, "equirect height in pixels (half the width)",
+                                     kinds=("panorama",), text="int_or_auto")  # fmt: skip
+    # big image
+    batch_size: int = described(6, _whole(1), "tiles across; with --overlap 0.5 the image is (S/2)*(COLS+1) wide",
+                                kinds=("bigimg",), text=int)  # fmt: skip
+    rows: int = described(1, _whole(1), "tiles down", kinds=("bigimg",), text=int)
+    overlap: float = described(0.5, check_overlap_range, "fraction of a tile shared with its neighbour, "
+                               "0 <= F < 1; the step between tiles must land on the synced feature grids (for the "
+                               "default blocks: multiples of 1/8)", kinds=("bigimg", "texture"), text=float)  # fmt: skip
+    wrap: str = described("none", check_wrap_choice, "join opposite edges so the image tiles: x = left/right, "
+                          "y = top/bottom, xy = both", kinds=("bigimg",))  # fmt: skip
+    morph: bool = described(False, checks.boolean, 'blend the --class_names ("orange|lemon", two or more) from left '
+                            "to right across each image instead of one class per image", kinds=("bigimg",), text=bool)  # fmt: skip
+    # texture
+    size: int = described(512, _whole(1), "wanted side in pixels; the nearest whole number of tile steps is used",
+                          kinds=("texture",), text=int)  # fmt: skip
+    # execution: views per chunk (None = auto), or a memory budget in bytes to derive it from
+    max_views: int | None = described(None, _check_max_views, "views run through the generator at once outside "
+                                      "the synced blocks: fewer use less memory; auto derives it from the model "
+                                      "and the device's total memory", text="int_or_auto")  # fmt: skip
+    memory_budget: int | None = described(None, _check_memory_budget, "derive --max_views from a memory budget, "
+                                          "e.g. 6GB", text="optional")  # fmt: skip
+    # output
+    format: str = described("png", _one_of(FORMATS), "image format: " + ", ".join(FORMATS))
+    quality: int = described(95, _whole(1, 100), "JPEG quality 1-100", text=int)
+    save_views: bool = described(False, checks.boolean, "also write the raw views as one contact sheet, N_views.png",
+                                 text=bool)  # fmt: skip
+    cubemap: bool = described(False, checks.boolean, _EXPORT_HELP["cubemap"], kinds=("panorama",), text=bool)
+    viewer: bool = described(False, checks.boolean, _EXPORT_HELP["viewer"], kinds=("panorama",), text=bool)
+    turntable: bool = described(False, checks.boolean, _EXPORT_HELP["turntable"], kinds=("panorama",), text=bool)
+    mesh: bool = described(False, checks.boolean, _EXPORT_HELP["mesh"], kinds=("panorama",), text=bool)
+    export_point_cloud: bool = described(False, checks.boolean, _EXPORT_HELP["export_point_cloud"], kinds=("panorama",),
+                                         text=bool)  # fmt: skip
+    displace: float = described(0.0, check_displace, "colour-based displacement for --turntable/--mesh, -2 < D < 2, "
+                                "e.g. 0.1", kinds=("panorama",), text=float)  # fmt: skip
+
+    def __post_init__(self):
+        for name, value in self._check(asdict(self), plain_label).items():
+            object.__setattr__(self, name, value)
+
+    # --- building -------------------------------------------------------------------------
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any], label: Label = plain_label) -> "Request":
+        """A request from a mapping of field names (a job row, a sidecar's ``request``, the
+        CLI's options), refusing unknown fields and fields that do not apply to its kind.
+        ``label`` spells a field name in messages (``--panorama_width`` for the CLI)."""
+        if not isinstance(values, Mapping):
+            raise UsageError(f"a request must be an object of fields, not {type(values).__name__}")
+        kind = values.get("kind", "panorama")
+        checks.choice(kind, label("kind"), KINDS)
+        for name in values:
+            if name not in FIELDS:
+                close = difflib.get_close_matches(str(name), list(FIELDS), n=1)
+                hint = f" (did you mean {label(close[0])}?)" if close else ""
+                raise UsageError(f"unknown field {label(str(name))}{hint}; fields for {kind}: "
+                                 f"{', '.join(label(n) for n in fields_for(kind))}")
+            if name not in fields_for(kind):
+                raise UsageError(f"{label(name)} does not apply to {kind}; fields for {kind}: "
+                                 f"{', '.join(label(n) for n in fields_for(kind))}")
+        return cls._made({**DEFAULTS, **values}, label, FIELDS)
+
+    @classmethod
+    def _made(cls, values: dict, label: Label, to_check) -> "Request":
+        """A request from every field's value, checking those named in ``to_check`` (the
+        others are already checked values) and then the rules across fields."""
+        checked = {name: FIELDS[name](value, label(name)) if name in to_check else value
+                   for name, value in values.items()}  # fmt: skip
+        _check_together(checked, label)
+        request = cls.__new__(cls)
+        for name, value in checked.items():
+            object.__setattr__(request, name, value)
+        return request
+
+    @classmethod
+    def from_text(cls, values: Mapping[str, str], label: Label = plain_label) -> "Request":
+        """Like :meth:`from_dict`, for values that are all text (a CSV row)."""
+        return cls.from_dict({name: parse_text(name, text) for name, text in values.items()}, label)
+
+    @classmethod
+    def from_sidecar(cls, sidecar: Mapping[str, Any] | str) -> "Request":
+        """The request recorded in a result's JSON sidecar (its ``request`` object): running
+        it again gives the same result (same seed, same chunking)."""
+        if isinstance(sidecar, str):
+            try:
+                sidecar = json.loads(sidecar)
+            except ValueError as error:
+                raise UsageError(f"sidecar is not valid JSON ({error})") from None
+        if not isinstance(sidecar, Mapping) or not isinstance(sidecar.get("request"), Mapping):
+            raise UsageError("sidecar has no 'request' object; it was not written by this version of ganorama")
+        return cls.from_dict(sidecar["request"])
+
+    def to_dict(self) -> dict:
+        """The fields that apply to this kind, as JSON-ready values (round-trips through
+        :meth:`from_dict`)."""
+        return {name: _jsonable(getattr(self, name)) for name in fields_for(self.kind)}
+
+    def replace(self, **changes) -> "Request":
+        """This request with ``changes``: only the changed fields are checked again (and
+        the rules across fields), the others are already checked."""
+        unknown = sorted(set(changes) - set(FIELDS))
+        if unknown:
+            raise TypeError(f"Request has no field {unknown[0]!r}")
+        return self._made({**self._values(), **changes}, plain_label, changes)
+
+    def _values(self) -> dict:
+        return {name: getattr(self, name) for name in FIELDS}
+
+    # --- checking -------------------------------------------------------------------------
+
+    def checked_values(self, label: Label) -> dict:
+        return self._check(self._values(), label)
+
+    @staticmethod
+    def _check(values: dict, label: Label) -> dict:
+        checked = {name: FIELDS[name](values[name], label(name)) for name in FIELDS}
+        _check_together(checked, label)
+        return checked
+
+    @property
+    def sampling(self) -> "Sampling":
+        return Sampling(truncation=self.truncation, z_mul=self.z_mul, class_mul=self.class_mul,
+                        share_z=not self.no_share_z, share_class=self.share_class,
+                        start_layer=self.start_layer, end_layer=self.end_layer)  # fmt: skip
+
+    @property
+    def morph_specs(self) -> list[str] | None:
+        return [name.strip() for name in str(self.classes).split("|")] if self.morph else None
+
+    @property
+    def exports(self) -> list[str]:
+        return [name for name in EXPORTS if getattr(self, name)]
+
+
+# Derived from the fields' descriptions: each field's check, the kinds that take it, how its
+# text form is read, its help (in the command line's words: the CLI and batch show it), and
+# its default (the CLI's flags and the keyword API use these).
+FIELDS: dict[str, Callable[[Any, str], Any]] = {f.name: f.metadata["check"] for f in fields(Request)}
+FIELD_KINDS: dict[str, tuple[str, ...]] = {f.name: f.metadata["kinds"] for f in fields(Request)}
+FIELD_TYPES: dict[str, Any] = {f.name: f.metadata["text"] for f in fields(Request)}
+FIELD_HELP: dict[str, str] = {f.name: f.metadata["help"] for f in fields(Request)}
+DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(Request)}
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How latents and classes are drawn; the seed's flags and defaults, checked when made
+    with the request fields' own checks (``share_z`` is the field ``no_share_z`` turned round)."""
+
+    truncation: float = DEFAULTS["truncation"]
+    z_mul: float = DEFAULTS["z_mul"]
+    class_mul: float = DEFAULTS["class_mul"]
+    share_z: bool = not DEFAULTS["no_share_z"]
+    share_class: bool = DEFAULTS["share_class"]
+    start_layer: int = DEFAULTS["start_layer"]
+    end_layer: int = DEFAULTS["end_layer"]
+
+    def __post_init__(self):
+        checks.boolean(self.share_z, "share_z")
+        values = self.as_request_fields()
+        for name in ("truncation", "z_mul", "class_mul", "no_share_z", "share_class", "start_layer", "end_layer"):
+            FIELDS[name](values[name], name)
+        _check_layer_order(values, plain_label)
+
+    def validate(self, num_blocks: int | None = None) -> None:
+        """Raise UsageError if the layer range goes past the model's ``num_blocks``."""
+        if num_blocks is not None:
+            check_layer_range(self.start_layer, self.end_layer, num_blocks)
+
+    def as_request_fields(self) -> dict:
+        return dict(truncation=self.truncation, z_mul=self.z_mul, class_mul=self.class_mul,
+                    no_share_z=not self.share_z, share_class=self.share_class,
+                    start_layer=self.start_layer, end_layer=self.end_layer)  # fmt: skip
+
+
+def check_layer_range(start_layer: int, end_layer: int, num_blocks: int, label: Label = plain_label) -> None:
+    """UsageError if the synced blocks ``start_layer <= i < end_layer`` go past the model's
+    ``num_blocks`` (the order of the two is the request's own check)."""
+    if end_layer > num_blocks:
+        raise UsageError(
+            f"layer range {label('start_layer')} {start_layer} {label('end_layer')} {end_layer} is invalid; this "
+            f"model has {num_blocks} blocks: need 0 <= start_layer <= end_layer <= {num_blocks}"
+        )
+
+
+def read_sidecar_json(path, what: str, hint: str = "") -> Any:
+    """The JSON in the sidecar file at ``path``, size-capped and read as data only.
+    ``what`` names the file in messages ("sidecar 3.json", "the uploaded file"); ``hint``
+    ends the message for a file that is not JSON."""
+    import os
+
+    if os.path.getsize(path) > MAX_SIDECAR_BYTES:
+        raise UsageError(f"{what} is larger than {MAX_SIDECAR_BYTES // 2**20} MiB; it is not a ganorama sidecar")
+    with open(path, "rb") as file:
+        data = file.read()
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as error:
+        raise UsageError(f"{what} is not valid JSON ({error.__class__.__name__}){hint}") from None
+
+
+def fields_for(kind: str) -> tuple[str, ...]:
+    """The fields a request of ``kind`` takes, in declaration order."""
+    return tuple(name for name in FIELDS if kind in FIELD_KINDS[name])
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_jsonable(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): _jsonable(item) for key, item in value.items()}
+    if hasattr(value, "__dataclass_fields__"):  # a layout's View
+        return {name: _jsonable(getattr(value, name)) for name in value.__dataclass_fields__}
+    return value
+
+
+# --- rules across fields ------------------------------------------------------------------------
+
+
+def _check_layer_order(values: Mapping[str, Any], label: Label) -> None:
+    if values["start_layer"] > values["end_layer"]:
+        raise UsageError(f"layer range {label('start_layer')} {values['start_layer']} {label('end_layer')} "
+                         f"{values['end_layer']} is invalid; need start_layer <= end_layer (blocks start <= i < end)")
 
 
 def _check_together(values: dict, label: Label) -> None:
     """Checks that involve more than one field."""
-    if values["start_layer"] > values["end_layer"]:
-        raise UsageError(f"layer range {label('start_layer')} {values['start_layer']} {label('end_layer')} "
-                         f"{values['end_layer']} is invalid; need start_layer <= end_layer (blocks start <= i < end)")
+    _check_layer_order(values, label)
     kind = values["kind"]
     classes = values["classes"]
     if values["morph"]:
@@ -418,9 +440,8 @@ def _check_together(values: dict, label: Label) -> None:
     if kind == "texture" and values["overlap"] == 0:
         raise UsageError(f"a texture needs {label('overlap')} > 0: its tiles must overlap across the wrapped "
                          "edges to join them; allowed: 0 < overlap < 1")
-    if kind == "bigimg" and values["wrap"] != "none" and values["overlap"] == 0:
-        raise UsageError(f"{label('wrap')} {values['wrap']!r} needs {label('overlap')} > 0 "
-                         "(tiles must overlap across the wrapped edge to join it)")
+    if kind == "bigimg":
+        check_wrap(values["wrap"], values["overlap"], label)
     if kind == "panorama":
         width, height = values["panorama_width"], values["panorama_height"]
         if AUTO not in (width, height) and width != 2 * height:
@@ -439,9 +460,9 @@ def numbered_requests(template: Mapping[str, Any], count: int, class_names: str 
     """``count`` requests from one template, the original tool's ``-n`` rule: result k uses
     class name k mod the number of ``class_names`` ("a|b|c"; all of them with morph) and
     seed ``base_seed + k`` (random when ``base_seed`` is None)."""
-    count = _integer(count, label("num_generations"), 1, None)
+    count = checks.integer(count, label("num_generations"), 1, None)
     if base_seed is not None:
-        _integer(base_seed, label("seed"), 0, MAX_SEED)
+        checks.integer(base_seed, label("seed"), 0, MAX_SEED)
         if base_seed + count - 1 > MAX_SEED:
             raise UsageError(f"{label('seed')} {base_seed} with {count} results runs past the largest seed "
                              f"{MAX_SEED} (result k uses seed + k); allowed: 0 to {MAX_SEED - count + 1}")

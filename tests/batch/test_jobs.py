@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from ganorama.batch import (Destination, Row, numbered_rows, parse_jobs, plan_rows, process_rows, read_jobs,
-                            request_differences)  # fmt: skip
+from ganorama.batch import Row, numbered_rows, parse_jobs, plan_rows, process_rows, read_jobs, request_differences
+from ganorama.destinations import Destination
 from ganorama.errors import UsageError
 from ganorama.request import Request
 

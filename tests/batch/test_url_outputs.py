@@ -10,11 +10,14 @@ import torch
 
 fsspec = pytest.importorskip("fsspec")
 
-from ganorama.batch import Destination, numbered_rows, plan_rows, process_rows  # noqa: E402
+from ganorama.batch import numbered_rows, plan_rows, process_rows  # noqa: E402
+from ganorama.destinations import Destination  # noqa: E402
 from ganorama.errors import UsageError  # noqa: E402
-from ganorama.outputs import (remove_url_temporaries, save_result_files_to_url, url_temporary_name,  # noqa: E402
-                              write_bytes_to_url)  # fmt: skip
-from ganorama.pipeline import Result  # noqa: E402
+from ganorama.canvas.layouts import View  # noqa: E402
+from ganorama.canvas.sphere import SphereCanvas  # noqa: E402
+from ganorama.outputs import save_result_files_to_url  # noqa: E402
+from ganorama.result import Provenance, Result  # noqa: E402
+from ganorama.urls import remove_url_temporaries, url_temporary_name, write_bytes_to_url  # noqa: E402
 from ganorama.request import Request  # noqa: E402
 
 
@@ -30,8 +33,9 @@ def memory_url():
 
 def a_result(**fields) -> Result:
     request = Request.from_dict({"seed": 1, "panorama_width": 16, "panorama_height": 8, **fields})
-    metadata = {"kind": "panorama", "request": request.to_dict(), "views": []}
-    return Result(torch.rand(3, 8, 16), torch.rand(2, 3, 4, 4), metadata, request)
+    canvas = SphereCanvas([View(0.0, 0.0), View(180.0, 0.0)])
+    provenance = Provenance("custom", None, 4, "float32", "cpu")
+    return Result(torch.rand(3, 8, 16), torch.rand(2, 3, 4, 4), request, canvas, [{977: 1.0}] * 2, provenance)
 
 
 def test_a_result_lands_on_a_url_with_the_sidecar_written_last(memory_url, monkeypatch):

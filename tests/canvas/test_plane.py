@@ -6,7 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ganorama.canvas.plane import PlaneCanvas, allowed_overlaps, check_overlap, texture_grid
+from ganorama.canvas.plane import PlaneCanvas
+from ganorama.canvas.tiling import allowed_overlaps, check_overlap, texture_grid
 from ganorama.errors import UsageError
 
 # biggan-deep-128's feature sizes at the seed's default synced blocks 2..6 (start 2, end 7).

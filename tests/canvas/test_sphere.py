@@ -7,7 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ganorama.canvas.sphere import SphereCanvas, layout_views, seed16_layout
+from ganorama.canvas.layouts import layout_views, seed16_layout
+from ganorama.canvas.sphere import SphereCanvas
 from ganorama.errors import UsageError
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from ganorama.cli import main
-from ganorama.models.biggan import CONFIG_NAME, SAFETENSORS_NAME, WEIGHTS_NAME
+from ganorama.models.config import CONFIG_NAME, SAFETENSORS_NAME, WEIGHTS_NAME
 
 COMMIT = "fedcba9876543210fedcba9876543210fedcba98"
 

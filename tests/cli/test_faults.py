@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from ganorama.models.biggan import read_checkpoint
+from ganorama.models.checkpoint import read_checkpoint
 from ganorama.request import MAX_SEED
 
 GENERATORS = ("panorama", "bigimg", "texture")
@@ -208,7 +208,7 @@ def test_ctrl_c_at_any_time_is_one_line_exit_130_and_leaves_nothing_partial(tmp_
 CTRL_C_DURING_AN_IMPORT = """
 import sys, time
 sys.path.insert(0, sys.argv[1])
-from ganorama.cli.common import InterruptFlag
+from ganorama.cli.interrupts import InterruptFlag
 InterruptFlag.install()
 try:
     import interrupts_itself

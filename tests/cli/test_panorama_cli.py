@@ -101,7 +101,7 @@ def test_reproduce_makes_the_same_bytes_from_a_sidecar(tmp_path, tiny_checkpoint
 
 
 def test_layout_file_and_auto_width(tmp_path, tiny_checkpoint):
-    from ganorama.canvas.sphere import cube_layout
+    from ganorama.canvas.layouts import cube_layout
 
     layout = tmp_path / "cube.json"
     layout.write_text(json.dumps([vars(view) for view in cube_layout()]))

@@ -96,6 +96,16 @@ def test_displacement_follows_luminance():
         sphere_mesh(panorama, rings=1)
 
 
+def test_a_glb_write_checks_displace_once(tmp_path, monkeypatch):
+    from ganorama.export import mesh
+
+    calls = []
+    original = mesh.check_displace
+    monkeypatch.setattr(mesh, "check_displace", lambda displace: calls.append(displace) or original(displace))
+    save_sphere_glb(torch.rand(3, H, W), tmp_path / "s.glb", rings=4, segments=8, displace=0.1)
+    assert calls == [0.1]
+
+
 def _parse_glb(data: bytes) -> tuple[dict, bytes]:
     magic, version, length = struct.unpack_from("<III", data, 0)
     assert (magic, version, length) == (0x46546C67, 2, len(data))

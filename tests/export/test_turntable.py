@@ -15,7 +15,8 @@ from PIL import Image, ImageSequence
 from ganorama import geometry
 from ganorama.errors import GanoramaError, UsageError
 from ganorama.export.io import image_to_tensor
-from ganorama.export.turntable import BACKGROUND, iter_turntable, render_turntable, save_turntable, write_turntable
+from ganorama.export.turntable import (BACKGROUND, TurntableOptions, iter_turntable, render_turntable, save_turntable,
+                                       write_turntable)  # fmt: skip
 
 H, W = 32, 64
 
@@ -123,7 +124,7 @@ def reference_frame(panorama: torch.Tensor, size: int, angle: float, displace: f
     """One frame (3, size, size), no supersampling: rays turned by -angle into the globe's
     frame, a dense march and bisection to the surface |p| = displacement_radius(p),
     normals by central differences of that radius."""
-    from ganorama.export import turntable as tt
+    from ganorama.export import globe_render as tt
     from ganorama.export.io import sample_equirect
     from ganorama.export.mesh import displacement_radius
 
@@ -345,3 +346,63 @@ def test_rendering_leaves_torch_thread_count_as_it_was():
     before = torch.get_num_threads()
     render_turntable(hemisphere_panorama(), frames=2, size=8, displace=0.2, progress=False)
     assert torch.get_num_threads() == before
+
+
+# --------------------------------------------------------------------------------------
+# The options as one checked value; each check once per write
+# --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("options, message", [
+    (dict(frames=0), "frames 0 is out of range; allowed: 1 to 3600 (one turn in 0.1 degree steps)"),
+    (dict(size=0), "size and supersample must be >= 1, got 0, 2"),
+    (dict(supersample=0), "size and supersample must be >= 1, got 256, 0"),
+    (dict(elevation=-90), "elevation -90 is out of range; allowed: -90 < elevation < 90 degrees"),
+    (dict(fov=170), "fov 170 is out of range; allowed: 1 to 170 degrees"),
+    (dict(displace=2), "displace 2.0 is out of range; allowed: -2 < displace < 2"),
+    (dict(fps=0), "fps 0 is out of range; allowed: 0 < fps <= 100"),
+    (dict(size=65536, supersample=1, suffix=".gif"), "size 65536 is too large for a GIF; allowed: at most 65535"),
+    (dict(fps=0, frames=0, suffix=".gif"), "fps 0"),  # fps first, as before the options were one value
+])
+def test_turntable_options_are_checked_as_they_are_made(options, message):
+    with pytest.raises(UsageError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        TurntableOptions(**options)
+
+
+def test_turntable_options_are_one_frozen_value():
+    options = TurntableOptions(displace=1)
+    assert options.displace == 1.0 and isinstance(options.displace, float)
+    assert TurntableOptions(size=65536, supersample=1).size == 65536  # no format: no GIF limit
+    with pytest.raises(AttributeError):
+        options.frames = 0
+
+
+@pytest.mark.parametrize("suffix", [".gif", ".mp4"])
+def test_a_write_runs_each_check_once(tmp_path, monkeypatch, suffix):
+    if suffix == ".mp4":
+        pytest.importorskip("imageio_ffmpeg")
+    from ganorama import resources
+    from ganorama.export import animation, paths, turntable
+
+    calls: dict[str, int] = {}
+
+    def counted(module, name):
+        original = getattr(module, name)
+
+        def wrapper(*args, **kwargs):
+            calls[name] = calls.get(name, 0) + 1
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, wrapper)
+
+    for module, name in ((paths, "check_output_file"), (turntable, "check_fps"), (turntable, "check_format"),
+                         (turntable, "check_displace"), (turntable, "resolve_device"), (turntable, "panorama_size"),
+                         (turntable, "check_turntable_memory"), (resources, "check_disk"),
+                         (animation, "require_imageio_ffmpeg"), (animation, "check_fps")):  # fmt: skip
+        counted(module, name)
+    pano = tmp_path / "pano.png"
+    Image.new("RGB", (64, 32), (90, 120, 200)).save(pano)
+    write_turntable(pano, tmp_path / f"spin{suffix}", frames=2, size=16, displace=0.1, device="cpu", progress=False)
+    expected = {"check_output_file": 1, "check_fps": 1, "check_format": 1, "check_displace": 1, "resolve_device": 1,
+                "panorama_size": 1, "check_turntable_memory": 1, "check_disk": 1}  # fmt: skip
+    if suffix == ".mp4":
+        expected["require_imageio_ffmpeg"] = 1
+    assert calls == expected

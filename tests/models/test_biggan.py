@@ -21,13 +21,9 @@ from fixture_models import (
     write_legacy_checkpoint,
 )
 from ganorama import BigGAN, BigGANConfig, UsageError
-from ganorama.models.biggan import (
-    PUBLISHED_MODELS,
-    SelfAttention,
-    fold_spectral_norm,
-    identify_model,
-    statistics_for_truncation,
-)
+from ganorama.models.biggan import SelfAttention, statistics_for_truncation
+from ganorama.models.checkpoint import fold_spectral_norm, state_dict_shapes
+from ganorama.models.config import PUBLISHED_MODELS, identify_model
 
 TRUNCATIONS = PARITY_TRUNCATIONS
 
@@ -145,6 +141,65 @@ def test_blocks_are_indexed_like_the_reference_with_attention_inside():
     assert isinstance(model.blocks[config.attention_layer_position], SelfAttention)
     reference = random_reference_model(config)
     assert [type(b).__name__ for b in reference.generator.layers].index("SelfAttn") == config.attention_layer_position
+
+
+ARCHITECTURES = [*PUBLISHED_MODELS, "small-128", "tiny-32", "small-64-width-6"]
+
+
+def _architecture(name: str) -> BigGANConfig:
+    if name in PUBLISHED_MODELS:
+        return BigGANConfig.preset(name)
+    config = {"small-128": small_config(8), "tiny-32": small_config(4, output_dim=32),
+              "small-64-width-6": small_config(6, output_dim=64)}[name]
+    if name == "small-64-width-6":
+        config.z_dim, config.num_classes, config.n_stats = 16, 10, 5  # odd sizes, so no two keys agree by chance
+    config.validate()
+    return config
+
+
+@pytest.mark.parametrize("name", ARCHITECTURES)
+def test_the_shapes_a_checkpoint_must_have_are_the_networks_own_in_its_order(name):
+    config = _architecture(name)
+    with torch.device("meta"):
+        model = BigGAN(config)
+    expected = [(key, tuple(tensor.shape)) for key, tensor in model.state_dict().items()]
+    assert list(state_dict_shapes(config).items()) == expected
+
+
+@pytest.mark.parametrize("name", ARCHITECTURES)
+def test_the_block_walk_is_the_networks_blocks(name):
+    config = _architecture(name)
+    with torch.device("meta"):
+        model = BigGAN(config)
+    shapes = config.block_shapes()
+    assert len(shapes) == len(model.blocks) == config.num_blocks
+    for shape, block in zip(shapes, model.blocks):
+        assert isinstance(block, SelfAttention) == shape.attention
+        if not shape.attention:
+            assert (block.bn_0.running_means.shape[1], block.conv_3.out_channels) == (shape.in_channels,
+                                                                                      shape.out_channels)
+            assert block.upsample == shape.upsample == (shape.out_size == 2 * shape.in_size)
+    assert config.block_resolutions() == [shape.out_size for shape in shapes]
+    assert shapes[-1].out_size == config.output_dim
+
+
+def test_a_load_folds_spectral_norm_and_checks_shapes_once(tiny_checkpoint, monkeypatch):
+    from ganorama.models import biggan, checkpoint
+
+    calls = {"fold": 0, "shapes": 0}
+
+    def counted(name, function):
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return function(*args, **kwargs)
+        return wrapper
+
+    fold = counted("fold", checkpoint.fold_spectral_norm)
+    monkeypatch.setattr(checkpoint, "fold_spectral_norm", fold)
+    monkeypatch.setattr(biggan, "fold_spectral_norm", fold)
+    monkeypatch.setattr(checkpoint, "state_dict_shapes", counted("shapes", checkpoint.state_dict_shapes))
+    BigGAN.from_pretrained(tiny_checkpoint)
+    assert calls == {"fold": 1, "shapes": 1}
 
 
 @pytest.mark.parametrize("name,size", [("biggan-deep-256", 256), ("biggan-deep-512", 512)])

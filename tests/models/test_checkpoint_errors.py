@@ -18,8 +18,9 @@ import torch
 
 from ganorama import BigGAN, BigGANConfig, UsageError
 from ganorama.cli import main
-from ganorama.models.biggan import CONFIG_NAME, SAFETENSORS_NAME, WEIGHTS_NAME, read_checkpoint
-from ganorama.models.weights import convert_to_safetensors
+from ganorama.models.checkpoint import read_checkpoint
+from ganorama.models.config import CONFIG_NAME, SAFETENSORS_NAME, WEIGHTS_NAME
+from ganorama.models.convert import convert_to_safetensors
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,8 @@ import os
 import re
 import shutil
 import socket
+import subprocess
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,10 +24,11 @@ import torch
 
 from ganorama import BigGAN, GanoramaError, UsageError
 from ganorama.models import weights
-from ganorama.models.biggan import CONFIG_NAME, SAFETENSORS_NAME, WEIGHTS_NAME, read_checkpoint
+from ganorama.models.checkpoint import read_checkpoint
+from ganorama.models.config import CONFIG_NAME, DEFAULT_MODEL, PUBLISHED_MODELS, SAFETENSORS_NAME, WEIGHTS_NAME
+from ganorama.models.convert import convert_to_safetensors
 from ganorama.models.weights import (
     UrlSource,
-    convert_to_safetensors,
     download_from_urls,
     fetch_url,
     resolve_checkpoint_dir,
@@ -229,6 +232,29 @@ def test_unknown_model_or_missing_path_is_a_usage_error_naming_value_and_allowed
     _assert_one_line(message)
     assert repr(value) in message
     assert "biggan-deep-128" in message and "hf:OWNER/REPO" in message
+
+
+def test_known_models_are_the_published_ones_from_their_known_places():
+    base = "https://s3.amazonaws.com/models.huggingface.co/biggan/"
+    assert dict(weights.KNOWN_MODELS) == {
+        "biggan-deep-128": weights.HubSource("osanseviero/BigGAN-deep-128", weights_names=(WEIGHTS_NAME,)),
+        "biggan-deep-256": UrlSource("biggan-deep-256", base + "biggan-deep-256-config.json",
+                                     base + "biggan-deep-256-pytorch_model.bin"),
+        "biggan-deep-512": UrlSource("biggan-deep-512", base + "biggan-deep-512-config.json",
+                                     base + "biggan-deep-512-pytorch_model.bin"),
+    }
+    assert tuple(weights.KNOWN_MODELS) == PUBLISHED_MODELS and DEFAULT_MODEL in PUBLISHED_MODELS
+    assert weights.ALLOWED_FORMS.startswith("biggan-deep-128, biggan-deep-256, biggan-deep-512, hf:OWNER/REPO")
+    with pytest.raises(UsageError, match=r"^unknown model 'x'; allowed: biggan-deep-128, biggan-deep-256, "
+                                         r"biggan-deep-512 or hf:OWNER/REPO\[@REVISION\]$"):
+        weights.parse_model_spec("x")
+
+
+def test_config_and_weights_modules_import_without_torch():
+    code = ("import sys, ganorama.models.config, ganorama.models.weights, ganorama.cli.flags; "
+            "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.')))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert result.stdout.strip() == "[]"
 
 
 # --- the Hub cache -----------------------------------------------------------------------

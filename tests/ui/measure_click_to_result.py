@@ -26,7 +26,7 @@ from conftest import UiServer
 from fixture_models import small_config, write_legacy_checkpoint
 from PIL import Image
 
-from ganorama.models.biggan import BigGANConfig
+from ganorama.models.config import BigGANConfig
 
 
 def main() -> None:

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from ganorama.canvas.sphere import cube_layout
+from ganorama.canvas.layouts import cube_layout
 from ganorama.request import MAX_SIDECAR_BYTES
 from ganorama.errors import UsageError
 from ganorama.models import imagenet
@@ -70,7 +70,7 @@ def test_a_bad_value_gives_the_clis_one_line_message(changes, message):
 def test_the_form_makes_the_same_request_as_the_cli_flags(tiny_checkpoint):
     """The CLI's own parser and template for the same options give the same Request."""
     from ganorama.cli import build_parser
-    from ganorama.cli.common import request_template
+    from ganorama.cli.generate import request_template
 
     args = build_parser().parse_args(["panorama", "--weights", str(tiny_checkpoint), "--seed", "5", "--class_names",
                                       "sandbar", "--panorama_width", "64", "--panorama_height", "32", "--z_mul", "2",

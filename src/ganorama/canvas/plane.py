@@ -9,121 +9,15 @@ the composed image tiles seamlessly.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
-from fractions import Fraction
 from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 
 from ganorama.canvas.sync import SyncOperator
+from ganorama.canvas.tiling import DEFAULT_OVERLAP, check_grid, check_overlap, check_wrap, stride_for
 from ganorama.errors import UsageError
-from ganorama.request import WRAPS as WRAP_CHOICES
-
-DEFAULT_OVERLAP = 0.5
-# How far from a whole number a stride may be and still count as one: overlaps typed as
-# decimals must not be rejected for float noise ((1 - 0.3) * 10 = 7.000000000000001).
-_WHOLE_TOLERANCE = 1e-6
-
-
-# --- overlap arithmetic (pure functions, usable before any model is loaded) --------------
-
-
-def stride_for(tile_size: int, overlap: float) -> float:
-    """Pixels between neighbouring tile origins (may be fractional for a bad overlap)."""
-    return tile_size * (1.0 - overlap)
-
-
-def _is_whole(value: float) -> bool:
-    return abs(value - round(value)) < _WHOLE_TOLERANCE
-
-
-def stride_quantum(tile_size: int, resolutions: Sequence[int] = ()) -> int:
-    """The least stride (pixels) that is a whole number of cells on every feature grid.
-
-    A stride s puts a grid of r cells per tile on whole cells iff tile_size divides s * r,
-    i.e. iff tile_size / gcd(tile_size, r) divides s; the quantum is the lcm of those."""
-    quantum = 1
-    for resolution in resolutions:
-        quantum = math.lcm(quantum, tile_size // math.gcd(tile_size, int(resolution)))
-    return quantum
-
-
-def allowed_overlaps(tile_size: int, resolutions: Sequence[int] = ()) -> list[float]:
-    """Every overlap in [0, 1) whose stride is whole pixels and whole feature cells, ascending."""
-    quantum = stride_quantum(tile_size, resolutions)
-    return [1.0 - stride / tile_size for stride in range(tile_size, 0, -quantum)]
-
-
-def describe_allowed(tile_size: int, resolutions: Sequence[int] = ()) -> str:
-    """``0, 0.25, 0.5, 0.75`` or, when that list would be long, ``multiples of 1/128 below 1``."""
-    overlaps = allowed_overlaps(tile_size, resolutions)
-    if len(overlaps) <= 9:
-        return ", ".join(f"{value:g}" for value in overlaps)
-    step = Fraction(stride_quantum(tile_size, resolutions), tile_size)
-    examples = [value for value in (0.0, 0.25, 0.5, 0.75) if value in overlaps]
-    return f"multiples of {step} below 1, e.g. {', '.join(f'{value:g}' for value in examples)}"
-
-
-def check_overlap_range(overlap: float) -> None:
-    """The model-independent part of :func:`check_overlap`."""
-    if isinstance(overlap, bool) or not isinstance(overlap, (int, float)) or not (
-        math.isfinite(overlap) and 0 <= overlap < 1
-    ):
-        raise UsageError(f"overlap {overlap!r} is out of range; allowed: 0 <= overlap < 1 (0.5 = half a tile)")
-
-
-def check_overlap(
-    overlap: float,
-    tile_size: int,
-    resolutions: Sequence[int] = (),
-    first_block: int | None = None,
-) -> int:
-    """Validate ``overlap`` for tiles of ``tile_size`` px synced at feature grids of
-    ``resolutions`` cells per tile side (the hooked blocks, the first being block
-    ``first_block``); return the stride in whole pixels or raise a one-line UsageError."""
-    check_overlap_range(overlap)
-    stride = stride_for(tile_size, overlap)
-    for position, resolution in sorted(enumerate(resolutions), key=lambda item: item[1]):
-        if not _is_whole(stride * resolution / tile_size):
-            block = f"block {first_block + position}" if first_block is not None else "a synced block"
-            raise UsageError(
-                f"overlap {overlap:g} puts tiles off the {resolution}x{resolution} feature grid of {block} "
-                f"(stride {stride:g} px on {tile_size} px tiles); allowed for this model: "
-                f"{describe_allowed(tile_size, resolutions)}"
-            )
-    if not _is_whole(stride):
-        raise UsageError(
-            f"overlap {overlap:g} gives a stride of {stride:g} px on {tile_size} px tiles, not a whole number "
-            f"of pixels; allowed: {describe_allowed(tile_size, resolutions)}"
-        )
-    return int(round(stride))
-
-
-def check_wrap(wrap: str, overlap: float) -> None:
-    if wrap not in WRAP_CHOICES:
-        raise UsageError(f"wrap {wrap!r} is invalid; allowed: {', '.join(WRAP_CHOICES)}")
-    # Without overlap no tile reaches across the wrapped edge, so nothing would join it:
-    # the result would not tile, which is the only reason to ask for wrap.
-    if wrap != "none" and overlap == 0:
-        raise UsageError(f"wrap {wrap!r} needs overlap > 0 (tiles must overlap across the wrapped edge to join it)")
-
-
-def check_grid(rows: int, cols: int) -> None:
-    for name, value in (("rows", rows), ("cols", cols)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise UsageError(f"{name} {value!r} is invalid; allowed: a whole number >= 1")
-
-
-def texture_grid(size: int, tile_size: int, overlap: float = DEFAULT_OVERLAP) -> int:
-    """Tiles per side of the square wrapped grid whose canvas (``n * stride`` px) is
-    closest to ``size`` px (ties go to the larger); at least one tile."""
-    if size < 1:
-        raise UsageError(f"texture size {size} is invalid; allowed: a whole number of pixels >= 1")
-    stride = check_overlap(overlap, tile_size)
-    return max(1, math.floor(size / stride + 0.5))
-
 
 # --- the canvas ------------------------------------------------------------------------
 
@@ -144,6 +38,9 @@ class PlaneCanvas:
     wrap: str = "none"
     _operators: dict = field(default_factory=dict, init=False, repr=False, compare=False)
     _weights: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    # What the image is, for writers and viewers: a flat picture, no 360 metadata.
+    projection = "flat"
 
     def __post_init__(self) -> None:
         check_grid(self.rows, self.cols)
@@ -182,6 +79,24 @@ class PlaneCanvas:
 
     def _extent(self, count: int, wrapped: bool) -> int:
         return self.stride * count if wrapped else self.stride * (count - 1) + self.tile_size
+
+    @property
+    def sheet_columns(self) -> int:
+        """A contact sheet of the tiles keeps the grid's columns."""
+        return self.cols
+
+    def key(self) -> tuple:
+        """Equal for canvases that sync and compose alike: the one key by which canvases
+        are shared and results put in one forward."""
+        return ("plane", self.rows, self.cols, self.tile_size, self.overlap, self.wrap)
+
+    def describe(self) -> dict:
+        """What a result's sidecar records of the canvas: its grid."""
+        return {"rows": self.rows, "cols": self.cols, "overlap": self.overlap, "wrap": self.wrap}
+
+    def output_size(self) -> tuple[int, int]:
+        """(height, width) of the composed image."""
+        return self.height, self.width
 
     def view_index(self, row: int, col: int) -> int:
         return row * self.cols + col
@@ -253,8 +168,11 @@ class PlaneCanvas:
             self._weights[key] = tent[:, None] * tent[None, :]
         return self._weights[key]
 
-    def compose(self, views: torch.Tensor) -> torch.Tensor:
-        """Blend the tiles (V, C, S, S) into the canvas (C, height, width), float32."""
+    def compose(self, views: torch.Tensor, height: int | None = None, width: int | None = None) -> torch.Tensor:
+        """Blend the tiles (V, C, S, S) into the canvas (C, height, width), float32. The
+        size is the grid's own; ``height`` and ``width``, when given, must be it."""
+        if (height, width) not in ((None, None), self.output_size()):
+            raise ValueError(f"a {self.rows}x{self.cols} tile canvas is {self.height}x{self.width}, not {height}x{width}")
         expected = (self.num_views, self.tile_size, self.tile_size)
         if views.dim() != 4 or (views.shape[0], views.shape[2], views.shape[3]) != expected:
             raise ValueError(f"expected views of shape ({self.num_views}, C, {self.tile_size}, {self.tile_size}), "
@@ -276,9 +194,9 @@ class PlaneCanvas:
             canvas = _wrap_sum(canvas, dim=2, period=self.width)
         return canvas[:-1] / canvas[-1:]
 
-    def composition_bytes(self) -> int:
+    def composition_bytes(self, height: int | None = None, width: int | None = None) -> int:
         """Memory of composing (estimated before generating): the unwrapped canvas with a
-        weight channel, its wrapped sum and the image."""
+        weight channel, its wrapped sum and the image (the grid decides the size)."""
         unwrapped = 4 * self._extent(self.rows, False) * self._extent(self.cols, False)
         return 4 * (2 * unwrapped + 3 * self.width * self.height)
 

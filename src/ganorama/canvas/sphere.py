@@ -1,6 +1,7 @@
 """The sphere canvas: camera layouts, the sphere sync operator, equirect composition."""
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -9,123 +10,16 @@ import torch
 import torch.nn.functional as F
 
 from ganorama import geometry
+from ganorama.canvas.layouts import DEFAULT_LAYOUT, View, full_sphere_layout, layout_views
 from ganorama.canvas.sync import SyncOperator
 from ganorama.errors import UsageError
-from ganorama.request import LAYOUT_NAMES
 
 
-@dataclass(frozen=True)
-class View:
-    """One camera on the sphere, angles in degrees (conventions in :mod:`ganorama.geometry`)."""
-
-    azimuth: float
-    elevation: float
-    roll: float = 0.0
-    fov: float = 90.0
-
-
-def seed16_layout() -> list[View]:
-    """The seed's 16 views, in its order: 4 at +45, 4 at -45, 8 on the horizon (fov 90).
-
-    The poles lie on the border of the +-45 views, where the blend weight is zero."""
-    upper = [View(azimuth, 45.0) for azimuth in (0, 90, 180, 270)]
-    lower = [View(azimuth, -45.0) for azimuth in (0, 90, 180, 270)]
-    horizon = [View(float(azimuth), 0.0) for azimuth in range(0, 360, 45)]
-    return upper + lower + horizon
-
-
-def full_sphere_layout() -> list[View]:
-    """seed16 plus a zenith and a nadir view, so every direction lies inside some view."""
-    return seed16_layout() + [View(0.0, 90.0), View(0.0, -90.0)]
-
-
-def cube_layout() -> list[View]:
-    """Six views looking along +-x, +-y, +-z, slightly wider than 90 degrees so they overlap."""
-    fov = 100.0
-    return [View(0, 0, fov=fov), View(90, 0, fov=fov), View(180, 0, fov=fov), View(270, 0, fov=fov),
-            View(0, 90, fov=fov), View(0, -90, fov=fov)]  # fmt: skip
-
-
-LAYOUTS = {"full": full_sphere_layout, "seed16": seed16_layout, "cube": cube_layout}
-DEFAULT_LAYOUT = "full"
-assert tuple(LAYOUTS) == LAYOUT_NAMES, "ganorama.request.LAYOUT_NAMES must list the same layouts"
-_VIEW_FIELDS = ("azimuth", "elevation", "roll", "fov")
-# A pinhole view cannot see 180 degrees; beyond ~170 its border pixels stretch without bound.
-MAX_FOV = 170.0
 # Directions sampled when checking that a layout leaves no hole (about 0.7 degree apart).
 _COVERAGE_GRID = (256, 512)
 
 
-def layout_views(layout) -> list[View]:
-    """A layout name, a JSON file of views, or a sequence of views (View or dicts with
-    azimuth, elevation and optional roll, fov in degrees) -> the views, checked."""
-    checked = check_layout_value(layout, "layout", check_coverage=False)
-    return LAYOUTS[checked]() if isinstance(checked, str) else list(checked)
-
-
-def check_layout_value(value, label: str = "layout", check_coverage: bool = True):
-    """A layout as a request holds it: a known name (kept as the name) or views (from a
-    JSON file or given inline) as a tuple of View, checked and covering the sphere."""
-    if isinstance(value, str):
-        if value in LAYOUTS:
-            return value
-        if not value.lower().endswith(".json"):
-            raise UsageError(f"{label} {value!r} is unknown; allowed: {', '.join(LAYOUTS)} or a .json file of views")
-        path, value = value, _read_layout_file(value, label)
-        label = f"{label} file {path}"
-    if isinstance(value, dict) and "views" in value:
-        value = value["views"]
-    if not isinstance(value, (list, tuple)):
-        raise UsageError(f"{label} must be a list of views (objects with azimuth, elevation[, roll, fov] in degrees)")
-    if not value:
-        raise UsageError(f"{label} has no views; give at least one (objects with azimuth, elevation[, roll, fov])")
-    views = tuple(_check_view(item, f"{label} view {index}") for index, item in enumerate(value))
-    if check_coverage:
-        _check_covers_sphere(views, label)
-    return views
-
-
-def _read_layout_file(path: str, label: str):
-    import json
-    from pathlib import Path
-
-    try:
-        text = Path(path).expanduser().read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UsageError(f"{label} file {path} does not exist; allowed: {', '.join(LAYOUTS)} or a .json file") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise UsageError(f"{label} file {path} cannot be read ({error.__class__.__name__})") from None
-    try:
-        return json.loads(text)
-    except ValueError as error:
-        raise UsageError(f"{label} file {path} is not valid JSON ({error})") from None
-
-
-def _check_view(item, label: str) -> View:
-    if isinstance(item, View):
-        item = vars(item)
-    if not isinstance(item, dict):
-        raise UsageError(f"{label} must be an object with azimuth, elevation[, roll, fov], got {item!r}")
-    unknown = sorted(set(item) - set(_VIEW_FIELDS))
-    if unknown:
-        raise UsageError(f"{label} has unknown field {unknown[0]!r}; allowed: {', '.join(_VIEW_FIELDS)}")
-    missing = [name for name in ("azimuth", "elevation") if name not in item]
-    if missing:
-        raise UsageError(f"{label} needs {missing[0]!r} (degrees)")
-    values = {}
-    for name in _VIEW_FIELDS:
-        value = item.get(name, {"roll": 0.0, "fov": 90.0}.get(name))
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise UsageError(f"{label} {name} {value!r} is not a finite number of degrees")
-        values[name] = float(value)
-    if not -90 <= values["elevation"] <= 90:
-        raise UsageError(f"{label} elevation {values['elevation']:g} is out of range; allowed: -90 to 90")
-    if not 0 < values["fov"] <= MAX_FOV:
-        raise UsageError(f"{label} fov {values['fov']:g} is out of range; allowed: 0 < fov <= {MAX_FOV:g}")
-    return View(**values)
-
-
-def _check_covers_sphere(views, label: str) -> None:
+def check_covers_sphere(views, label: str) -> None:
     """UsageError naming directions that lie inside no view (where the panorama would
     have a hole), sampled on a fine equirect grid."""
     height, width = _COVERAGE_GRID
@@ -186,10 +80,28 @@ class SphereCanvas:
     _operators: dict = field(default_factory=dict, init=False, repr=False)
     _plans: dict = field(default_factory=dict, init=False, repr=False)
 
+    # What the image is, for writers (GPano metadata) and viewers.
+    projection = "equirectangular"
+    # A contact sheet of the views: as many columns as it likes.
+    sheet_columns = None
+
     @classmethod
     def from_layout(cls, layout=DEFAULT_LAYOUT) -> "SphereCanvas":
         """A canvas from a layout name, a JSON file of views, or a list of views."""
         return cls(layout_views(layout))
+
+    def key(self) -> tuple:
+        """Equal for canvases that sync and compose alike (the same views): the one key
+        by which canvases are shared and results put in one forward."""
+        return ("sphere", json.dumps([vars(view) for view in self.views]))
+
+    def describe(self) -> dict:
+        """What a result's sidecar records of the canvas: its views."""
+        return {"views": [vars(view) for view in self.views]}
+
+    def tile_columns(self) -> list[int]:
+        """Every view in column 0: a sphere has no columns to blend classes across."""
+        return [0] * self.num_views
 
     def composition_bytes(self, height: int, width: int) -> int:
         """Memory of the cached composition plan and the composed image, estimated

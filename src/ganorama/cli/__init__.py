@@ -31,7 +31,7 @@ SUBCOMMANDS = (
 
 def build_parser(prog: str = "ganorama"):
     from ganorama import __version__
-    from ganorama.cli.common import ArgumentParser, HelpFormatter
+    from ganorama.cli.parsing import ArgumentParser, HelpFormatter
 
     parser = ArgumentParser(
         prog=prog,
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     """Run one command; returns the exit status (never raises but SystemExit from --help)."""
     command = "ganorama"
     try:
-        from ganorama.cli.common import InterruptFlag, raise_if_interrupted
+        from ganorama.cli.interrupts import InterruptFlag, raise_if_interrupted
 
         InterruptFlag.install()
         parser = build_parser(prog or "ganorama")

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ganorama.cli import common
-from ganorama.request import EXPORTS, FIELDS, FORMATS, KINDS, LAYOUT_NAMES, MAX_SEED, WRAPS, flag_label
+from ganorama.cli.flags import add_model_arguments
+from ganorama.cli.generate import check_model_choice, known_config, model_arguments, model_choice
+from ganorama.cli.parsing import add_subparser, field_type, flag_names, parse_batch, positive_int, raise_usage
+from ganorama.request import FIELD_HELP, FIELD_KINDS, FIELD_TYPES, FIELDS, KINDS, MAX_SEED, flag_label
 
 DESCRIPTION = """\
 Make many results, one per row of a job file, on Ray: locally on this machine's cores
@@ -45,65 +47,46 @@ examples:
 # argparse default for the request flags: "not given", so that a row's own value wins.
 UNSET = argparse.SUPPRESS
 
-FIELD_HELP = {
-    "truncation": "noise truncation, 0 < t <= 1",
-    "z_mul": "multiply the noise vector (3 gives wild, abstract results); -1000 to 1000",
-    "class_mul": "multiply the class vector; -1000 to 1000",
-    "no_share_z": "a separate noise vector per view or tile",
-    "share_class": "without classes: one random class for all views",
-    "start_layer": "first synced generator block",
-    "end_layer": "sync blocks start_layer <= i < end_layer",
-    "layout": f"panorama camera layout: {', '.join(LAYOUT_NAMES)} or a JSON file of views",
-    "panorama_width": "panorama width in pixels (twice the height) or auto",
-    "panorama_height": "panorama height in pixels or auto",
-    "batch_size": "big image: tiles across",
-    "rows": "big image: tiles down",
-    "overlap": "big image / texture: fraction of a tile shared with its neighbour, 0 <= F < 1",
-    "wrap": f"big image: join opposite edges ({', '.join(WRAPS)})",
-    "morph": "big image: blend the classes (a|b) from left to right",
-    "size": "texture: wanted side in pixels",
-    "max_views": "views run at once outside the synced blocks (auto from the device's memory)",
-    "memory_budget": "derive max_views from a memory budget, e.g. 6GB",
-    "format": f"image format ({', '.join(FORMATS)})",
-    "quality": "JPEG quality 1-100",
-    "save_views": "also write the raw views as one contact sheet",
-    "cubemap": "panorama: also write a skybox folder",
-    "viewer": "panorama: also write an offline 360 viewer page",
-    "turntable": "panorama: also write a spinning-globe GIF",
-    "mesh": "panorama: also write a textured sphere (glTF)",
-    "export_point_cloud": "panorama: also write the views' 3-D points (PLY)",
-    "displace": "colour-based displacement for turntable/mesh, -2 < D < 2",
-}
+# How a row field's help names the kinds that take it.
+KIND_WORDS = {"panorama": "panorama", "bigimg": "big image", "texture": "texture"}
+
+
+def row_field_help(name: str) -> str:
+    """A request field's own help, said of the rows whose kind takes it."""
+    kinds = FIELD_KINDS[name]
+    takers = "" if kinds == KINDS else " / ".join(KIND_WORDS[kind] for kind in kinds) + ": "
+    return takers + FIELD_HELP[name]
+
+
 # Failed rows printed at the end (all of them are in summary.json).
 FAILURES_SHOWN = 10
-BOOLEAN_FIELDS = ("no_share_z", "share_class", "morph", "save_views", *EXPORTS)
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    parser = common.add_subparser(subparsers, "batch", help="many results from a job file, on Ray",
+    parser = add_subparser(subparsers, "batch", help="many results from a job file, on Ray",
                                   description=DESCRIPTION)  # fmt: skip
     parser.add_argument("jobs", nargs="?", metavar="JOBS", help="job file: .jsonl (one JSON object per line) or .csv")
     parser.add_argument("out", nargs="?", metavar="OUT", help="output directory or fsspec URL")
     rows = parser.add_argument_group("rows without a job file")
-    rows.add_argument("--count", type=common.positive_int, default=None, metavar="N", help="make N rows from the options")
-    rows.add_argument(*common.flag_names("base_seed"), dest="base_seed", type=common.field_type("seed"), default=None,
+    rows.add_argument("--count", type=positive_int, default=None, metavar="N", help="make N rows from the options")
+    rows.add_argument(*flag_names("base_seed"), dest="base_seed", type=field_type("seed"), default=None,
                       metavar="S", help=f"row k uses seed S+k, 0 to {MAX_SEED} (random when omitted)")
-    rows.add_argument(*common.flag_names("class_names"), dest="class_names", default=None, metavar='"A|B|..."',
+    rows.add_argument(*flag_names("class_names"), dest="class_names", default=None, metavar='"A|B|..."',
                       help="row k uses class name k mod count (names, ids or mixes); random classes when omitted")
     rows.add_argument("--kind", choices=KINDS, default=UNSET, help="what each row makes (default: panorama)")
     fields = parser.add_argument_group("row fields (fill what a row leaves out; see JOBS above)")
     for name in FIELDS:
         if name in ("kind", "classes", "seed"):
             continue
-        if name in BOOLEAN_FIELDS:
-            fields.add_argument(*common.flag_names(name), dest=name, action="store_true", default=UNSET,
-                                help=FIELD_HELP[name])  # fmt: skip
+        if FIELD_TYPES[name] is bool:
+            fields.add_argument(*flag_names(name), dest=name, action="store_true", default=UNSET,
+                                help=row_field_help(name))  # fmt: skip
         else:
-            fields.add_argument(*common.flag_names(name), dest=name, type=common.field_type(name), default=UNSET,
-                                metavar=name.upper(), help=FIELD_HELP[name])  # fmt: skip
-    common.add_model_arguments(parser)
+            fields.add_argument(*flag_names(name), dest=name, type=field_type(name), default=UNSET,
+                                metavar=name.upper(), help=row_field_help(name))  # fmt: skip
+    add_model_arguments(parser)
     run = parser.add_argument_group("running")
-    run.add_argument("--workers", type=common.positive_int, default=None, metavar="N",
+    run.add_argument("--workers", type=positive_int, default=None, metavar="N",
                      help="Ray workers, each loading the model once (default: one per GPU; on CPUs one, using "
                           "every core)")  # fmt: skip
     run.add_argument("--address", default=None, metavar="auto|HOST:PORT|ray://HOST:PORT",
@@ -117,19 +100,20 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from ganorama import batch as batch_lib
+    from ganorama.destinations import Destination
 
     batch_lib.require_ray()  # before anything slow: without the extra, say how to get it
     rows = read_rows(args)
-    destination = batch_lib.Destination(args.out)
+    destination = Destination(args.out)
     destination.check()
-    batch = common.parse_batch(args.batch)
+    batch = parse_batch(args.batch)
     local = args.address is None
-    model_args = common.model_arguments(args if local else _driver_side(args))
+    model_args = model_arguments(args if local else _driver_side(args))
     check_with_model(rows, model_args, batch, check_memory=local)
     batch_lib.plan_rows(rows, destination)  # a changed job meeting its old results: exit 2 now, not later
     if local and (args.weights is None or args.weights.startswith("hf:")):
-        fetch_weights(args.weights or args.biggan_model or common.DEFAULT_MODEL)
-    model = batch_lib.ModelChoice(model=args.biggan_model or common.DEFAULT_MODEL, weights=args.weights,
+        fetch_weights(model_choice(args).source)
+    model = batch_lib.WorkerModel(model_choice(args),
                                   device=model_args.device.type if local else args.device,
                                   dtype=str(model_args.dtype).removeprefix("torch.") if local else args.model_dtype)
     with BatchProgress(len(rows), quiet=args.quiet) as progress:
@@ -161,18 +145,18 @@ def read_rows(args: argparse.Namespace):
         if args.out is None and args.jobs is not None:
             args.jobs, args.out = None, args.jobs
         if args.jobs is not None:
-            common.raise_usage(f"give a job file or --count, not both (got JOBS {args.jobs} and --count {args.count})")
+            raise_usage(f"give a job file or --count, not both (got JOBS {args.jobs} and --count {args.count})")
         if args.out is None:
-            common.raise_usage("OUT is missing: ganorama batch --count N [options] OUT")
+            raise_usage("OUT is missing: ganorama batch --count N [options] OUT")
         template = {"kind": "panorama", **defaults}
         return batch_lib.numbered_rows(template, args.count, args.class_names, args.base_seed, label=flag_label)
     if args.jobs is None:
-        common.raise_usage("JOBS and OUT are missing: ganorama batch JOBS OUT (or --count N OUT); see --help")
+        raise_usage("JOBS and OUT are missing: ganorama batch JOBS OUT (or --count N OUT); see --help")
     if args.out is None:
-        common.raise_usage(f"OUT is missing: ganorama batch {args.jobs} OUT (a directory or fsspec URL)")
+        raise_usage(f"OUT is missing: ganorama batch {args.jobs} OUT (a directory or fsspec URL)")
     for name in ("base_seed", "class_names"):
         if getattr(args, name) is not None:
-            common.raise_usage(f"--{name} goes with --count; in a job file give each row its seed and classes")
+            raise_usage(f"--{name} goes with --count; in a job file give each row its seed and classes")
     rows = batch_lib.read_jobs(args.jobs, defaults)
     check_flags_apply(defaults, rows, args.jobs)
     return rows
@@ -187,7 +171,7 @@ def check_flags_apply(defaults: dict, rows, jobs: str) -> None:
     for name in defaults:
         if name != "kind" and not any(name in fields_for(kind) for kind in kinds):
             takers = [kind for kind in KINDS if name in fields_for(kind)]
-            common.raise_usage(f"--{name} applies to {' and '.join(takers)} rows; {jobs} has only "
+            raise_usage(f"--{name} applies to {' and '.join(takers)} rows; {jobs} has only "
                                f"{' and '.join(sorted(kinds))} rows")  # fmt: skip
 
 
@@ -196,10 +180,10 @@ def check_with_model(rows, model_args, batch, check_memory: bool) -> None:
     memory) before Ray starts, where the architecture is known without loading."""
     from ganorama import batch as batch_lib
 
-    config = common.known_config(model_args)
+    config = known_config(model_args)
     if config is None:
         return  # a Hub repo: its rows are checked when the workers load it
-    common.check_model_choice(model_args, config)
+    check_model_choice(model_args, config)
     device = model_args.device if check_memory else "cpu"
     batch_lib.check_rows_with_model(rows, config, device, model_args.dtype, batch, check_memory=check_memory)
 
@@ -217,7 +201,7 @@ def _driver_side(args: argparse.Namespace) -> argparse.Namespace:
     """The model options as this machine checks them when the workers run on a cluster:
     the device and dtype are the workers' (auto resolves there), so check on the CPU."""
     if args.device not in ("auto", "cpu", "cuda"):
-        common.raise_usage(f"--device {args.device} is invalid with --address; allowed: auto, cpu, cuda (Ray gives "
+        raise_usage(f"--device {args.device} is invalid with --address; allowed: auto, cpu, cuda (Ray gives "
                            "each worker its own GPU)")  # fmt: skip
     dtype = "float32" if args.model_dtype == "auto" else args.model_dtype
     return argparse.Namespace(**{**vars(args), "device": "cpu", "model_dtype": dtype})

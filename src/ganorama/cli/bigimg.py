@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import argparse
 
-from ganorama.cli import common
+from ganorama.cli.flags import add_generation_arguments
+from ganorama.cli.generate import run_generation
+from ganorama.cli.parsing import add_subparser
 
 DESCRIPTION = """\
 Generate large flat images: the generator runs a grid of overlapping tiles, makes every
@@ -25,11 +27,11 @@ examples:
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    parser = common.add_subparser(subparsers, "bigimg", help="generate large flat images and tileable strips",
+    parser = add_subparser(subparsers, "bigimg", help="generate large flat images and tileable strips",
                                   description=DESCRIPTION)  # fmt: skip
-    common.add_generation_arguments(parser, "bigimg")
+    add_generation_arguments(parser, "bigimg")
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
-    return common.run_generation(args, "bigimg")
+    return run_generation(args, "bigimg")

@@ -5,7 +5,7 @@ import argparse
 import os
 import sys
 
-from ganorama.cli import common
+from ganorama.cli.parsing import ArgumentParser, add_subparser, positive_int
 
 DESCRIPTION = """\
 List the 1000 ImageNet classes BigGAN can draw, or search them by id, name or words of
@@ -28,8 +28,8 @@ using the names:
 A query matching nothing exits with status 2 and suggests close spellings."""
 
 
-def add_parser(subparsers) -> common.ArgumentParser:
-    parser = common.add_subparser(
+def add_parser(subparsers) -> ArgumentParser:
+    parser = add_subparser(
         subparsers,
         "classes",
         help="list or search the 1000 ImageNet class names and ids",
@@ -40,7 +40,7 @@ def add_parser(subparsers) -> common.ArgumentParser:
     parser.add_argument("query", metavar="QUERY", nargs="?", default=None,
                         help="a class id, a name, or words to look for in names and definitions; "
                              "omit to list every class")
-    parser.add_argument("--limit", "-n", type=common.positive_int, default=None, metavar="N",
+    parser.add_argument("--limit", "-n", type=positive_int, default=None, metavar="N",
                         help="print at most N classes (default: all)")
     return parser
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from ganorama.cli import common
+from ganorama.cli.parsing import ArgumentParser, add_subparser
 
 DESCRIPTION = """\
 Convert a checkpoint directory (config.json + pytorch_model.bin) to model.safetensors,
@@ -12,8 +12,8 @@ holds model.safetensors prefers it, and never unpickles anything. An existing
 model.safetensors is never replaced."""
 
 
-def add_parser(subparsers) -> common.ArgumentParser:
-    parser = common.add_subparser(
+def add_parser(subparsers) -> ArgumentParser:
+    parser = add_subparser(
         subparsers,
         "convert",
         help="convert a checkpoint to model.safetensors (no pickle at load time)",
@@ -31,7 +31,7 @@ def add_parser(subparsers) -> common.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ganorama.models.weights import convert_to_safetensors
+    from ganorama.models.convert import convert_to_safetensors
 
     print(convert_to_safetensors(args.directory, args.output))
     return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ganorama.cli import common
+from ganorama.cli.parsing import ArgumentParser, add_subparser, flag_names, positive_int
 from ganorama.request import FORMATS
 
 DESCRIPTION = """\
@@ -21,14 +21,14 @@ examples:
 
 
 
-def add_parser(subparsers) -> common.ArgumentParser:
-    parser = common.add_subparser(
+def add_parser(subparsers) -> ArgumentParser:
+    parser = add_subparser(
         subparsers, "cubemap", help="convert a panorama to six cube-map faces", description=DESCRIPTION,
     )  # fmt: skip
     parser.add_argument("panorama", metavar="PANO", help="equirectangular panorama image (PNG/JPEG, 2:1)")
     parser.add_argument("-o", "--outdir", default=None,
                         help="output directory (default: PANO's name + _cubemap, beside it)")  # fmt: skip
-    parser.add_argument(*common.flag_names("face_size"), dest="face_size", type=common.positive_int, default=None,
+    parser.add_argument(*flag_names("face_size"), dest="face_size", type=positive_int, default=None,
                         help="face width and height in pixels (default: panorama width / 4)")  # fmt: skip
     parser.add_argument("--format", default="png", choices=FORMATS, help="image format of the faces")
     return parser
@@ -37,7 +37,7 @@ def add_parser(subparsers) -> common.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from ganorama.errors import UsageError
     from ganorama.export.cubemap import save_cubemap
-    from ganorama.outputs import format_from_suffix
+    from ganorama.formats import format_from_suffix
 
     source = Path(args.panorama)
     outdir = Path(args.outdir) if args.outdir else source.with_name(source.stem + "_cubemap")

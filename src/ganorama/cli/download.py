@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from ganorama.cli import common
+from ganorama.cli.parsing import ArgumentParser, add_subparser
 
 DESCRIPTION = """\
 Download a pre-trained model (config.json and weights) into the local cache and print
@@ -32,8 +32,8 @@ environment:
                    proxy set by HTTPS_PROXY) cannot be reached, only the cache is used"""
 
 
-def add_parser(subparsers) -> common.ArgumentParser:
-    parser = common.add_subparser(
+def add_parser(subparsers) -> ArgumentParser:
+    parser = add_subparser(
         subparsers,
         "download",
         help="download a pre-trained model into the local cache",

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ganorama.cli import common
+from ganorama.cli.parsing import ArgumentParser, add_subparser, finite_float, positive_int
 
 DESCRIPTION = """\
 Wrap an equirectangular (2:1) panorama on a UV sphere and write it as binary glTF
@@ -21,16 +21,16 @@ examples:
 """
 
 
-def add_parser(subparsers) -> common.ArgumentParser:
-    parser = common.add_subparser(
+def add_parser(subparsers) -> ArgumentParser:
+    parser = add_subparser(
         subparsers, "mesh", help="wrap a panorama on a sphere mesh (.glb)", description=DESCRIPTION,
     )  # fmt: skip
     parser.add_argument("panorama", metavar="PANO", help="equirectangular panorama image (PNG/JPEG, 2:1)")
     parser.add_argument("-o", "--output", default=None,
                         help="output .glb (default: PANO's name + .glb, beside it)")  # fmt: skip
-    parser.add_argument("--rings", type=common.positive_int, default=128, help="latitude bands (>= 2)")
-    parser.add_argument("--segments", type=common.positive_int, default=256, help="longitude bands (>= 3)")
-    parser.add_argument("--displace", type=common.finite_float, default=0.0,
+    parser.add_argument("--rings", type=positive_int, default=128, help="latitude bands (>= 2)")
+    parser.add_argument("--segments", type=positive_int, default=256, help="longitude bands (>= 3)")
+    parser.add_argument("--displace", type=finite_float, default=0.0,
                         help="bump height: radius = 1 + displace * (luminance - 0.5); -2 < displace < 2")  # fmt: skip
     return parser
 

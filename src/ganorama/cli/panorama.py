@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import argparse
 
-from ganorama.cli import common
+from ganorama.cli.flags import add_generation_arguments
+from ganorama.cli.generate import run_generation
+from ganorama.cli.parsing import add_subparser
 
 DESCRIPTION = """\
 Generate 360-degree panoramas: the generator runs overlapping camera views covering the
@@ -21,9 +23,9 @@ examples:
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    parser = common.add_subparser(subparsers, "panorama", help="generate 360-degree panoramas",
+    parser = add_subparser(subparsers, "panorama", help="generate 360-degree panoramas",
                                   description=DESCRIPTION)  # fmt: skip
-    common.add_generation_arguments(parser, "panorama")
+    add_generation_arguments(parser, "panorama")
     return parser
 
 
@@ -32,4 +34,4 @@ def run(args: argparse.Namespace) -> int:
         from ganorama.export.pointcloud import require_open3d
 
         require_open3d()
-    return common.run_generation(args, "panorama")
+    return run_generation(args, "panorama")

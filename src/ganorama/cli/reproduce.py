@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import argparse
 
-from ganorama.cli import common
+from ganorama.cli.flags import add_model_arguments, add_run_arguments
+from ganorama.cli.generate import generate_and_save
+from ganorama.cli.parsing import add_subparser
+from ganorama.cli.targets import OutputTarget
 from ganorama.request import FORMATS
 
 DESCRIPTION = """\
@@ -19,20 +22,20 @@ examples:
 """
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    parser = common.add_subparser(subparsers, "reproduce", help="make a result again from its JSON sidecar",
+    parser = add_subparser(subparsers, "reproduce", help="make a result again from its JSON sidecar",
                                   description=DESCRIPTION)  # fmt: skip
     parser.add_argument("sidecar", metavar="SIDECAR", help="the N.json written beside a result")
-    common.add_model_arguments(parser)
+    add_model_arguments(parser)
     group = parser.add_argument_group("output")
     group.add_argument("-o", "--outdir", default=None, metavar="DIR|FILE",
                        help="output directory or image file name (default: out/KIND, KIND from the sidecar)")
     group.add_argument("--format", default=None, choices=FORMATS, help="image format (default: the sidecar's)")
-    common.add_run_arguments(parser, multiple=False, keep_recorded=True)
+    add_run_arguments(parser, multiple=False, keep_recorded=True)
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
-    from ganorama.outputs import format_from_suffix
+    from ganorama.formats import format_from_suffix
     from ganorama.request import Request
 
     sidecar = read_sidecar(args.sidecar)
@@ -47,8 +50,8 @@ def run(args: argparse.Namespace) -> int:
     args.outdir = args.outdir or f"out/{request.kind}"
     if args.format is None and format_from_suffix(args.outdir) is None:
         args.format = request.format
-    output = common.OutputTarget.from_args(args, request.kind, 1)
-    return common.generate_and_save(args, [request.replace(format=output.format)], 1, output)
+    output = OutputTarget.from_args(args, request.kind, 1)
+    return generate_and_save(args, [request.replace(format=output.format)], 1, output)
 
 
 def read_sidecar(path: str) -> dict:

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import argparse
 
-from ganorama.cli import common
+from ganorama.cli.flags import add_generation_arguments
+from ganorama.cli.generate import run_generation
+from ganorama.cli.parsing import add_subparser
 
 DESCRIPTION = """\
 Generate seamless square textures that tile in both directions: a square grid of
@@ -22,11 +24,11 @@ examples:
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    parser = common.add_subparser(subparsers, "texture", help="generate seamless tileable square textures",
+    parser = add_subparser(subparsers, "texture", help="generate seamless tileable square textures",
                                   description=DESCRIPTION)  # fmt: skip
-    common.add_generation_arguments(parser, "texture")
+    add_generation_arguments(parser, "texture")
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
-    return common.run_generation(args, "texture")
+    return run_generation(args, "texture")

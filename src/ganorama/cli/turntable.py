@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ganorama.cli import common
+from ganorama.cli.parsing import ArgumentParser, add_subparser, finite_float, positive_int
 
 DESCRIPTION = """\
 Render an equirectangular (2:1) panorama wrapped on a globe turning once about its
@@ -20,19 +20,19 @@ examples:
 """
 
 
-def add_parser(subparsers) -> common.ArgumentParser:
-    parser = common.add_subparser(
+def add_parser(subparsers) -> ArgumentParser:
+    parser = add_subparser(
         subparsers, "turntable", help="render a panorama on a spinning globe (GIF/MP4)", description=DESCRIPTION,
     )  # fmt: skip
     parser.add_argument("panorama", metavar="PANO", help="equirectangular panorama image (PNG/JPEG, 2:1)")
     parser.add_argument("-o", "--output", default=None,
                         help="output .gif or .mp4 (default: PANO's name + _turntable.gif, beside it)")  # fmt: skip
-    parser.add_argument("--frames", type=common.positive_int, default=36, help="frames per full turn, 1 to 3600")
-    parser.add_argument("--size", type=common.positive_int, default=256, help="frame width and height in pixels")
-    parser.add_argument("--fps", type=common.finite_float, default=12.0, help="frames per second")
-    parser.add_argument("--displace", type=common.finite_float, default=0.0,
+    parser.add_argument("--frames", type=positive_int, default=36, help="frames per full turn, 1 to 3600")
+    parser.add_argument("--size", type=positive_int, default=256, help="frame width and height in pixels")
+    parser.add_argument("--fps", type=finite_float, default=12.0, help="frames per second")
+    parser.add_argument("--displace", type=finite_float, default=0.0,
                         help="bump height: radius = 1 + displace * (luminance - 0.5); -2 < displace < 2")  # fmt: skip
-    parser.add_argument("--elevation", type=common.finite_float, default=15.0,
+    parser.add_argument("--elevation", type=finite_float, default=15.0,
                         help="camera height above the equator in degrees")  # fmt: skip
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar (shown only on a terminal anyway)")
@@ -44,8 +44,9 @@ def run(args: argparse.Namespace) -> int:
 
     source = Path(args.panorama)
     output = Path(args.output) if args.output else source.with_name(source.stem + "_turntable.gif")
-    # write_turntable checks the output, the options, then memory and disk from the
-    # panorama's header, all before it decodes the panorama or renders a frame.
+    # write_turntable makes the options one checked TurntableOptions after checking the
+    # output, then checks the device, memory and disk from the panorama's header: each
+    # once, all before it decodes the panorama or renders a frame.
     path = write_turntable(source, output, frames=args.frames, size=args.size, fps=args.fps, displace=args.displace,
                            elevation=args.elevation, device=args.device, progress=not args.quiet)  # fmt: skip
     print(path)

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import argparse
 
-from ganorama.cli import common
+from ganorama.cli.flags import add_model_arguments
+from ganorama.cli.generate import check_model_choice, known_config, load_generator, model_arguments
+from ganorama.cli.parsing import add_subparser
 
 DESCRIPTION = """\
 Serve a local web app to make panoramas, big images and textures in a browser: the
@@ -22,13 +24,13 @@ examples:
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    parser = common.add_subparser(subparsers, "ui", help="serve the web app in a browser", description=DESCRIPTION)
+    parser = add_subparser(subparsers, "ui", help="serve the web app in a browser", description=DESCRIPTION)
     group = parser.add_argument_group("server")
     group.add_argument("--host", default="127.0.0.1",
                        help="address to listen on: 127.0.0.1 = this computer only; 0.0.0.0 = every network "
                             "(anyone who can reach this machine can use the app)")  # fmt: skip
     group.add_argument("--port", type=_port, default=7860, help="port to listen on, 1-65535")
-    common.add_model_arguments(parser)
+    add_model_arguments(parser)
     return parser
 
 
@@ -46,15 +48,15 @@ def run(args: argparse.Namespace) -> int:
     from ganorama.ui import server
 
     server.check_address(args.host, args.port)
-    model_args = common.model_arguments(args)
+    model_args = model_arguments(args)
     _check_local_weights(model_args.weights)
-    config = common.known_config(model_args)
+    config = known_config(model_args)
     if config is not None:
-        common.check_model_choice(model_args, config)
+        check_model_choice(model_args, config)
     with server.workspace() as root:
         server.import_gradio()
-        generator = common.load_generator(model_args)
-        common.check_model_choice(model_args, generator.model.config)
+        generator = load_generator(model_args)
+        check_model_choice(model_args, generator.model.config)
         server.serve(generator, args.host, args.port, root)
     print("ganorama ui: stopped; its temporary files are removed", flush=True)
     return 0

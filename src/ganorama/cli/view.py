@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from ganorama.cli import common
+from ganorama.cli.parsing import ArgumentParser, add_subparser
 
 DESCRIPTION = """\
 Write one self-contained HTML file that shows an equirectangular panorama (PNG or JPEG,
@@ -17,8 +17,8 @@ examples:
 """
 
 
-def add_parser(subparsers) -> common.ArgumentParser:
-    parser = common.add_subparser(
+def add_parser(subparsers) -> ArgumentParser:
+    parser = add_subparser(
         subparsers,
         "view",
         help="write an offline HTML 360° viewer for a panorama",

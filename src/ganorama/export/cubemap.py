@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from ganorama import geometry
 from ganorama.errors import UsageError
 from ganorama.export.io import PanoramaSource, as_panorama, panorama_size, sample_equirect, tensor_to_image
-from ganorama.outputs import write_with
+from ganorama.files import write_with
 
 FACES = ("px", "nx", "py", "ny", "pz", "nz")
 
@@ -197,8 +197,8 @@ def save_cubemap(
     if writing fails part-way (disk full, interrupted) the files written so far and the
     directories created for them are removed: there is never a partial set. Returns
     {face name or 'cross': path}."""
-    from ganorama.export.destination import check_output_directory
-    from ganorama.export.metadata import resolve_format
+    from ganorama.export.paths import check_output_directory
+    from ganorama.formats import resolve_format
     from ganorama.resources import check_disk, check_memory
 
     fmt = resolve_format("", format)

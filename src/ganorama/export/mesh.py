@@ -24,9 +24,10 @@ import torch
 import torch.nn.functional as F
 
 from ganorama import geometry
+from ganorama.checks import check_displace
 from ganorama.errors import UsageError
 from ganorama.export.io import as_panorama, luminance, panorama_size, sample_equirect, tensor_to_image
-from ganorama.outputs import write_with
+from ganorama.files import write_with
 
 # Our world frame -> globe (glTF) frame: flip y so that up is +Y. This is a reflection,
 # deliberately: it turns the inside view of the panorama into the outside view of a globe.
@@ -44,14 +45,6 @@ class SphereMesh(NamedTuple):
     normals: torch.Tensor
     uvs: torch.Tensor
     faces: torch.Tensor
-
-
-def check_displace(displace: float) -> float:
-    """UsageError unless |displace| < 2, where every radius 1 + displace * (lum - 0.5) stays > 0."""
-    displace = float(displace)
-    if not math.isfinite(displace) or abs(displace) >= 2:
-        raise UsageError(f"displace {displace} is out of range; allowed: -2 < displace < 2 (e.g. 0.1)")
-    return displace
 
 
 def displacement_radius(equirect: torch.Tensor, directions: torch.Tensor, displace: float) -> torch.Tensor:
@@ -73,10 +66,19 @@ def sphere_mesh(equirect: torch.Tensor, rings: int = 128, segments: int = 256, d
     does not smear across it; each pole is one row of segments + 1 vertices at the same
     point with their own u. Vertices: (rings + 1) * (segments + 1); triangles:
     2 * segments * (rings - 1)."""
+    displace = _check_sphere(rings, segments, displace)
+    return _sphere_mesh(as_panorama(equirect).float(), rings, segments, displace)
+
+
+def _check_sphere(rings: int, segments: int, displace: float) -> float:
+    """UsageError for a sphere that cannot be built; returns ``displace`` as a float."""
     if rings < 2 or segments < 3:
         raise UsageError(f"sphere needs rings >= 2 and segments >= 3, got rings={rings}, segments={segments}")
-    displace = check_displace(displace)
-    equirect = as_panorama(equirect).float()
+    return check_displace(displace)
+
+
+def _sphere_mesh(equirect: torch.Tensor, rings: int, segments: int, displace: float) -> SphereMesh:
+    """:func:`sphere_mesh` of a float panorama with arguments already checked."""
     device = equirect.device
     # Vertex (i, j): row i from the north pole, column j from lon = -pi (u = 0).
     v = torch.arange(rings + 1, device=device, dtype=torch.float64) / rings
@@ -254,13 +256,11 @@ def save_sphere_glb(
     Checked before the panorama is read: the output (suffix, not existing, writable),
     the options, then, from the panorama's size alone, the GLB format's 4 GiB limit and
     the memory and disk space needed (UsageError, one line)."""
-    from ganorama.export.destination import check_output_file
+    from ganorama.export.paths import check_output_file
     from ganorama.resources import check_disk, check_memory, format_bytes
 
     path = check_output_file(path, (".glb",), "mesh output")
-    if rings < 2 or segments < 3:
-        raise UsageError(f"sphere needs rings >= 2 and segments >= 3, got rings={rings}, segments={segments}")
-    check_displace(displace)
+    displace = _check_sphere(rings, segments, displace)
     height, width = panorama_size(equirect)
     what = f"a sphere of {rings} rings x {segments} segments"
     size = glb_file_bytes(rings, segments, height, width)
@@ -272,5 +272,5 @@ def save_sphere_glb(
     check_memory(mesh_memory_bytes(rings, segments, height, width), what)
     check_disk(size, path, what)
     panorama = as_panorama(equirect)
-    mesh = sphere_mesh(panorama, rings=rings, segments=segments, displace=displace)
+    mesh = _sphere_mesh(panorama.float(), rings, segments, displace)
     return write_glb(path, mesh, panorama)

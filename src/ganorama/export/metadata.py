@@ -19,8 +19,8 @@ from typing import Mapping
 from xml.sax.saxutils import escape
 
 from ganorama.errors import UsageError
-from ganorama.outputs import IMAGE_SUFFIXES, write_with
-from ganorama.request import FORMATS
+from ganorama.files import write_with
+from ganorama.formats import resolve_format
 
 
 XMP_PNG_KEYWORD = "XML:com.adobe.xmp"
@@ -57,24 +57,6 @@ def xmp_packet(width: int, height: int) -> str:
         "</x:xmpmeta>\n"
         '<?xpacket end="w"?>'
     )
-
-
-def resolve_format(path: str | os.PathLike, format: str | None = None) -> str:
-    """'png' or 'jpg' from ``format`` if given, else from the file suffix; UsageError otherwise."""
-    # Spellings accepted for each format, in the ``format`` argument or the file suffix.
-    aliases = {suffix.lstrip("."): name for suffix, name in IMAGE_SUFFIXES.items()}
-    if format is not None:
-        key = str(format).lower().lstrip(".")
-        if key not in aliases:
-            raise UsageError(f"unknown image format {format!r}; allowed: {', '.join(FORMATS)}")
-        return aliases[key]
-    suffix = Path(path).suffix.lower().lstrip(".")
-    if suffix not in aliases:
-        raise UsageError(
-            f"cannot tell the image format of {Path(path).name!r} from its suffix; "
-            f"use .png, .jpg or .jpeg (allowed formats: {', '.join(FORMATS)})"
-        )
-    return aliases[suffix]
 
 
 def save_panorama(

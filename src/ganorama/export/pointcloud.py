@@ -15,7 +15,7 @@ import torch
 
 from ganorama import geometry
 from ganorama.errors import GanoramaError, UsageError
-from ganorama.outputs import write_with
+from ganorama.files import write_with
 
 _OPEN3D_MISSING = "open3d is not installed: pip install open3d (or pip install ganorama[pointcloud])"
 
@@ -96,7 +96,7 @@ def views_points(views: torch.Tensor, cameras) -> tuple[torch.Tensor, torch.Tens
     camera rays -> points (V*S*S, 3) in the globe frame, colours (V*S*S, 3) uint8.
 
     ``cameras``: V objects or dicts with azimuth, elevation, roll, fov in degrees (the
-    sphere canvas's views, e.g. a panorama result's ``metadata["views"]``)."""
+    sphere canvas's views, e.g. a panorama result's ``canvas.views``)."""
     from ganorama.export.mesh import WORLD_TO_GLOBE
 
     def angle(camera, name, default=0.0):
@@ -149,8 +149,8 @@ def view_point_cloud(points, colours, window_name: str = "ganorama") -> None:
 
 def show_views_point_cloud(result) -> None:
     """Show a panorama result's raw views (``result.views`` (V, 3, S, S), cameras in
-    ``result.metadata["views"]``) as a point cloud on the sphere, like the seed did."""
-    cameras = result.metadata.get("views") if isinstance(getattr(result, "metadata", None), dict) else None
+    ``result.canvas.views``) as a point cloud on the sphere, like the seed did."""
+    cameras = getattr(getattr(result, "canvas", None), "views", None)
     if not cameras:
         raise UsageError("this result has no sphere cameras to place its views with (only panoramas have)")
     points, colours = views_points(result.views, cameras)

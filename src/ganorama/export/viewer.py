@@ -17,7 +17,7 @@ from importlib import resources
 from pathlib import Path
 
 from ganorama.errors import UsageError
-from ganorama.outputs import write_bytes_atomic
+from ganorama.files import write_bytes_atomic
 
 #: Image types a browser can decode that the viewer accepts, by MIME type.
 SUPPORTED_MIME_TYPES = ("image/png", "image/jpeg")
@@ -108,7 +108,7 @@ def save_viewer(
     panorama is read (suffix, not existing, writable, disk space); it is written
     atomically and never replaces an existing file (:class:`UsageError`).
     """
-    from ganorama.export.destination import check_output_file
+    from ganorama.export.paths import check_output_file
     from ganorama.resources import check_disk
 
     output = Path(output_path) if output_path is not None else default_viewer_path(panorama_path)

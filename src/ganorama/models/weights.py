@@ -40,8 +40,8 @@ from types import MappingProxyType
 from typing import Mapping, Optional, Tuple, Union
 
 from ganorama.errors import GanoramaError, UsageError
-from ganorama.models.biggan import CONFIG_NAME, SAFETENSORS_NAME, WEIGHTS_NAME, read_checkpoint
-from ganorama.outputs import write_bytes_atomic, write_with
+from ganorama.files import write_bytes_atomic
+from ganorama.models.config import CONFIG_NAME, PUBLISHED_MODELS, SAFETENSORS_NAME, WEIGHTS_NAME
 
 
 @dataclass(frozen=True)
@@ -67,25 +67,20 @@ class UrlSource:
 
 Source = Union[HubSource, UrlSource]
 
-# Copied from pytorch_pretrained_biggan.model.PRETRAINED_{CONFIG,MODEL}_ARCHIVE_MAP.
+# Copied from pytorch_pretrained_biggan.model.PRETRAINED_{CONFIG,MODEL}_ARCHIVE_MAP: the
+# reference package's copy of NAME is NAME-config.json and NAME-pytorch_model.bin there.
 _REFERENCE_BASE_URL = "https://s3.amazonaws.com/models.huggingface.co/biggan/"
+# The published models with a known Hub copy; the others come from the reference's URLs.
+_HUB_COPIES = {"biggan-deep-128": HubSource("osanseviero/BigGAN-deep-128", weights_names=(WEIGHTS_NAME,))}
 
 KNOWN_MODELS: Mapping[str, Source] = MappingProxyType({
-    "biggan-deep-128": HubSource("osanseviero/BigGAN-deep-128", weights_names=(WEIGHTS_NAME,)),
-    "biggan-deep-256": UrlSource(
-        "biggan-deep-256",
-        _REFERENCE_BASE_URL + "biggan-deep-256-config.json",
-        _REFERENCE_BASE_URL + "biggan-deep-256-pytorch_model.bin",
-    ),
-    "biggan-deep-512": UrlSource(
-        "biggan-deep-512",
-        _REFERENCE_BASE_URL + "biggan-deep-512-config.json",
-        _REFERENCE_BASE_URL + "biggan-deep-512-pytorch_model.bin",
-    ),
+    name: _HUB_COPIES.get(name) or UrlSource(name, f"{_REFERENCE_BASE_URL}{name}-config.json",
+                                             f"{_REFERENCE_BASE_URL}{name}-pytorch_model.bin")
+    for name in PUBLISHED_MODELS
 })  # fmt: skip
 
 ALLOWED_FORMS = (
-    "biggan-deep-128, biggan-deep-256, biggan-deep-512, hf:OWNER/REPO[@REVISION], "
+    f"{', '.join(PUBLISHED_MODELS)}, hf:OWNER/REPO[@REVISION], "
     "or a local directory (or weights file) with config.json and pytorch_model.bin or model.safetensors"
 )
 
@@ -142,8 +137,7 @@ def parse_model_spec(spec: str) -> Source:
     match = _HF_SPEC.match(spec)
     if match:
         return HubSource(match.group("repo"), revision=match.group("revision"))
-    raise UsageError(f"unknown model {spec!r}; allowed: biggan-deep-128, biggan-deep-256, "
-                     "biggan-deep-512 or hf:OWNER/REPO[@REVISION]")
+    raise UsageError(f"unknown model {spec!r}; allowed: {', '.join(PUBLISHED_MODELS)} or hf:OWNER/REPO[@REVISION]")
 
 
 def local_checkpoint_dir(path: Union[str, os.PathLike]) -> Path:
@@ -574,42 +568,3 @@ def verify_recorded_sha256(path: Union[str, os.PathLike], label: str) -> None:
     if actual != recorded:
         raise GanoramaError(f"cached file {path} is corrupted (its sha256 differs from the one recorded in {sidecar}); "
                             f"delete {path} and run 'ganorama download {label}' again")
-
-
-# --- conversion ----------------------------------------------------------------------
-
-
-def convert_to_safetensors(directory: Union[str, os.PathLike], output: Union[str, os.PathLike, None] = None) -> Path:
-    """Write the checkpoint in ``directory`` as ``model.safetensors``, spectral norm folded.
-
-    The file goes beside ``config.json``, or into ``output`` with a copy of
-    ``config.json``; it is written atomically and never replaces an existing file.
-    Loading a directory with ``model.safetensors`` then never unpickles anything.
-    Returns the path of the new file.
-    """
-    source_dir = local_checkpoint_dir(directory)
-    target_dir = source_dir if output is None else Path(output).expanduser()
-    target = target_dir / SAFETENSORS_NAME
-    if target.exists():
-        raise UsageError(f"{target} already exists; delete it or choose another output directory")
-    config_bytes = (source_dir / CONFIG_NAME).read_bytes()
-    config_target = target_dir / CONFIG_NAME
-    copy_config = not (target_dir.exists() and target_dir.resolve() == source_dir.resolve())
-    if copy_config and config_target.exists() and config_target.read_bytes() != config_bytes:
-        raise UsageError(f"{config_target} already exists and differs from {source_dir / CONFIG_NAME}; "
-                         "choose an empty output directory")
-
-    _, state_dict = read_checkpoint(source_dir)
-    # safetensors wants contiguous tensors that share no memory.
-    tensors = {key: tensor.detach().contiguous().clone() for key, tensor in state_dict.items()}
-    metadata = {"format": "pt", "converted_by": "ganorama", "spectral_norm": "folded"}
-
-    def save(temp: Path) -> None:
-        from safetensors.torch import save_file
-
-        save_file(tensors, str(temp), metadata=metadata)
-
-    write_with(target, save)
-    if copy_config and not config_target.exists():
-        write_bytes_atomic(config_target, config_bytes)
-    return target

@@ -16,6 +16,7 @@ import sys
 import gradio as gr
 
 from ganorama.errors import GanoramaError, UsageError
+from ganorama.request import MAX_SIDECAR_BYTES
 from ganorama.ui import form
 from ganorama.ui.results import HISTORY_LENGTH, ResultStore, StoredResult, generate_result
 
@@ -39,11 +40,10 @@ def launch_options(store: ResultStore) -> dict:
     has none to turn off."""
     import inspect
 
-    from ganorama.ui.server import MAX_UPLOAD_BYTES
-
     wanted = dict(share=False, ssr_mode=False, quiet=True, show_error=False, run_history=False,
                   footer_links=["gradio", "settings"], allowed_paths=[str(store.root)],
-                  max_file_size=MAX_UPLOAD_BYTES, theme=gr.themes.Default(**THEME_FONTS), css=CSS)  # fmt: skip
+                  max_file_size=MAX_SIDECAR_BYTES,  # uploads are sidecars only
+                  theme=gr.themes.Default(**THEME_FONTS), css=CSS)  # fmt: skip
     known = inspect.signature(gr.Blocks.launch).parameters
     return {name: value for name, value in wanted.items() if name in known}
 

@@ -17,29 +17,42 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ganorama.errors import UsageError
-from ganorama.request import KINDS, LAYOUT_NAMES, Request, flag_label, parse_text, read_sidecar_json
-
-# Widgets shown whatever the kind, then each kind's own. Names are Request fields, except
-# "share_z": the page asks the positive question (checked = one noise vector for all views).
-SHARED_WIDGETS = ("classes", "seed", "truncation", "z_mul", "class_mul", "share_z", "share_class",
-                  "start_layer", "end_layer", "format", "quality", "max_views", "memory_budget")  # fmt: skip
-KIND_WIDGETS = {
-    "panorama": ("layout", "panorama_width", "panorama_height", "exports", "displace"),
-    "bigimg": ("batch_size", "rows", "overlap", "wrap", "morph", "save_views"),
-    "texture": ("size", "overlap", "save_views"),
-}  # fmt: skip
+from ganorama.request import (FIELD_KINDS, FIELD_TYPES, FIELDS, KINDS, LAYOUT_NAMES, Request, fields_for, flag_label,
+                              parse_text, read_sidecar_json)
 
 # The panorama's extra files, as (label, field) choices of one "exports" widget.
 PANORAMA_EXPORTS = (("views contact sheet", "save_views"), ("viewer page (.html)", "viewer"),
                     ("cubemap (.zip)", "cubemap"), ("sphere (.glb)", "mesh"), ("turntable (.gif)", "turntable"),
                     ("point cloud (.ply)", "export_point_cloud"))  # fmt: skip
+# Widgets named otherwise than their field: the page asks the positive question (checked
+# = one noise vector for all views).
+PAGE_NAMES = {"no_share_z": "share_z"}
+# Text widgets whose text is read as the CLI reads the flag (a number, "auto", empty): a
+# seed up to 2**63 - 1 does not fit a browser's number box.
+TEXT_WIDGETS = ("seed", "panorama_width", "panorama_height", "max_views", "memory_budget")
 
+
+def _kind_widgets(kind: str) -> tuple[str, ...]:
+    """A kind's own widgets, from the fields only that kind (or few) takes; a panorama's
+    exports (and its views sheet) are one widget, the other kinds show the views sheet alone."""
+    own = [name for name in fields_for(kind) if FIELD_KINDS[name] != KINDS]
+    exported = {name for _, name in PANORAMA_EXPORTS}
+    if kind == "panorama":
+        first_export = min(own.index(name) for name in own if name in exported)
+        own = [name for name in own if name not in exported]
+        own.insert(first_export, "exports")
+        return tuple(own)
+    return (*own, "save_views")
+
+
+# Widgets shown whatever the kind (the fields every kind takes), then each kind's own:
+# all derived from the request's field descriptions.
+SHARED_WIDGETS = tuple(PAGE_NAMES.get(name, name) for name in FIELDS
+                       if FIELD_KINDS[name] == KINDS and name not in ("kind", "save_views"))  # fmt: skip
+KIND_WIDGETS = {kind: _kind_widgets(kind) for kind in KINDS}
 # Number widgets: the page sends a float (or None when emptied); the request's own check
 # takes 3.0 for a whole number and refuses 2.5.
-NUMBER_WIDGETS = ("truncation", "z_mul", "class_mul", "start_layer", "end_layer", "quality", "displace",
-                  "batch_size", "rows", "overlap", "size")  # fmt: skip
-# Text widgets whose text is read as the CLI reads the flag (a number, "auto", empty).
-TEXT_WIDGETS = ("seed", "panorama_width", "panorama_height", "max_views", "memory_budget")
+NUMBER_WIDGETS = tuple(name for name in FIELDS if FIELD_TYPES[name] in (int, float) and name not in TEXT_WIDGETS)
 
 # The largest seed the dice draws: any seed up to MAX_SEED works, short ones are easier to note.
 DICE_SEEDS = 2**31

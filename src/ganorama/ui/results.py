@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterable
 
-from ganorama.outputs import write_with
+from ganorama.files import write_with
 
 THUMBNAIL_SIZE = (256, 128)
 # The 3x3 preview of a texture is scaled to at most this side, whatever the texture's size.
@@ -61,7 +61,7 @@ class ResultStore:
         self._lock = threading.Lock()
 
     def add(self, result, seconds: float = 0.0) -> StoredResult:
-        """Write ``result`` (a :class:`ganorama.pipeline.Result`) and return its entry."""
+        """Write ``result`` (a :class:`ganorama.result.Result`) and return its entry."""
         result_id = secrets.token_hex(8)
         folder = self.root / result_id
         folder.mkdir()
@@ -92,19 +92,16 @@ def generate_result(generator, store: ResultStore, request,
     """Check ``request`` against the loaded model (layer range, overlap, memory: the CLI's
     checks and messages), make it with ``generator`` (a :class:`ganorama.Ganorama`) and
     write it into ``store``. ``on_progress(done, total)`` follows the generator's steps."""
-    from ganorama.memory import check_fits
-    from ganorama.pipeline import plan_request
     from ganorama.request import flag_label
 
-    plan = plan_request(request, generator.model.config, generator.device, generator.dtype, label=flag_label)
-    check_fits(plan.memory, generator.device)
+    plan = generator.preflight(request, label=flag_label)
     start = time.perf_counter()
 
     def progress(done: int, total: int, _results: int) -> None:
         if on_progress is not None:
             on_progress(done, total)
 
-    result = generator.run(request, on_progress=progress)
+    result = generator.run(plan, on_progress=progress)
     return store.add(result, seconds=time.perf_counter() - start)
 
 
@@ -112,16 +109,16 @@ def _write(result, result_id: str, folder: Path) -> StoredResult:
     from ganorama.outputs import result_paths, save_result_files
 
     request = result.request
-    image_path = folder / f"{result.metadata['kind']}_{result.metadata['seed']}.{request.format}"
+    image_path = folder / f"{result.kind}_{result.seed}.{request.format}"
     written = save_result_files(result, image_path)
     paths = result_paths(image_path, request)
     downloads = [path for path in written if path.is_file()]
     if "cubemap" in paths:
         downloads.append(_zip_folder(paths["cubemap"]))
-    title = f"{classes_title(result.metadata['view_class_names'])}, seed {result.metadata['seed']}"
+    title = f"{classes_title(result.view_class_names)}, seed {result.seed}"
     thumbnail = _thumbnail(result, folder / "thumbnail.png")
-    tiled = _tiled_preview(result, folder / "tiled_3x3.png") if result.metadata["kind"] == "texture" else None
-    return StoredResult(id=result_id, kind=result.metadata["kind"], title=title, folder=folder, image=image_path,
+    tiled = _tiled_preview(result, folder / "tiled_3x3.png") if result.kind == "texture" else None
+    return StoredResult(id=result_id, kind=result.kind, title=title, folder=folder, image=image_path,
                         sidecar=paths["sidecar"], downloads=tuple(downloads), thumbnail=thumbnail,
                         views_sheet=paths.get("save_views"), tiled_preview=tiled)  # fmt: skip
 

@@ -21,11 +21,8 @@ from pathlib import Path
 from typing import Iterator
 
 from ganorama.errors import GanoramaError, UsageError
-from ganorama.request import MAX_SIDECAR_BYTES
 
 INSTALL_HINT = 'pip install "ganorama[ui]"'
-# Uploads are sidecars only; a bigger file is not one.
-MAX_UPLOAD_BYTES = MAX_SIDECAR_BYTES
 
 # Gradio's own settings that keep the app local: no usage reports to gradio's servers.
 _GRADIO_ENVIRONMENT = {"GRADIO_ANALYTICS_ENABLED": "False"}

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from ganorama.errors import UsageError
-from ganorama.outputs import check_name_lengths
+from ganorama.files import check_name_lengths
 from ganorama.resources import nearest_existing
 
 def _check_writable(path: Path, what: str) -> None:

@@ -7,8 +7,8 @@ import re
 import pytest
 
 from ganorama.errors import UsageError
-from ganorama.export.destination import check_output_directory, check_output_file
-from ganorama.outputs import write_bytes_atomic
+from ganorama.export.paths import check_output_directory, check_output_file
+from ganorama.files import write_bytes_atomic
 
 
 def test_a_new_file_in_a_new_directory_is_fine_and_nothing_is_created(tmp_path):

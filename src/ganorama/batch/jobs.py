@@ -1,0 +1,261 @@
+"""Job files and rows: what ``ganorama batch`` is asked to make.
+
+A :class:`Row` is a :class:`~ganorama.request.Request` plus where it was read and a
+stable output name. Rows come from a job file (:func:`read_jobs` / :func:`parse_jobs`:
+JSONL or CSV, the CLI's option names as fields, plus an optional ``id``) or from a
+template (:func:`numbered_rows`). Every row is checked before anything runs, each error
+naming the row's line; :func:`check_rows_with_model` checks them against the model's
+architecture too (no weights needed).
+"""
+from __future__ import annotations
+
+import csv
+import difflib
+import io
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping, Sequence
+
+from ganorama.errors import UsageError
+from ganorama.request import FIELDS, Request, fields_for, numbered_requests, plain_label
+
+ID_FIELD = "id"
+# An id becomes a file name on any filesystem: no separators, no leading dot (hidden,
+# and the mark of temporaries), at most 100 characters.
+ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,99}$")
+SUMMARY_NAME = "summary.json"
+# Bad rows named in the one-line error after the first.
+MORE_BAD_ROWS_SHOWN = 5
+
+
+def row_name(index: int) -> str:
+    """The output name of a row without an ``id``: its position, zero-padded."""
+    return f"row-{index:06d}"
+
+
+@dataclass(frozen=True)
+class Row:
+    """One result of a job: its position (from 0), where it was read (``jobs.jsonl line
+    7``), its output name (the ``id`` field, else ``row-000042``) and its request."""
+
+    index: int
+    where: str
+    name: str
+    request: Request
+
+    @property
+    def image_name(self) -> str:
+        return f"{self.name}.{self.request.format}"
+
+    @property
+    def sidecar_name(self) -> str:
+        return f"{self.name}.json"
+
+    def file_names(self) -> dict[str, str]:
+        """The name of every file the row's result has, by role (see ``result_paths``)."""
+        from ganorama.outputs import result_paths
+
+        return {role: path.name for role, path in result_paths(Path(self.image_name), self.request).items()}
+
+    def to_record(self) -> dict:
+        """Plain data for a Ray dataset (a Request is rebuilt from it on the worker)."""
+        return {"index": self.index, "where": self.where, "name": self.name,
+                "request": json.dumps(self.request.to_dict())}  # fmt: skip
+
+    @classmethod
+    def from_record(cls, record: Mapping) -> "Row":
+        return cls(int(record["index"]), str(record["where"]), str(record["name"]),
+                   Request.from_dict(json.loads(str(record["request"]))))  # fmt: skip
+
+
+# --- job files ---------------------------------------------------------------------------
+
+
+def read_jobs(path: str | os.PathLike, defaults: Mapping[str, Any] | None = None) -> list[Row]:
+    """The rows of the job file at ``path``: JSONL (one JSON object per line) or CSV (a
+    header of field names, one row per line), by suffix (``.csv``, else JSONL).
+    ``defaults`` (e.g. the command line's flags) fill the fields a row leaves out where
+    they apply to its kind. Raises UsageError naming the first bad row's line."""
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"job file {path} does not exist" if not path.exists() else f"job file {path} is not a file")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise UsageError(f"job file {path} is not UTF-8 text (byte {error.start})") from None
+    return parse_jobs(text, path.name, "csv" if path.suffix.lower() == ".csv" else "jsonl", defaults)
+
+
+def parse_jobs(text: str, source: str, format: str = "jsonl", defaults: Mapping[str, Any] | None = None) -> list[Row]:
+    """Rows from a job file's ``text`` (``format`` "jsonl" or "csv"); ``source`` names it
+    in messages. Every row is checked; a UsageError names the first bad one and how many
+    more there are."""
+    if format not in ("jsonl", "csv"):
+        raise UsageError(f"job format {format!r} is invalid; allowed: jsonl, csv")
+    entries = _csv_entries(text, source) if format == "csv" else _jsonl_entries(text, source)
+    rows, errors = [], []
+    for index, (line, values) in enumerate(entries):
+        where = f"{source} line {line}"
+        try:
+            rows.append(_row(index, where, values, defaults or {}))
+        except UsageError as error:
+            errors.append((line, f"{where}: {error}"))
+    if errors:
+        raise UsageError(_bad_rows_message(errors))
+    if not rows:
+        raise UsageError(f"job file {source} has no rows; write one JSON object per line, e.g. "
+                         '{"kind": "panorama", "classes": "sandbar", "seed": 1}')  # fmt: skip
+    check_unique_names(rows)
+    return rows
+
+
+def _jsonl_entries(text: str, source: str) -> Iterator[tuple[int, Any]]:
+    """(line number, parsed object) per non-blank line; a line that is not JSON is an
+    entry holding the UsageError, so that it is reported in line order with the others."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            yield number, json.loads(line)
+        except ValueError as error:
+            reason = getattr(error, "msg", str(error))
+            column = getattr(error, "colno", None)
+            yield number, UsageError(f"not valid JSON ({reason}{f' at column {column}' if column else ''}); "
+                                     "each line must be one JSON object, e.g. "
+                                     '{"classes": "sandbar", "seed": 1}')  # fmt: skip
+
+
+def _csv_entries(text: str, source: str) -> Iterator[tuple[int, Any]]:
+    """(line number, {field: text}) per CSV row, empty cells left out (the default, or
+    the command line's value, applies)."""
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader, None)
+    if header is None:
+        return
+    header = [name.strip() for name in header]
+    _check_header(header, source)
+    line = reader.line_num
+    for cells in reader:
+        start, line = line + 1, reader.line_num
+        if not any(cell.strip() for cell in cells):
+            continue
+        if len(cells) > len(header):
+            yield start, UsageError(f"{len(cells)} cells but the header names {len(header)} fields")
+            continue
+        yield start, {name: _CsvText(cell) for name, cell in zip(header, cells) if cell.strip()}
+
+
+class _CsvText(str):
+    """A CSV cell: text to be read as the field's type (``Request.from_text``'s rule)."""
+
+
+def _check_header(header: list[str], source: str) -> None:
+    known = [ID_FIELD, *FIELDS]
+    for name in header:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise UsageError(f"{source} line 1: unknown column {name!r}{hint}; columns are field names: "
+                             f"{', '.join(known)}")  # fmt: skip
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise UsageError(f"{source} line 1: column {repeated[0]!r} appears twice")
+
+
+def _row(index: int, where: str, values: Any, defaults: Mapping[str, Any]) -> Row:
+    if isinstance(values, UsageError):
+        raise values
+    if not isinstance(values, Mapping):
+        raise UsageError(f"a row must be a JSON object of fields, not {type(values).__name__}, e.g. "
+                         '{"classes": "sandbar", "seed": 1}')  # fmt: skip
+    values = dict(values)
+    name = _check_id(values.pop(ID_FIELD)) if ID_FIELD in values else row_name(index)
+    values = {key: (_parse_cell(key, value) if isinstance(value, _CsvText) else value) for key, value in values.items()}
+    return Row(index, where, name, Request.from_dict(with_defaults(values, defaults)))
+
+
+def _parse_cell(name: str, text: str) -> Any:
+    from ganorama.request import parse_text
+
+    return parse_text(name, str(text)) if name in FIELDS else str(text)
+
+
+def _check_id(value: Any) -> str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not ID_PATTERN.match(value):
+        raise UsageError(f"id {value!r} is invalid; allowed: 1-100 letters, digits, '_', '-', '.', '+', starting "
+                         "with a letter or digit (it names the output files)")  # fmt: skip
+    return value
+
+
+def with_defaults(values: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict:
+    """``values`` plus each default the row leaves out and its kind takes."""
+    kind = values.get("kind", defaults.get("kind", "panorama"))
+    merged = {name: value for name, value in defaults.items() if name not in values and
+              (name == "kind" or (isinstance(kind, str) and name in fields_for(kind)))}  # fmt: skip
+    merged.update(values)
+    return merged
+
+
+def _bad_rows_message(errors: list[tuple[int, str]]) -> str:
+    message = errors[0][1]
+    if len(errors) > 1:
+        lines = ", ".join(str(line) for line, _ in errors[1 : 1 + MORE_BAD_ROWS_SHOWN])
+        more = "..." if len(errors) > 1 + MORE_BAD_ROWS_SHOWN else ""
+        message += f" ({len(errors) - 1} more bad row{'s' if len(errors) > 2 else ''}: line{'s' if len(errors) > 2 else ''} {lines}{more})"
+    return message
+
+
+def check_unique_names(rows: Sequence[Row]) -> None:
+    """UsageError if two rows would write a file of the same name (same ``id``, or an
+    id like ``a_views`` meeting row ``a``'s views), or a row would write summary.json."""
+    owners: dict[str, Row] = {}
+    for row in rows:
+        for name in row.file_names().values():
+            if name == SUMMARY_NAME:
+                raise UsageError(f"{row.where}: id {row.name!r} is reserved (the batch writes {SUMMARY_NAME})")
+            other = owners.setdefault(name, row)
+            if other is not row:
+                raise UsageError(f"{row.where}: output {name} is also written by {other.where}; give each row "
+                                 "its own id")  # fmt: skip
+
+
+def numbered_rows(template: Mapping[str, Any], count: int, class_names: str | None = None,
+                  base_seed: int | None = None, label: Callable[[str], str] = plain_label) -> list[Row]:  # fmt: skip
+    """``count`` rows from one template (``--count N --base_seed S``): row k has seed
+    ``S + k`` and class name k mod the number of ``class_names`` (``"a|b"``)."""
+    requests = numbered_requests(template, count, class_names, base_seed, label=label)
+    return [Row(index, f"row {index}", row_name(index), request) for index, request in enumerate(requests)]
+
+
+# --- checks against the model ------------------------------------------------------------
+
+
+def check_rows_with_model(rows: Sequence[Row], config, device="cpu", dtype=None, batch: int | str = 1,
+                          check_memory: bool = True) -> None:  # fmt: skip
+    """Plan every distinct canvas among ``rows`` against the architecture ``config`` (no
+    weights needed): layer ranges, overlaps on the feature grids, sizes and (with
+    ``check_memory``) whether ``batch`` such canvases fit in ``device``'s memory now.
+    UsageError names the first row that cannot run."""
+    import torch
+
+    from ganorama.memory import check_fits
+    from ganorama.planning import Planner
+
+    planner = Planner(config, torch.device(device), dtype or torch.float32)
+    checked: set = set()
+    for row in rows:
+        try:
+            plan = planner.plan(row.request)  # canvases are shared: a row of a known canvas costs little
+            if plan.key() in checked:
+                continue
+            checked.add(plan.key())
+            group = planner.for_group(plan, plan.group_limit(batch))
+            if check_memory:
+                check_fits(group.memory, device)
+        except UsageError as error:
+            raise UsageError(f"{row.where}: {error}") from None

@@ -1,0 +1,105 @@
+"""The whole run: :func:`run_batch` plans what is left to make, starts Ray, runs the rows,
+counts each row once (a retried task reports its rows again) and writes summary.json,
+the :class:`BatchSummary`."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+from ganorama.batch.cluster import _root_cause, ray_plan, require_ray, run_on_ray, start_ray
+from ganorama.batch.jobs import SUMMARY_NAME, Row
+from ganorama.batch.resume import plan_rows
+from ganorama.batch.worker import RowStatus, WorkerModel
+from ganorama.destinations import Destination
+
+
+@dataclass
+class BatchSummary:
+    """A run's outcome, as summary.json records it."""
+
+    total: int
+    done: list[RowStatus] = field(default_factory=list)
+    skipped: list[RowStatus] = field(default_factory=list)
+    failed: list[RowStatus] = field(default_factory=list)
+    seconds: float = 0.0
+    startup_seconds: float = 0.0
+
+    @property
+    def results_per_second(self) -> float:
+        return len(self.done) / self.seconds if self.seconds > 0 else 0.0
+
+    def add(self, status: RowStatus) -> None:
+        {"done": self.done, "skipped": self.skipped, "failed": self.failed}[status.status].append(status)
+
+    def to_dict(self) -> dict:
+        def entry(status: RowStatus) -> dict:
+            values = {"row": status.index, "name": status.name, "where": status.where}
+            if status.error:
+                values["error"] = status.error
+            if status.files:
+                values["files"] = status.files
+            return values
+
+        return {"rows": self.total, "counts": {"done": len(self.done), "skipped": len(self.skipped),
+                                               "failed": len(self.failed)},
+                "seconds": round(self.seconds, 3), "ray_startup_seconds": round(self.startup_seconds, 3),
+                "results_per_second": round(self.results_per_second, 4),
+                **{name: [entry(s) for s in sorted(getattr(self, name), key=lambda s: s.index)]
+                   for name in ("done", "skipped", "failed")}}  # fmt: skip
+
+
+def run_batch(rows: Sequence[Row], out: str | Destination, model: WorkerModel = WorkerModel(),
+              batch: int | str = 1, workers: int | None = None, address: str | None = None,
+              on_status: Callable[[RowStatus], None] | None = None,
+              on_start: Callable[[int, int], None] | None = None) -> BatchSummary:  # fmt: skip
+    """Make every row of ``rows`` not done yet in ``out`` on Ray (local unless
+    ``address``), write summary.json there and return the summary. ``on_start(to_make,
+    already_done)`` is called once Ray is up; ``on_status`` per finished row. Rows should
+    be checked first (:func:`check_rows_with_model`); a row that fails is recorded, not
+    raised."""
+    destination = out if isinstance(out, Destination) else Destination(out)
+    destination.check()
+    plan = plan_rows(rows, destination)
+    summary = BatchSummary(total=len(rows))
+    for row in plan.done:
+        summary.add(RowStatus(row.index, row.name, row.where, "skipped"))
+    started = time.perf_counter()
+    ray = None
+    try:
+        if plan.todo:
+            ray = require_ray()
+            owns_ray = not ray.is_initialized()
+            start_ray(address)  # before OUT is made: a cluster that is not there leaves nothing
+            summary.startup_seconds = time.perf_counter() - started
+        destination.prepare()
+        destination.remove_temporaries()  # a killed run's: none of its writers runs now
+        if plan.todo:
+            layout = ray_plan(ray, model.device, workers, batch, len(plan.todo))
+            if on_start is not None:
+                on_start(len(plan.todo), len(plan.done))
+            seen: set[int] = set()
+            try:
+                for status in run_on_ray(ray, plan.todo, destination, model, batch, layout):
+                    if status.index in seen:
+                        continue  # a retried task's record for a row already counted
+                    seen.add(status.index)
+                    if status.status == "skipped":
+                        # Rows done before this run were left out above, so a worker that finds
+                        # one complete is a retried task meeting what its killed predecessor wrote.
+                        status.status = "done"
+                    summary.add(status)
+                    if on_status is not None:
+                        on_status(status)
+            except Exception as error:  # noqa: BLE001 - workers that cannot start or keep dying
+                reason = f"not made: the Ray workers failed ({_root_cause(error)}); rerun to retry"
+                for row in plan.todo:
+                    if row.index not in seen:
+                        summary.add(RowStatus(row.index, row.name, row.where, "failed", error=reason))
+    finally:
+        summary.seconds = time.perf_counter() - started
+        if ray is not None and owns_ray:
+            ray.shutdown()  # stops the workers: nothing writes into OUT any more
+        destination.remove_temporaries()
+    destination.write_json(SUMMARY_NAME, summary.to_dict())
+    return summary

@@ -1,0 +1,177 @@
+"""One worker's work: make rows' results and write each one as soon as it is made.
+
+:func:`process_rows` (usable and tested without Ray) skips rows whose result is complete,
+groups consecutive rows that share a canvas into one forward of ``run_many`` and writes
+every result through a :class:`~ganorama.destinations.Destination`; a row that fails is a
+:class:`RowStatus` with its one-line error, never an exception. :class:`_RowWorker` is
+the Ray Data worker around it: it loads the :class:`WorkerModel` once.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Mapping, Sequence
+
+from ganorama.batch.jobs import Row
+from ganorama.batch.resume import recorded_request
+from ganorama.destinations import Destination
+from ganorama.errors import GanoramaError
+from ganorama.models.choice import ModelChoice
+
+
+@dataclass(frozen=True)
+class WorkerModel:
+    """The model every worker loads: ``choice`` (a published name or ``weights``, a path
+    or hf:OWNER/REPO) on ``device`` ("auto", "cpu", "cuda") with ``dtype``: small frozen
+    values, pickled to every Ray worker (which resolves "auto" itself)."""
+
+    choice: ModelChoice = field(default_factory=ModelChoice)
+    device: str = "auto"
+    dtype: str = "auto"
+
+
+@dataclass
+class RowStatus:
+    """What became of a row: ``done`` (written now), ``skipped`` (done before) or
+    ``failed`` (with the one-line error)."""
+
+    index: int
+    name: str
+    where: str
+    status: str
+    error: str | None = None
+    files: list[str] = field(default_factory=list)
+
+    def to_record(self) -> dict:
+        return {"index": self.index, "name": self.name, "where": self.where, "status": self.status,
+                "error": self.error or "", "files": json.dumps(self.files)}  # fmt: skip
+
+    @classmethod
+    def from_record(cls, record: Mapping) -> "RowStatus":
+        return cls(int(record["index"]), str(record["name"]), str(record["where"]), str(record["status"]),
+                   str(record["error"]) or None, json.loads(str(record["files"])))  # fmt: skip
+
+
+def process_rows(generator, destination: Destination, rows: Sequence[Row], batch: int | str = 1,
+                 on_status: Callable[[RowStatus], None] | None = None) -> list[RowStatus]:  # fmt: skip
+    """Make and write the results of ``rows`` with ``generator`` (a Ganorama): rows whose
+    result is complete in ``destination`` are skipped (a retried task finds the rows its
+    killed predecessor wrote); leftovers of an unfinished write are removed first. Rows
+    sharing a canvas run ``batch`` per forward. A row that fails is reported, not raised."""
+    statuses: list[RowStatus] = []
+
+    def report(status: RowStatus) -> None:
+        statuses.append(status)
+        if on_status is not None:
+            on_status(status)
+
+    todo = []
+    for row in rows:
+        if recorded_request(destination.read_text(row.sidecar_name)) is not None:
+            report(RowStatus(row.index, row.name, row.where, "skipped"))
+        else:
+            todo.append(row)
+    for group in _groups(todo, generator, batch):
+        for status in _make_group(generator, destination, group, batch):
+            report(status)
+    return statuses
+
+
+def _groups(rows: list[Row], generator, batch) -> Iterator[list[tuple[Row, object]]]:
+    """Runs of consecutive (row, plan) that ``run_many`` would put in one forward; a row
+    that cannot be planned is a group of its own with its error as its plan (it fails alone)."""
+    from ganorama.planning import runs_of
+
+    def planned(row: Row) -> tuple[Row, object]:
+        try:
+            return row, generator.plan(row.request)
+        except Exception as error:  # noqa: BLE001 - reported when the row runs
+            return row, error
+
+    def key_and_limit(item: tuple[Row, object]) -> tuple:
+        plan = item[1]
+        if isinstance(plan, Exception):
+            return object(), 1
+        return plan.key(), plan.group_limit(batch)
+
+    return runs_of((planned(row) for row in rows), key_and_limit)
+
+
+def _make_group(generator, destination: Destination, group: list[tuple[Row, object]], batch) -> Iterator[RowStatus]:
+    """Generate a group in one forward and write each result; if the forward fails, run
+    the rows one by one so that only the bad row fails."""
+    rows = [row for row, _ in group]
+    try:
+        for _, plan in group:
+            if isinstance(plan, Exception):
+                raise plan
+        results = list(generator.run_many([plan for _, plan in group], batch=batch))
+    except Exception as error:  # noqa: BLE001 - one row's fault must not stop the others
+        if len(rows) == 1:
+            yield _failed(rows[0], error)
+            return
+        for item in group:
+            yield from _make_group(generator, destination, [item], 1)
+        return
+    for row, result in zip(rows, results):
+        yield _write(destination, row, result)
+
+
+def _write(destination: Destination, row: Row, result) -> RowStatus:
+    try:
+        for name in row.file_names().values():  # an unfinished write by a killed worker
+            destination.remove(name)
+        files = destination.save(result, row.name, row.request.format)
+    except Exception as error:  # noqa: BLE001
+        return _failed(row, error)
+    return RowStatus(row.index, row.name, row.where, "done", files=files)
+
+
+def _failed(row: Row | None, error: BaseException) -> RowStatus:
+    """A failed status with the error's first line (its type too unless it is ours)."""
+    text = str(error).splitlines()[0] if str(error).strip() else type(error).__name__
+    if not isinstance(error, GanoramaError):
+        text = f"{type(error).__name__}: {text}"
+    if row is None:
+        return RowStatus(-1, "", "", "failed", error=text[:500])
+    return RowStatus(row.index, row.name, row.where, "failed", error=text[:500])
+
+
+class _RowWorker:
+    """A Ray Data worker: loads the model once, then makes and writes batches of rows."""
+
+    def __init__(self, out: str, model: WorkerModel, batch, threads: int | None):
+        import torch
+
+        from ganorama.devices import tune_cpu_allocator
+        from ganorama.pipeline import Ganorama
+
+        tune_cpu_allocator()
+        if threads:
+            torch.set_num_threads(threads)
+        self.destination = Destination(out)
+        self.batch = batch
+        self.generator = None
+        self.load_error = None
+        try:
+            self.generator = Ganorama.from_pretrained(model.choice.name, weights=model.choice.weights, device=model.device,
+                                                      dtype=model.dtype)  # fmt: skip
+        except Exception as error:  # noqa: BLE001 - reported with each row, not as a dead actor's traceback
+            self.load_error = f"the worker could not load the model: {_failed(None, error).error}"
+
+    def __call__(self, records: Mapping[str, Sequence]) -> dict[str, list]:
+        count = len(records["index"])
+        rows, statuses = [], []
+        for position in range(count):
+            record = {key: records[key][position] for key in records}
+            try:
+                if self.load_error:
+                    raise GanoramaError(self.load_error)
+                rows.append(Row.from_record(record))
+            except GanoramaError as error:  # no model, or a row this worker's ganorama reads otherwise
+                statuses.append(RowStatus(int(record["index"]), str(record["name"]), str(record["where"]),
+                                          "failed", error=str(error)))  # fmt: skip
+        if rows:
+            statuses += process_rows(self.generator, self.destination, rows, self.batch)
+        columns = [status.to_record() for status in statuses]
+        return {key: [column[key] for column in columns] for key in RowStatus(0, "", "", "").to_record()}

@@ -1,0 +1,59 @@
+"""The progress bar of a generating command: one bar for the whole run, and the list of
+files written, printed without breaking it."""
+from __future__ import annotations
+
+import sys
+
+from ganorama.cli.interrupts import raise_if_interrupted
+
+
+class Progress:
+    """One bar for the whole run on stderr, in results (fractions while one is made), shown
+    when stderr is a terminal and the run takes over a second; ``write`` prints a line
+    (a file written) without breaking the bar."""
+
+    def __init__(self, results: int, quiet: bool = False):
+        self.results = results
+        self.quiet = quiet
+        self._bar = None
+        self._done = 0
+
+    def __enter__(self) -> "Progress":
+        if not self.quiet and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=self.results, desc="generating", unit="result", delay=1.0, file=sys.stderr,
+                             bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total} [{elapsed}<{remaining}]")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+    def update(self, done: int, total: int, results: int) -> None:
+        """``done`` of ``total`` steps of the forward now making ``results`` results."""
+        raise_if_interrupted()
+        self._advance_to(min(self.results, self._done + results * done / max(total, 1)))
+
+    def result_done(self) -> None:
+        self._done += 1
+        self._advance_to(self._done)
+
+    def _advance_to(self, position: float) -> None:
+        # tqdm's own update() keeps its delay and refresh-rate rules.
+        if self._bar is not None and position > self._bar.n:
+            self._bar.update(position - self._bar.n)
+
+    def write(self, path) -> None:
+        try:
+            # tqdm.write redraws the bar, so only once the bar is due (after its delay).
+            if self._bar is not None and self._bar._time() - self._bar.start_t >= self._bar.delay:
+                self._bar.write(str(path), file=sys.stdout)
+            else:
+                print(path, flush=True)
+        except OSError as error:  # stdout is /dev/full or a closed pipe: the files themselves are safe
+            import os
+
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # and no second error at exit
+            print(f"ganorama: warning: cannot print to standard output ({error.strerror or error}); going on "
+                  "without listing the files written", file=sys.stderr)  # fmt: skip

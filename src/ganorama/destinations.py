@@ -1,0 +1,135 @@
+"""Where a batch of results goes: :class:`Destination`, a local directory or any fsspec
+URL (``s3://``, ``gs://``, ``memory://``, ``file://``), read and written the same way.
+
+It lists what is there already, reads a sidecar back, removes what a killed writer left
+(an unfinished result's files, temporaries) and writes a result's files whole under
+their final names (:func:`ganorama.outputs.save_result_files_to_url`). It knows files
+and stems, not job rows: ``ganorama batch`` names what to write.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+from ganorama.errors import UsageError
+
+
+class Destination:
+    """A directory of results: a local directory (a path or ``file://``) or any fsspec
+    URL, holding each result's files under its stem and any JSON files written beside
+    them (``ganorama batch`` writes its summary.json there)."""
+
+    def __init__(self, url: str):
+        from ganorama.urls import is_local_url, local_path
+
+        self.url = str(url)
+        self.local = local_path(self.url) if is_local_url(self.url) else None
+        self._fs = None
+        self._root = None
+
+    def __reduce__(self):  # workers get the URL and open the filesystem themselves
+        return (Destination, (self.url,))
+
+    @property
+    def filesystem(self):
+        if self._fs is None:
+            from ganorama.urls import url_filesystem
+
+            self._fs, self._root = url_filesystem(self.url)
+        return self._fs, self._root
+
+    def display(self, name: str) -> str:
+        from ganorama.urls import join_url
+
+        return str(self.local / name) if self.local is not None else join_url(self.url, name)
+
+    # --- before a run ----------------------------------------------------------------------
+
+    def check(self) -> None:
+        """UsageError unless OUT can be a directory of results (checked before anything is
+        written; nothing is created)."""
+        if self.local is not None:
+            from ganorama.resources import nearest_existing
+
+            probe = nearest_existing(self.local)
+            if probe.exists() and not probe.is_dir():
+                raise UsageError(f"OUT {self.url}: {probe} is a file, not a directory")
+        else:
+            fs, root = self.filesystem
+            if fs.isfile(root):
+                raise UsageError(f"OUT {self.url} is a file, not a directory")
+
+    def prepare(self) -> None:
+        """Create OUT (and check it is writable) right before the run."""
+        if self.local is not None:
+            from ganorama.files import prepare_directory
+
+            prepare_directory(self.local, "OUT")
+        else:
+            fs, root = self.filesystem
+            fs.makedirs(root, exist_ok=True)
+
+    def names(self) -> set[str]:
+        """The names of the files and folders directly in OUT (empty if it does not exist)."""
+        if self.local is not None:
+            return set(os.listdir(self.local)) if self.local.is_dir() else set()
+        fs, root = self.filesystem
+        try:
+            return {entry.rstrip("/").rpartition("/")[2] for entry in fs.ls(root, detail=False)}
+        except FileNotFoundError:
+            return set()
+
+    def read_text(self, name: str) -> str | None:
+        try:
+            if self.local is not None:
+                return (self.local / name).read_text(encoding="utf-8")
+            fs, root = self.filesystem
+            from ganorama.urls import join_url
+
+            with fs.open(join_url(root, name), "rb") as handle:
+                return handle.read().decode("utf-8")
+        except FileNotFoundError:
+            return None
+        except (OSError, UnicodeDecodeError):
+            return ""  # unreadable: not a sidecar we wrote
+
+    # --- writing -----------------------------------------------------------------------------
+
+    def remove(self, name: str) -> None:
+        """Remove a file or folder of an unfinished result (no sidecar: a killed writer's)."""
+        import shutil
+
+        if self.local is not None:
+            path = self.local / name
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            elif path.exists() or path.is_symlink():
+                path.unlink()
+            return
+        fs, root = self.filesystem
+        from ganorama.urls import join_url
+
+        target = join_url(root, name)
+        if fs.exists(target):
+            fs.rm(target, recursive=True)
+
+    def save(self, result, stem: str, format: str) -> list[str]:
+        """Write ``result``'s files as ``stem.FORMAT``, its sidecar and exports (each file
+        whole under its final name only, the sidecar last); their names or URLs."""
+        from ganorama.outputs import save_result_files_to_url
+
+        return save_result_files_to_url(result, self.url, stem, format=format)
+
+    def write_json(self, name: str, values: dict) -> str:
+        """Write (or replace) ``name`` as indented JSON, atomically; its name or URL."""
+        from ganorama.urls import write_bytes_to_url
+
+        text = json.dumps(values, indent=2, allow_nan=False) + "\n"
+        return write_bytes_to_url(self.display(name), text.encode("utf-8"), overwrite=True)
+
+    def remove_temporaries(self) -> list[str]:
+        from ganorama.urls import remove_url_temporaries
+
+        if self.local is not None and not self.local.is_dir():
+            return []
+        return remove_url_temporaries(self.url)

@@ -1,0 +1,352 @@
+"""Files that are never lost: atomic writes, index claims and temporary files.
+
+- Every file is written under a temporary name in its destination directory and linked
+  into place only when complete, so an interrupted run leaves no half-written file under
+  a final name. Temporary names carry the writing process's id and start time, so a
+  later run recognises the leftovers of a killed one and removes them.
+- An existing file is never replaced: numbered results claim the least unused number N
+  atomically (an exclusive ``.N.claim`` file), so concurrent runs into one folder get
+  different numbers whatever their formats; explicitly named outputs that exist are refused.
+- A set of files (one result's) is written all or nothing: :func:`file_set` removes the
+  ones already written if a later one fails.
+- Files get the usual permissions (0666 minus the umask), not ``mkstemp``'s 0600.
+
+Torch-free, and below every writer: exporters, model downloads and results use it.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import secrets
+from pathlib import Path
+from typing import Callable, Iterator
+
+from ganorama.errors import GanoramaError, UsageError
+from ganorama.resources import nearest_existing
+
+TEMP_MARK = ".ganorama-"
+# .NAME.ganorama-PID-START-RANDOM.part.SUFFIX
+TEMP_PATTERN = re.compile(r"^\..*\.ganorama-(\d+)-(\d+)-[0-9a-f]+\.part(\.[^.]*)?$")
+_CLAIM_PATTERN = re.compile(r"^\.(\d+)\.claim$")
+_NUMBERED_PATTERN = re.compile(r"^(\d+)(?:[._].*)?$")
+
+
+# --- which process made a file ----------------------------------------------------------
+
+
+def _process_start(pid: int) -> int | None:
+    """The start time of process ``pid`` in clock ticks since boot (Linux), else None."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            fields = handle.read().rsplit(b")", 1)[1].split()
+        return int(fields[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def owner_tag() -> str:
+    pid = os.getpid()
+    return f"{pid}-{_process_start(pid) or 0}"
+
+
+def _owner_alive(pid: int, start: int) -> bool:
+    """Whether the process that wrote a ``PID-START`` tag still runs (a reused pid has
+    another start time)."""
+    if pid == os.getpid():
+        return True
+    current = _process_start(pid)
+    if current is not None:
+        return start == 0 or current == start
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return not Path("/proc").is_dir()  # without /proc a live pid is all we can know
+
+
+def remove_stale_temporaries(directory: str | os.PathLike) -> list[Path]:
+    """Remove temporary files and index claims left in ``directory`` by processes that no
+    longer run (e.g. killed with SIGKILL); return what was removed."""
+    directory = Path(directory)
+    removed = []
+    if not directory.is_dir():
+        return removed
+    for entry in directory.iterdir():
+        if not entry.name.startswith("."):
+            continue
+        owner = None
+        match = TEMP_PATTERN.match(entry.name)
+        if match:
+            owner = int(match.group(1)), int(match.group(2))
+        elif _CLAIM_PATTERN.match(entry.name):
+            owner = _read_claim(entry)
+        if owner is not None and not _owner_alive(*owner):
+            with contextlib.suppress(FileNotFoundError, IsADirectoryError, PermissionError):
+                entry.unlink()
+                removed.append(entry)
+    return removed
+
+
+def _read_claim(path: Path) -> tuple[int, int] | None:
+    try:
+        pid, start = path.read_text(encoding="ascii").split("-")[:2]
+        return int(pid), int(start)
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+
+
+# --- atomic files -------------------------------------------------------------------------
+
+
+def _creation_mode() -> int:
+    """0666 minus the process's umask: what ``open()`` would give a new file."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # no /proc: read it the only portable way, and put it back
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def temporary_name(destination: Path) -> Path:
+    """A hidden name beside ``destination`` that marks its writer (see module doc)."""
+    name = f".{destination.name}{TEMP_MARK}{owner_tag()}-{secrets.token_hex(4)}.part{destination.suffix}"
+    return destination.with_name(name)
+
+
+_DEFAULT_NAME_MAX = 255
+
+
+def _name_max(directory: Path) -> int:
+    try:
+        return os.pathconf(directory, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):
+        return _DEFAULT_NAME_MAX
+
+
+def check_name_lengths(path: str | os.PathLike, what: str = "output", temporary: bool = True) -> None:
+    """UsageError unless every component of ``path`` still to be created fits the file
+    system's name limit, the last one (a file, written under :func:`temporary_name` first
+    when ``temporary``) with room for its temporary name. Checked before anything else: a
+    name too long cannot even be looked up (``exists`` fails with ENAMETOOLONG)."""
+    path = Path(path)
+    anchor = nearest_existing(path)
+    name_max = _name_max(anchor) if anchor.is_dir() else _DEFAULT_NAME_MAX
+    parts = Path(os.path.abspath(path)).relative_to(anchor).parts
+    for index, part in enumerate(parts):
+        length = len(os.fsencode(part))
+        last = index == len(parts) - 1
+        extra = len(os.fsencode(temporary_name(Path(part)).name)) - length if last and temporary else 0
+        limit = name_max - extra
+        if length > limit:
+            room = " (the file system's limit, less room for the temporary name it is written under)"
+            raise UsageError(
+                f"cannot write {what}: the name {part[:40]!r}... is {length} bytes long; at most {limit} are "
+                f"allowed{room if last and temporary else ''}"
+            )
+
+
+def check_new_file(destination: str | os.PathLike) -> Path:
+    """UsageError unless ``destination`` does not exist (nothing is ever replaced)."""
+    destination = Path(destination)
+    if destination.exists() or destination.is_symlink():
+        raise UsageError(f"{destination} already exists; choose another output name")
+    return destination
+
+
+@contextlib.contextmanager
+def atomic_path(destination: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary path beside ``destination``; on success it becomes ``destination``.
+
+    Without ``overwrite`` the final step is ``os.link`` + unlink, which fails if the
+    destination appeared meanwhile, so a concurrent writer is never clobbered."""
+    destination = Path(destination)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    if not overwrite:
+        check_new_file(destination)
+    temp = temporary_name(destination)
+    try:
+        yield temp
+        if not temp.exists():
+            raise GanoramaError(f"nothing was written for {destination}")
+        os.chmod(temp, _creation_mode())
+        if overwrite:
+            os.replace(temp, destination)
+        else:
+            _link_new(temp, destination)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            temp.unlink()
+
+
+def _link_new(temp: Path, destination: Path) -> None:
+    try:
+        os.link(temp, destination)
+    except FileExistsError:
+        raise UsageError(f"{destination} already exists; choose another output name") from None
+    except OSError as error:
+        if error.errno not in (1, 18, 38, 95):  # EPERM, EXDEV, ENOSYS, EOPNOTSUPP: no hard links here
+            raise
+        # Filesystems without hard links: a checked rename (racy only against other writers).
+        check_new_file(destination)
+        os.replace(temp, destination)
+
+
+def write_bytes_atomic(destination: str | os.PathLike, data: bytes, overwrite: bool = False) -> Path:
+    with atomic_path(destination, overwrite=overwrite) as temp:
+        temp.write_bytes(data)
+    return Path(destination)
+
+
+def write_with(destination: str | os.PathLike, writer: Callable[[Path], None], overwrite: bool = False) -> Path:
+    """Call ``writer(temp_path)`` and move the finished file to ``destination``."""
+    with atomic_path(destination, overwrite=overwrite) as temp:
+        writer(temp)
+    return Path(destination)
+
+
+# --- numbered results -----------------------------------------------------------------------
+
+
+def taken_indices(directory: str | os.PathLike) -> set[int]:
+    """Numbers N that some ``N.*``/``N_*`` file or a live ``.N.claim`` already uses."""
+    directory = Path(directory)
+    taken: set[int] = set()
+    if directory.is_dir():
+        for entry in directory.iterdir():
+            match = _NUMBERED_PATTERN.match(entry.name) or _CLAIM_PATTERN.match(entry.name)
+            if match:
+                taken.add(int(match.group(1)))
+    return taken
+
+
+def next_free_index(directory: str | os.PathLike) -> int:
+    """The least N such that no ``N.*``, ``N_*`` nor claim of N exists in ``directory``."""
+    taken = taken_indices(directory)
+    index = 0
+    while index in taken:
+        index += 1
+    return index
+
+
+@contextlib.contextmanager
+def claim_index(directory: str | os.PathLike) -> Iterator[int]:
+    """Claim the least unused result number in ``directory`` for this process and yield it;
+    the claim is released when the block ends (by then the result's files exist).
+
+    The claim is an exclusive create of ``.N.claim``, so two runs into one folder never
+    get the same N; after claiming, N is checked again against finished files, since a
+    run that finished N releases its claim only after writing them."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(directory)
+    while True:
+        index = next_free_index(directory)
+        claim = directory / f".{index}.claim"
+        try:
+            fd = os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            continue  # another run claimed it between listing and creating: take the next
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            handle.write(owner_tag())
+        if any(_NUMBERED_PATTERN.match(entry.name) and int(_NUMBERED_PATTERN.match(entry.name).group(1)) == index
+               for entry in directory.iterdir()):  # fmt: skip
+            claim.unlink()
+            continue
+        break
+    try:
+        yield index
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            claim.unlink()
+
+
+class FileSet:
+    """The files of one result, written one by one; :meth:`rollback` removes them all
+    (used when a later file of the same result cannot be written)."""
+
+    def __init__(self, on_written: Callable[[Path], None] | None = None):
+        self.paths: list[Path] = []
+        self._on_written = on_written
+
+    def add(self, path: str | os.PathLike) -> Path:
+        path = Path(path)
+        self.paths.append(path)
+        return path
+
+    def write(self, destination: str | os.PathLike, writer: Callable[[Path], None]) -> Path:
+        return self.add(write_with(destination, writer))
+
+    def write_json(self, destination: str | os.PathLike, payload: dict) -> Path:
+        text = json.dumps(payload, indent=2, allow_nan=False)
+        return self.write(destination, lambda path: path.write_text(text + "\n", encoding="utf-8"))
+
+    def rollback(self) -> None:
+        import shutil
+
+        for path in reversed(self.paths):
+            with contextlib.suppress(FileNotFoundError):
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
+        self.paths.clear()
+
+    def report(self) -> None:
+        if self._on_written is not None:
+            for path in self.paths:
+                self._on_written(path)
+
+
+@contextlib.contextmanager
+def file_set(on_written: Callable[[Path], None] | None = None) -> Iterator[FileSet]:
+    """Collect one result's files; on any error or interrupt remove them and re-raise, on
+    success report each (``on_written(path)``, e.g. print)."""
+    files = FileSet(on_written)
+    try:
+        yield files
+    except BaseException:
+        files.rollback()
+        raise
+    files.report()
+
+
+
+
+def prepare_directory(directory: str | os.PathLike, label: str = "output directory") -> list[Path]:
+    """Make sure results can be written into ``directory`` before any work starts: create
+    it (and missing parents) and write and remove a probe file. Returns the directories
+    created, outermost first, so a run that writes nothing can remove them again.
+    Raises UsageError naming the path and what is wrong."""
+    directory = Path(directory)
+    missing = []
+    probe = directory
+    try:
+        while not probe.exists() and probe != probe.parent:
+            missing.append(probe)
+            probe = probe.parent
+        if probe.exists() and not probe.is_dir():
+            raise UsageError(f"{label} {directory}: {probe} is a file, not a directory")
+    except OSError as error:  # a name over 255 bytes, a loop of links...
+        raise UsageError(f"{label} {directory} cannot be used: {error.strerror or error}") from None
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with atomic_path(directory / ".ganorama-write-check", overwrite=True) as temp:
+            temp.write_bytes(b"")
+        (directory / ".ganorama-write-check").unlink()
+    except OSError as error:
+        for created in missing:  # innermost first
+            with contextlib.suppress(OSError):
+                created.rmdir()
+        reason = error.strerror or type(error).__name__
+        raise UsageError(f"{label} {directory} is not writable: {reason}") from None
+    return list(reversed(missing))
+

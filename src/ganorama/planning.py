@@ -1,0 +1,184 @@
+"""Planning: everything decided about a request before the model runs.
+
+A :class:`Planner` knows a model's architecture (no weights needed), the device and the
+dtype. It turns a :class:`~ganorama.request.Request` into a :class:`RunPlan`: the canvas
+(shared between requests that have the same one, so its sync operators and composition
+plans are built once), the output size, the chunk size and the memory it needs, every
+model-dependent check made with the caller's labels. The CLI, ``ganorama batch`` and the
+web app plan through it before loading; :meth:`ganorama.Ganorama.run_many` runs the plans.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Iterable, Iterator
+
+import torch
+
+from ganorama import memory
+from ganorama.canvas.plane import PlaneCanvas
+from ganorama.canvas.sphere import SphereCanvas, auto_panorama_width, check_covers_sphere
+from ganorama.canvas.tiling import check_overlap, texture_grid
+from ganorama.errors import UsageError
+from ganorama.request import AUTO, LAYOUT_NAMES, Request, check_layer_range, plain_label
+
+# Most canvases put in one forward by ``batch="auto"``.
+MAX_AUTO_BATCH = 16
+
+Label = Callable[[str], str]
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """A request checked against a model architecture: its canvas, output size, the
+    chunking and the memory one forward of ``canvases`` such canvases needs."""
+
+    request: Request
+    canvas: Any  # SphereCanvas or PlaneCanvas: the same protocol
+    width: int
+    height: int
+    memory: memory.MemoryPlan
+    canvases: int = 1
+
+    @property
+    def max_views(self) -> int:
+        return self.memory.max_views
+
+    def key(self) -> tuple:
+        """What requests must share to go through one forward together: the canvas,
+        output size, layer range, truncation and chunking (classes and seeds may differ)."""
+        request = self.request
+        return (self.canvas.key(), self.width, self.height, request.start_layer, request.end_layer,
+                request.truncation, self.max_views)  # fmt: skip
+
+    def group_limit(self, batch: int | str) -> int:
+        """How many canvases like this one go in one forward: ``batch``, or for ``"auto"``
+        as many as one chunk of ``max_views`` views holds (at least 1, at most MAX_AUTO_BATCH)."""
+        if batch == AUTO:
+            return max(1, min(MAX_AUTO_BATCH, self.max_views // self.canvas.num_views))
+        if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+            raise UsageError(f"batch {batch!r} is invalid; allowed: auto or a whole number >= 1")
+        return batch
+
+
+@dataclass
+class Planner:
+    """Plans requests for one architecture ``config`` on ``device`` in ``dtype``; equal
+    canvases are made once and shared by every plan (and so by every run) it makes."""
+
+    config: Any  # BigGANConfig
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    dtype: torch.dtype = torch.float32
+    canvases: dict = field(default_factory=dict, repr=False)
+    _covered: set = field(default_factory=set, repr=False)  # keys of custom layouts checked to cover the sphere
+
+    def plan(self, request: Request, label: Label = plain_label) -> RunPlan:
+        """Check ``request`` against the architecture and plan its run: layer range,
+        overlap on the feature grids, output size, coverage of a custom layout, chunk
+        size and memory. Raises UsageError with one line naming the value (spelled by
+        ``label``) and what is allowed."""
+        check_layer_range(request.start_layer, request.end_layer, self.config.num_blocks, label)
+        canvas, width, height = self._canvas_for(request, label)
+        return RunPlan(request, canvas, width, height, self._memory(request, canvas, width, height, 1, label))
+
+    def for_group(self, plan: RunPlan, canvases: int, label: Label = plain_label) -> RunPlan:
+        """``plan`` for one forward of ``canvases`` such canvases (its memory and chunking)."""
+        if canvases == plan.canvases:
+            return plan
+        return replace(plan, memory=self._memory(plan.request, plan.canvas, plan.width, plan.height, canvases, label),
+                       canvases=canvases)  # fmt: skip
+
+    def plan_group(self, request: Request, batch: int | str, label: Label = plain_label) -> RunPlan:
+        """The plan for as many canvases like ``request``'s as ``batch`` puts in one
+        forward: what a run of such requests must fit."""
+        plan = self.plan(request, label)
+        return self.for_group(plan, plan.group_limit(batch), label)
+
+    def preflight(self, request: Request, batch: int | str = 1, label: Label = plain_label) -> RunPlan:
+        """``request``'s plan, after refusing (UsageError, one line) what cannot run: every
+        architecture check, and whether a forward of as many such canvases as ``batch``
+        groups fits in the device's memory now. Everything checked before anything loads."""
+        plan = self.plan(request, label)
+        memory.check_fits(self.for_group(plan, plan.group_limit(batch), label).memory, self.device)
+        return plan
+
+    def _memory(self, request: Request, canvas, width: int, height: int, canvases: int, label: Label):
+        return memory.plan_memory(self.config, self.dtype, self.device, canvas.num_views * canvases,
+                                  request.start_layer, request.end_layer,
+                                  composition_bytes=canvas.composition_bytes(height, width),
+                                  max_views=request.max_views, budget=request.memory_budget, label=label)  # fmt: skip
+
+    def _canvas_for(self, request: Request, label: Label):
+        """The request's canvas (shared with earlier equal ones) and output size."""
+        size = self.config.output_dim
+        if request.kind == "panorama":
+            canvas = self._shared(SphereCanvas.from_layout(request.layout))
+            if request.layout not in LAYOUT_NAMES:
+                self._check_coverage(canvas, label)
+            width, height = _panorama_size(request, size, canvas, label)
+            return canvas, width, height
+        synced = self.config.block_resolutions()[request.start_layer : request.end_layer]
+        # The feature grids before the pixel grid: that message names the block and the
+        # overlaps that work, which says more than "not a whole number of pixels".
+        check_overlap(request.overlap, size, synced, first_block=request.start_layer)
+        if request.kind == "texture":
+            tiles = texture_grid(request.size, size, request.overlap)
+            canvas = PlaneCanvas(rows=tiles, cols=tiles, tile_size=size, overlap=request.overlap, wrap="xy")
+        else:
+            canvas = PlaneCanvas(rows=request.rows, cols=request.batch_size, tile_size=size, overlap=request.overlap,
+                                 wrap=request.wrap)  # fmt: skip
+        canvas = self._shared(canvas)
+        return canvas, canvas.width, canvas.height
+
+    def _shared(self, canvas):
+        return self.canvases.setdefault(canvas.key(), canvas)
+
+    def _check_coverage(self, canvas, label: Label) -> None:
+        """A custom layout must leave no hole; checked once per canvas."""
+        if canvas.key() not in self._covered:
+            check_covers_sphere(canvas.views, label("layout"))
+            self._covered.add(canvas.key())
+
+
+def _panorama_size(request: Request, image_size: int, canvas, label: Label) -> tuple[int, int]:
+    width, height = request.panorama_width, request.panorama_height
+    if width == AUTO and height == AUTO:
+        width = auto_panorama_width(image_size, canvas.views)
+    if width == AUTO:
+        width = 2 * height
+    if height == AUTO:
+        if width % 2:
+            raise UsageError(f"{label('panorama_width')} {width} is odd; with {label('panorama_height')} auto "
+                             "the width must be even (the height is half of it)")
+        height = width // 2
+    return width, height
+
+
+def plan_request(request: Request, config, device="cpu", dtype=torch.float32, canvases: int = 1,
+                 label: Label = plain_label) -> RunPlan:  # fmt: skip
+    """One request's plan with a planner of its own (see :meth:`Planner.plan`)."""
+    planner = Planner(config, torch.device(device), dtype)
+    return planner.for_group(planner.plan(request, label), canvases, label)
+
+
+def forward_groups(plans: Iterable[RunPlan], batch: int | str) -> Iterator[list[RunPlan]]:
+    """Runs of consecutive ``plans`` that go through one forward together: equal keys, at
+    most ``batch`` long (see :meth:`RunPlan.group_limit`). Lazy: a plan is looked at only
+    when its turn comes."""
+    return runs_of(plans, lambda plan: (plan.key(), plan.group_limit(batch)))
+
+
+def runs_of(items: Iterable, key_and_limit: Callable) -> Iterator[list]:
+    """Runs of consecutive ``items`` with equal keys, at most ``limit`` long, where
+    ``key_and_limit(item)`` gives ``(key, limit)`` (items with equal keys have equal limits)."""
+    group: list = []
+    group_key = limit = None
+    for item in items:
+        key, item_limit = key_and_limit(item)
+        if group and (len(group) >= limit or key != group_key):
+            yield group
+            group = []
+        if not group:
+            group_key, limit = key, item_limit
+        group.append(item)
+    if group:
+        yield group
