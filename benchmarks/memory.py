@@ -115,7 +115,7 @@ def main() -> None:
 
     from ganorama.memory import format_bytes
     from ganorama.models.config import BigGANConfig
-    from ganorama.planning import plan_request
+    from ganorama.planning import Planner
     from ganorama.request import Request
 
     rows = []
@@ -124,10 +124,10 @@ def main() -> None:
             for chunk in args.chunks.split(","):
                 config = BigGANConfig.preset(f"biggan-deep-{size}")
                 fields = case_fields(case, config)
-                views = plan_request(Request(**fields), config).canvas.num_views
+                planner = Planner(config, torch.device(args.device), getattr(torch, args.dtype))
+                views = planner.plan(Request(**fields)).canvas.num_views
                 max_views = views if chunk == "all" else (None if chunk == "auto" else int(chunk))
-                estimate = plan_request(Request(max_views=max_views, **fields), config, torch.device(args.device),
-                                        getattr(torch, args.dtype)).memory.peak_bytes  # fmt: skip
+                estimate = planner.plan(Request(max_views=max_views, **fields)).memory.peak_bytes
                 if estimate > args.skip_above:
                     rows.append({"model": f"biggan-deep-{size}", "case": case, "chunk": chunk, "views": views,
                                  "estimate": format_bytes(estimate), "error": "skipped: estimate above --skip-above"})

@@ -30,7 +30,8 @@ LAYERS = (
 # Modules that must import without torch (the --help path and request checking).
 TORCH_FREE = ("ganorama.errors", "ganorama.checks", "ganorama.formats", "ganorama.resources", "ganorama.files", "ganorama.urls",
               "ganorama.canvas.tiling", "ganorama.canvas.layouts", "ganorama.models.imagenet",
-              "ganorama.models.config", "ganorama.request", "ganorama.cli")
+              "ganorama.models.config", "ganorama.models.weights", "ganorama.models.choice", "ganorama.request",
+              "ganorama.cli")
 
 
 def _module_name(path: Path) -> str:

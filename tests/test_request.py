@@ -127,3 +127,22 @@ def test_class_mix_with_huge_weights_normalises_without_overflow():
     from ganorama.models.imagenet import class_mix
 
     assert class_mix({"sandbar": 1e308, "valley": 1e308}) == {977: 0.5, 979: 0.5}
+
+
+def test_replace_checks_only_the_fields_it_changes_and_the_rules_across_fields(monkeypatch):
+    import ganorama.request as request_module
+
+    request = Request(layout=[{"azimuth": azimuth, "elevation": 0, "fov": 100} for azimuth in (0, 90, 180, 270)]
+                      + [{"azimuth": 0, "elevation": 90, "fov": 100}, {"azimuth": 0, "elevation": -90, "fov": 100}])
+    calls = []
+    real_layout_check = request_module.FIELDS["layout"]
+    monkeypatch.setitem(request_module.FIELDS, "layout",
+                        lambda value, label: calls.append(label) or real_layout_check(value, label))
+    changed = request.replace(seed=3, truncation=0.4)
+    assert (changed.seed, changed.truncation, changed.layout) == (3, 0.4, request.layout) and calls == []
+    with pytest.raises(UsageError, match="seed 'x' is not a whole number"):
+        request.replace(seed="x")
+    with pytest.raises(UsageError, match="is not 2:1"):  # a rule across fields still holds
+        request.replace(panorama_width=1000)
+    with pytest.raises(TypeError, match="no field 'colour'"):
+        request.replace(colour="red")

@@ -87,18 +87,22 @@ class Planner:
         return replace(plan, memory=self._memory(plan.request, plan.canvas, plan.width, plan.height, canvases, label),
                        canvases=canvases)  # fmt: skip
 
-    def plan_group(self, request: Request, batch: int | str, label: Label = plain_label) -> RunPlan:
-        """The plan for as many canvases like ``request``'s as ``batch`` puts in one
-        forward: what a run of such requests must fit."""
-        plan = self.plan(request, label)
+    def group_for(self, plan: RunPlan, batch: int | str, label: Label = plain_label) -> RunPlan:
+        """``plan`` for as many canvases like its own as ``batch`` puts in one forward:
+        what a run of such requests must fit."""
         return self.for_group(plan, plan.group_limit(batch), label)
+
+    def check_fits(self, plan: RunPlan) -> None:
+        """UsageError (one line: needed, available, what to change) unless ``plan`` fits
+        in the device's memory now."""
+        memory.check_fits(plan.memory, self.device)
 
     def preflight(self, request: Request, batch: int | str = 1, label: Label = plain_label) -> RunPlan:
         """``request``'s plan, after refusing (UsageError, one line) what cannot run: every
         architecture check, and whether a forward of as many such canvases as ``batch``
         groups fits in the device's memory now. Everything checked before anything loads."""
         plan = self.plan(request, label)
-        memory.check_fits(self.for_group(plan, plan.group_limit(batch), label).memory, self.device)
+        self.check_fits(self.group_for(plan, batch, label))
         return plan
 
     def _memory(self, request: Request, canvas, width: int, height: int, canvases: int, label: Label):
@@ -151,13 +155,6 @@ def _panorama_size(request: Request, image_size: int, canvas, label: Label) -> t
                              "the width must be even (the height is half of it)")
         height = width // 2
     return width, height
-
-
-def plan_request(request: Request, config, device="cpu", dtype=torch.float32, canvases: int = 1,
-                 label: Label = plain_label) -> RunPlan:  # fmt: skip
-    """One request's plan with a planner of its own (see :meth:`Planner.plan`)."""
-    planner = Planner(config, torch.device(device), dtype)
-    return planner.for_group(planner.plan(request, label), canvases, label)
 
 
 def forward_groups(plans: Iterable[RunPlan], batch: int | str) -> Iterator[list[RunPlan]]:

@@ -243,7 +243,6 @@ def check_rows_with_model(rows: Sequence[Row], config, device="cpu", dtype=None,
     UsageError names the first row that cannot run."""
     import torch
 
-    from ganorama.memory import check_fits
     from ganorama.planning import Planner
 
     planner = Planner(config, torch.device(device), dtype or torch.float32)
@@ -254,8 +253,8 @@ def check_rows_with_model(rows: Sequence[Row], config, device="cpu", dtype=None,
             if plan.key() in checked:
                 continue
             checked.add(plan.key())
-            group = planner.for_group(plan, plan.group_limit(batch))
+            group = planner.group_for(plan, batch)
             if check_memory:
-                check_fits(group.memory, device)
+                planner.check_fits(group)
         except UsageError as error:
             raise UsageError(f"{row.where}: {error}") from None

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 
 from ganorama.cli.parsing import ArgumentParser, add_subparser
+from ganorama.models.config import PUBLISHED_MODELS
 
 DESCRIPTION = """\
 Download a pre-trained model (config.json and weights) into the local cache and print
@@ -43,7 +44,7 @@ def add_parser(subparsers) -> ArgumentParser:
     parser.add_argument(
         "model",
         metavar="MODEL",
-        help="biggan-deep-128, biggan-deep-256, biggan-deep-512 or hf:OWNER/REPO[@REVISION]",
+        help=f"{', '.join(PUBLISHED_MODELS)} or hf:OWNER/REPO[@REVISION]",
     )
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar for URL downloads")
     return parser

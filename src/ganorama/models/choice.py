@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ganorama.errors import UsageError
 from ganorama.models.config import CONFIG_NAME, DEFAULT_MODEL, BigGANConfig, identify_model
+from ganorama.models.weights import KNOWN_MODELS, local_checkpoint_dir
 
 
 @dataclass(frozen=True)
@@ -31,8 +32,6 @@ class ModelChoice:
     def known_config(self) -> BigGANConfig | None:
         """The architecture when it is known without loading weights (a published name or
         a local checkpoint's ``config.json``), else None (a Hub repo: known once loaded)."""
-        from ganorama.models.weights import KNOWN_MODELS, local_checkpoint_dir
-
         source = self.source
         if source in KNOWN_MODELS:
             return BigGANConfig.preset(source)
