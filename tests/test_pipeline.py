@@ -162,3 +162,16 @@ def test_a_sidecar_reproduces_its_result(tiny_checkpoint):
     first = generator.bigimg(classes="orange", seed=4, cols=3, rows=2, wrap="x", max_views=4)
     again = generator.run(Request.from_sidecar(first.metadata_json()))
     assert torch.equal(first.image, again.image)
+
+
+def test_a_generator_on_the_cpu_tunes_the_allocator_as_the_cli_does(tiny_checkpoint, monkeypatch):
+    """The Python API runs at the CLI's speed without the caller tuning anything."""
+    import ganorama.devices
+    import ganorama.pipeline
+
+    calls = []
+    monkeypatch.setattr(ganorama.pipeline, "tune_cpu_allocator", lambda: calls.append("tuned") or True)
+    Ganorama.from_pretrained(weights=str(tiny_checkpoint), device="cpu")
+    assert calls == ["tuned"]
+    monkeypatch.setenv("GANORAMA_MALLOC_TUNING", "0")
+    assert ganorama.devices.tune_cpu_allocator() is False  # the documented way out

@@ -51,8 +51,10 @@ def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torc
 
 
 def tune_cpu_allocator() -> bool:
-    """Make glibc's malloc keep large freed blocks for reuse (process-wide; call it once
-    at program start, as the CLI does). Returns whether it was applied.
+    """Make glibc's malloc keep large freed blocks for reuse (process-wide: the CLI calls
+    it at start, and :class:`ganorama.Ganorama` when it holds a model on the CPU, so a
+    library user gets the same speed). Returns whether it was applied; calling it again
+    changes nothing.
 
     By default glibc serves blocks above its mmap threshold (at most 32 MiB) with fresh
     mmap'd pages, which the kernel must zero on first touch, and unmaps them on free: a

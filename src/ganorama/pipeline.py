@@ -21,6 +21,7 @@ from typing import Callable, Iterable, Iterator, Protocol, Sequence
 
 import torch
 
+from ganorama.devices import tune_cpu_allocator
 from ganorama.errors import GanoramaError, UsageError
 from ganorama.latents import fresh_seed, random_class_ids, seeded_generator, truncated_noise
 from ganorama.memory import block_view_bytes
@@ -85,6 +86,11 @@ class Ganorama:
 
     def __init__(self, model: BigGAN, model_name: str = "custom", weights: str | None = None,
                  planner: Planner | None = None):  # fmt: skip
+        if next(model.parameters()).device.type == "cpu":
+            # A library user gets the CLI's speed: without it glibc gives every large block
+            # fresh mmap'd pages (zeroed on first touch) and a forward on the CPU spends much
+            # of its time in page faults. Process-wide; GANORAMA_MALLOC_TUNING=0 opts out.
+            tune_cpu_allocator()
         self.model = model
         self.model_name = model_name
         self.weights = weights
