@@ -12,6 +12,11 @@ import json
 import os
 
 from ganorama.errors import UsageError
+from ganorama.files import prepare_directory
+from ganorama.outputs import save_result_files_to_url
+from ganorama.resources import nearest_existing
+from ganorama.urls import (is_local_url, join_url, local_path, remove_url_temporaries, url_filesystem,
+                           write_bytes_to_url)  # fmt: skip
 
 
 class Destination:
@@ -20,8 +25,6 @@ class Destination:
     them (``ganorama batch`` writes its summary.json there)."""
 
     def __init__(self, url: str):
-        from ganorama.urls import is_local_url, local_path
-
         self.url = str(url)
         self.local = local_path(self.url) if is_local_url(self.url) else None
         self._fs = None
@@ -33,14 +36,10 @@ class Destination:
     @property
     def filesystem(self):
         if self._fs is None:
-            from ganorama.urls import url_filesystem
-
             self._fs, self._root = url_filesystem(self.url)
         return self._fs, self._root
 
     def display(self, name: str) -> str:
-        from ganorama.urls import join_url
-
         return str(self.local / name) if self.local is not None else join_url(self.url, name)
 
     # --- before a run ----------------------------------------------------------------------
@@ -49,8 +48,6 @@ class Destination:
         """UsageError unless OUT can be a directory of results (checked before anything is
         written; nothing is created)."""
         if self.local is not None:
-            from ganorama.resources import nearest_existing
-
             probe = nearest_existing(self.local)
             if probe.exists() and not probe.is_dir():
                 raise UsageError(f"OUT {self.url}: {probe} is a file, not a directory")
@@ -62,8 +59,6 @@ class Destination:
     def prepare(self) -> None:
         """Create OUT (and check it is writable) right before the run."""
         if self.local is not None:
-            from ganorama.files import prepare_directory
-
             prepare_directory(self.local, "OUT")
         else:
             fs, root = self.filesystem
@@ -84,8 +79,6 @@ class Destination:
             if self.local is not None:
                 return (self.local / name).read_text(encoding="utf-8")
             fs, root = self.filesystem
-            from ganorama.urls import join_url
-
             with fs.open(join_url(root, name), "rb") as handle:
                 return handle.read().decode("utf-8")
         except FileNotFoundError:
@@ -107,8 +100,6 @@ class Destination:
                 path.unlink()
             return
         fs, root = self.filesystem
-        from ganorama.urls import join_url
-
         target = join_url(root, name)
         if fs.exists(target):
             fs.rm(target, recursive=True)
@@ -116,20 +107,14 @@ class Destination:
     def save(self, result, stem: str, format: str) -> list[str]:
         """Write ``result``'s files as ``stem.FORMAT``, its sidecar and exports (each file
         whole under its final name only, the sidecar last); their names or URLs."""
-        from ganorama.outputs import save_result_files_to_url
-
         return save_result_files_to_url(result, self.url, stem, format=format)
 
     def write_json(self, name: str, values: dict) -> str:
         """Write (or replace) ``name`` as indented JSON, atomically; its name or URL."""
-        from ganorama.urls import write_bytes_to_url
-
         text = json.dumps(values, indent=2, allow_nan=False) + "\n"
         return write_bytes_to_url(self.display(name), text.encode("utf-8"), overwrite=True)
 
     def remove_temporaries(self) -> list[str]:
-        from ganorama.urls import remove_url_temporaries
-
         if self.local is not None and not self.local.is_dir():
             return []
         return remove_url_temporaries(self.url)
