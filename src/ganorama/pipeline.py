@@ -107,14 +107,19 @@ class Ganorama:
         device: str | None = None,
         dtype: str | torch.dtype | None = None,
         planner: Planner | None = None,
+        flag_messages: bool = False,
     ) -> "Ganorama":
         """Load ``model`` (a published name) or the checkpoint at ``weights`` (a local
         directory/file or ``hf:OWNER/REPO``). ``planner``: the one that planned requests
-        for this model before it was loaded, so its canvases are reused."""
+        for this model before it was loaded, so its canvases are reused. A load that
+        fails says what to pass in this API's keywords (``weights="DIR"``), or with
+        ``flag_messages`` in the command line's flags (``--weights DIR``)."""
         source = model if weights is None else weights
         try:
             loaded = BigGAN.from_pretrained(source, device=device, dtype=dtype)
         except GanoramaError as error:
+            if flag_messages:
+                raise
             raise type(error)(_python_spelling(str(error))) from None
         # Record what was really loaded: the published architecture it is, if any.
         name = model if weights is None else (identify_model(loaded.config) or "custom")

@@ -134,3 +134,11 @@ def test_several_panoramas_per_forward_match_one_at_a_time(tmp_path, tiny_checkp
         a = np.asarray(Image.open(tmp_path / "together" / f"{index}.png"), dtype=np.int16)
         b = np.asarray(Image.open(tmp_path / "alone" / f"{index}.png"), dtype=np.int16)
         assert np.abs(a - b).max() <= 1 and (a != b).mean() <= 0.001
+
+
+def test_an_offline_first_run_names_the_flag_to_pass_not_the_python_keyword(tmp_path):
+    # run_cli is offline, and every test has an empty model cache of its own (HF_HOME).
+    result = run_cli("panorama", "-m", "biggan-deep-128", "-o", str(tmp_path / "p.png"))
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "pass --weights DIR" in lines[0] and 'weights="DIR"' not in lines[0], lines

@@ -120,4 +120,5 @@ def load_generator(model_args: argparse.Namespace, planner=None):
     from ganorama.pipeline import Ganorama
 
     return Ganorama.from_pretrained(model_choice(model_args).name, weights=model_args.weights,
-                                    device=model_args.device, dtype=model_args.dtype, planner=planner)  # fmt: skip
+                                    device=model_args.device, dtype=model_args.dtype, planner=planner,
+                                    flag_messages=True)  # fmt: skip
