@@ -57,3 +57,32 @@ def check_truncation(value: Any, label: str = "truncation") -> float:
 def check_displace(value: Any, label: str = "displace") -> float:
     """Colour-based displacement: |d| < 2, where every radius 1 + d * (lum - 0.5) stays > 0."""
     return number(value, label, lambda d: abs(d) < 2, "-2 < displace < 2 (e.g. 0.1)")
+
+
+# Our files (sidecars, layouts, job rows, configs) nest a few levels; far deeper is no such
+# file, and Python's JSON reader would end in a RecursionError on it.
+MAX_JSON_DEPTH = 32
+
+
+class JSONTooDeep(ValueError):
+    """JSON nested deeper than :data:`MAX_JSON_DEPTH`: not a file of ours (a ValueError,
+    so every reader's "not valid JSON" message names it)."""
+
+
+def parse_json(text: str | bytes, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """``json.loads`` for files users give: the same values, or :class:`JSONTooDeep`
+    (never a RecursionError) for structures nested deeper than ``max_depth``."""
+    import json
+
+    too_deep = JSONTooDeep(f"nested deeper than {max_depth} levels")
+    try:
+        data = json.loads(text)
+    except RecursionError:
+        raise too_deep from None
+    level = [data]
+    for _ in range(max_depth):  # breadth first, no recursion: each pass is one container down
+        level = [child for value in level if isinstance(value, (dict, list))
+                 for child in (value.values() if isinstance(value, dict) else value)]  # fmt: skip
+    if any(isinstance(value, (dict, list)) for value in level):
+        raise too_deep
+    return data

@@ -11,7 +11,6 @@ memory) run in :meth:`Request.check_with_model`, still before anything is genera
 from __future__ import annotations
 
 import difflib
-import json
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
@@ -285,7 +284,7 @@ class Request:
         it again gives the same result (same seed, same chunking)."""
         if isinstance(sidecar, str):
             try:
-                sidecar = json.loads(sidecar)
+                sidecar = checks.parse_json(sidecar)
             except ValueError as error:
                 raise UsageError(f"sidecar is not valid JSON ({error})") from None
         if not isinstance(sidecar, Mapping) or not isinstance(sidecar.get("request"), Mapping):
@@ -396,7 +395,9 @@ def read_sidecar_json(path, what: str, hint: str = "") -> Any:
     with open(path, "rb") as file:
         data = file.read()
     try:
-        return json.loads(data.decode("utf-8"))
+        return checks.parse_json(data.decode("utf-8"))
+    except checks.JSONTooDeep as error:
+        raise UsageError(f"{what} is not valid JSON for a sidecar ({error}){hint}") from None
     except (ValueError, UnicodeDecodeError) as error:
         raise UsageError(f"{what} is not valid JSON ({error.__class__.__name__}){hint}") from None
 

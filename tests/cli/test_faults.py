@@ -347,3 +347,27 @@ def test_help_and_usage_errors_answer_without_importing_torch(arguments):
     result = subprocess.run([sys.executable, "-c", _TORCH_AFTER, *arguments], capture_output=True, text=True,
                             timeout=60)  # fmt: skip
     assert result.stdout.strip().splitlines()[-1] == "torch not imported", result.stderr
+
+
+DEEP = "[" * 100_000 + "]" * 100_000
+
+
+@pytest.mark.parametrize("name,text,command,expected", [
+    ("deep.json", '{"request": {"kind": "panorama"}, "x": ' + DEEP + "}", ("reproduce", "{file}"),
+     "sidecar {file} is not valid JSON for a sidecar (nested deeper than 32 levels)"),
+    ("layout.json", DEEP, ("panorama", "--layout", "{file}", "-m", "biggan-deep-128", "-o", "{dir}/p.png"),
+     "--layout file {file} is not valid JSON (nested deeper than 32 levels)"),
+    ("jobs.jsonl", '{"kind": "panorama", "classes": ' + DEEP + "}", ("batch", "{file}", "{dir}/out"),
+     "jobs.jsonl line 1: not valid JSON (nested deeper than 32 levels)"),
+    ("jobs.csv", "id,kind,classes\nbig,panorama," + "x" * 200_000 + "\n", ("batch", "{file}", "{dir}/out"),
+     "jobs.csv line 2: not a CSV row this tool can read (field larger than field limit"),
+], ids=["sidecar", "layout", "jsonl", "csv"])  # fmt: skip
+def test_hostile_structure_in_a_file_we_read_is_one_line_naming_the_file(tmp_path, name, text, command, expected):
+    """JSON nested 100,000 deep (Python's reader would raise RecursionError) and a CSV
+    cell past the csv module's limit: one line, exit 2, no traceback, nothing written."""
+    file = tmp_path / name
+    file.write_text(text)
+    words = [word.format(file=file, dir=tmp_path) for word in command]
+    result = run_cli(*words, timeout=120)
+    assert_one_line_error(result, expected.format(file=file))
+    assert sorted(path.name for path in tmp_path.iterdir()) == [name]

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
+from ganorama.checks import parse_json
 from ganorama.errors import UsageError
 from ganorama.request import FIELDS, Request, fields_for, numbered_requests, plain_label
 
@@ -119,7 +120,7 @@ def _jsonl_entries(text: str, source: str) -> Iterator[tuple[int, Any]]:
         if not line.strip():
             continue
         try:
-            yield number, json.loads(line)
+            yield number, parse_json(line)
         except ValueError as error:
             reason = getattr(error, "msg", str(error))
             column = getattr(error, "colno", None)
@@ -132,13 +133,24 @@ def _csv_entries(text: str, source: str) -> Iterator[tuple[int, Any]]:
     """(line number, {field: text}) per CSV row, empty cells left out (the default, or
     the command line's value, applies)."""
     reader = csv.reader(io.StringIO(text))
-    header = next(reader, None)
+    try:
+        header = next(reader, None)
+    except csv.Error as error:
+        yield 1, UsageError(f"the header is not a CSV row this tool can read ({error})")
+        return
     if header is None:
         return
     header = [name.strip() for name in header]
     _check_header(header, source)
     line = reader.line_num
-    for cells in reader:
+    while True:
+        try:
+            cells = next(reader, None)
+        except csv.Error as error:  # e.g. a cell over the csv module's field size limit
+            yield line + 1, UsageError(f"not a CSV row this tool can read ({error}); no field of a job is that long")
+            return
+        if cells is None:
+            return
         start, line = line + 1, reader.line_num
         if not any(cell.strip() for cell in cells):
             continue

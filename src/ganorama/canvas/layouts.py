@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from ganorama.checks import parse_json
 from ganorama.errors import UsageError
 
 
@@ -48,6 +49,8 @@ LAYOUTS = {"full": full_sphere_layout, "seed16": seed16_layout, "cube": cube_lay
 DEFAULT_LAYOUT = "full"
 LAYOUT_NAMES = tuple(LAYOUTS)
 _VIEW_FIELDS = ("azimuth", "elevation", "roll", "fov")
+# A layout file is a list of views of some 60 bytes each; a larger file is not one (and is not read).
+MAX_LAYOUT_BYTES = 4 * 2**20
 # A pinhole view cannot see 180 degrees; beyond ~170 its border pixels stretch without bound.
 MAX_FOV = 170.0
 
@@ -80,17 +83,20 @@ def check_layout_value(value, label: str = "layout"):
 
 
 def _read_layout_file(path: str, label: str):
-    import json
     from pathlib import Path
 
     try:
-        text = Path(path).expanduser().read_text(encoding="utf-8")
+        file = Path(path).expanduser()
+        if file.is_file() and file.stat().st_size > MAX_LAYOUT_BYTES:
+            raise UsageError(f"{label} file {path} is larger than {MAX_LAYOUT_BYTES // 2**20} MiB; a layout is a list "
+                             "of views, a few bytes each")
+        text = file.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise UsageError(f"{label} file {path} does not exist; allowed: {', '.join(LAYOUTS)} or a .json file") from None
     except (OSError, UnicodeDecodeError) as error:
         raise UsageError(f"{label} file {path} cannot be read ({error.__class__.__name__})") from None
     try:
-        return json.loads(text)
+        return parse_json(text)
     except ValueError as error:
         raise UsageError(f"{label} file {path} is not valid JSON ({error})") from None
 

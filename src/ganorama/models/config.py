@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Mapping
 
+from ganorama.checks import JSONTooDeep, parse_json
 from ganorama.errors import GanoramaError, UsageError
 
 # The files of a checkpoint directory.
@@ -166,7 +167,9 @@ def read_config_json(path: str | os.PathLike) -> object:
     if not text.strip():
         raise UsageError(f"{path} is empty; a BigGAN config is a JSON object with the keys {', '.join(_config_keys())}")
     try:
-        return json.loads(text)
+        return parse_json(text)
+    except JSONTooDeep as error:
+        raise UsageError(f"{path} is not valid JSON for a BigGAN config ({error})") from None
     except json.JSONDecodeError as error:
         where = f"line {error.lineno}, column {error.colno}"
         raise UsageError(f"{path} is not valid JSON ({error.msg} at {where})") from None

@@ -16,6 +16,7 @@ import math
 from pathlib import Path
 from typing import Any, Mapping
 
+from ganorama.checks import parse_json
 from ganorama.errors import UsageError
 from ganorama.request import (FIELD_KINDS, FIELD_TYPES, FIELDS, KINDS, LAYOUT_NAMES, Request, fields_for, flag_label,
                               parse_text, read_sidecar_json)
@@ -127,7 +128,7 @@ def layout_value(value: Any) -> Any:
         return text
     if text.startswith(("[", "{")):
         try:
-            return json.loads(text)
+            return parse_json(text)
         except ValueError as error:
             raise UsageError(f"{flag_label('layout')} is not valid JSON ({error}); give a layout name or a "
                              'JSON list of views [{"azimuth": 0, "elevation": 0, "roll": 0, "fov": 90}, ...]') from None
