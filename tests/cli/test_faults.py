@@ -371,3 +371,12 @@ def test_hostile_structure_in_a_file_we_read_is_one_line_naming_the_file(tmp_pat
     result = run_cli(*words, timeout=120)
     assert_one_line_error(result, expected.format(file=file))
     assert sorted(path.name for path in tmp_path.iterdir()) == [name]
+
+
+@pytest.mark.parametrize("field,value", [("weights", 3), ("model", ["biggan-deep-128"]), ("weights", "")])
+def test_a_sidecar_model_field_of_the_wrong_type_is_one_line_naming_it(tmp_path, field, value):
+    sidecar = tmp_path / "3.json"
+    sidecar.write_text(json.dumps({"request": {"kind": "panorama", "seed": 1}, "model": "biggan-deep-128",
+                                   field: value}))
+    result = run_cli("reproduce", str(sidecar), "-o", str(tmp_path / "again.png"))
+    assert_one_line_error(result, f"sidecar {sidecar}: {field} {value!r} is not a model name or checkpoint path")

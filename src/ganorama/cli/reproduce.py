@@ -66,4 +66,9 @@ def read_sidecar(path: str) -> dict:
     data = read_sidecar_json(file, f"sidecar {path}")
     if not isinstance(data, dict):
         raise UsageError(f"sidecar {path} is not a JSON object")
+    for name in ("weights", "model"):  # what it was made with, used unless -m/--weights say otherwise
+        value = data.get(name)
+        if value is not None and not (isinstance(value, str) and value.strip()):
+            raise UsageError(f"sidecar {path}: {name} {value!r} is not a model name or checkpoint path; fix the "
+                             "sidecar or pass -m/--weights")
     return data
