@@ -64,3 +64,25 @@ def test_files_get_the_umask_permissions(tmp_path):
     finally:
         os.umask(old)
     assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o640
+
+
+def _prepare_many_times(directory: str) -> int:
+    from ganorama.files import prepare_directory
+
+    failures = 0
+    for _ in range(150):
+        try:
+            prepare_directory(directory)
+        except UsageError:
+            failures += 1
+    return failures
+
+
+def test_runs_started_together_into_one_folder_never_remove_each_others_write_probe(tmp_path):
+    """Each run checks that its output folder is writable with a probe file; a probe shared
+    by all made one of ten concurrent runs fail now and then ("not writable")."""
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        failures = pool.map(_prepare_many_times, [str(tmp_path)] * 4, chunksize=1)
+    assert failures == [0, 0, 0, 0] and list(tmp_path.iterdir()) == []

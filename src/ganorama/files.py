@@ -339,9 +339,12 @@ def prepare_directory(directory: str | os.PathLike, label: str = "output directo
         raise UsageError(f"{label} {directory} cannot be used: {error.strerror or error}") from None
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        with atomic_path(directory / ".ganorama-write-check", overwrite=True) as temp:
-            temp.write_bytes(b"")
-        (directory / ".ganorama-write-check").unlink()
+        # A probe of this process's own (a temporary name: a killed run's is removed by the
+        # next): runs started together into one folder must not remove each other's probe.
+        probe_file = temporary_name(directory / "write-check")
+        with open(probe_file, "xb"):
+            pass
+        probe_file.unlink()
     except OSError as error:
         for created in missing:  # innermost first
             with contextlib.suppress(OSError):
