@@ -29,7 +29,7 @@ from ganorama.models.biggan import BigGAN
 from ganorama.models.config import DEFAULT_MODEL, identify_model
 from ganorama.models.imagenet import NUM_CLASSES, class_mix, class_vector
 from ganorama.planning import Planner, RunPlan, forward_groups
-from ganorama.request import DEFAULTS, Request, Sampling
+from ganorama.request import DEFAULTS, Request, Sampling, plain_label
 from ganorama.result import Provenance, Result, mixes_json
 from ganorama.runner import Schedule, run_views
 
@@ -123,9 +123,10 @@ class Ganorama:
             raise type(error)(_python_spelling(str(error))) from None
         # Record what was really loaded: the published architecture it is, if any.
         name = model if weights is None else (identify_model(loaded.config) or "custom")
-        if planner is not None and (planner.config.to_dict() != loaded.config.to_dict()
-                                    or planner.dtype != next(loaded.parameters()).dtype):  # fmt: skip
-            planner = None  # planned for another architecture: plan afresh
+        parameter = next(loaded.parameters())
+        if planner is not None and (planner.config.to_dict() != loaded.config.to_dict() or planner.dtype != parameter.dtype
+                                    or torch.device(planner.device).type != parameter.device.type):  # fmt: skip
+            planner = None  # planned for another architecture, dtype or device: plan afresh
         return cls(loaded, model_name=name, weights=weights, planner=planner)
 
     @property
@@ -146,10 +147,10 @@ class Ganorama:
         """``request`` checked against this model and planned (see :class:`~ganorama.planning.Planner`)."""
         return self.planner.for_group(self.planner.plan(request), canvases)
 
-    def preflight(self, request: Request, batch: int | str = 1, label=None) -> RunPlan:
+    def preflight(self, request: Request, batch: int | str = 1, label=plain_label) -> RunPlan:
         """Plan ``request`` and refuse, in one line, what cannot run or fit in memory now
         (``label`` spells field names in the messages, e.g. ``--truncation``)."""
-        return self.planner.preflight(request, batch, label or (lambda name: name))
+        return self.planner.preflight(request, batch, label)
 
     def run(self, request: Request | RunPlan, on_progress: ProgressCallback | None = None) -> Result:
         """Make the result ``request`` (or a plan of it) describes."""

@@ -15,6 +15,7 @@ from typing import Any, Callable, Iterable, Iterator
 import torch
 
 from ganorama import memory
+from ganorama.canvas.layouts import views_of
 from ganorama.canvas.plane import PlaneCanvas
 from ganorama.canvas.sphere import SphereCanvas, auto_panorama_width, check_covers_sphere
 from ganorama.canvas.tiling import check_overlap, texture_grid
@@ -115,7 +116,7 @@ class Planner:
         """The request's canvas (shared with earlier equal ones) and output size."""
         size = self.config.output_dim
         if request.kind == "panorama":
-            canvas = self._shared(SphereCanvas.from_layout(request.layout))
+            canvas = self._shared(SphereCanvas(views_of(request.layout)))  # the request checked the layout
             if request.layout not in LAYOUT_NAMES:
                 self._check_coverage(canvas, label)
             width, height = _panorama_size(request, size, canvas, label)

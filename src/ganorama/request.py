@@ -11,7 +11,7 @@ memory) run in :meth:`Request.check_with_model`, still before anything is genera
 from __future__ import annotations
 
 import difflib
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from ganorama import checks
@@ -236,7 +236,7 @@ class Request:
                                 "e.g. 0.1", kinds=("panorama",), text=float)  # fmt: skip
 
     def __post_init__(self):
-        for name, value in self._check(asdict(self), plain_label).items():
+        for name, value in _checked(self._values(), plain_label, FIELDS).items():
             object.__setattr__(self, name, value)
 
     # --- building -------------------------------------------------------------------------
@@ -265,11 +265,8 @@ class Request:
     def _made(cls, values: dict, label: Label, to_check) -> "Request":
         """A request from every field's value, checking those named in ``to_check`` (the
         others are already checked values) and then the rules across fields."""
-        checked = {name: FIELDS[name](value, label(name)) if name in to_check else value
-                   for name, value in values.items()}  # fmt: skip
-        _check_together(checked, label)
         request = cls.__new__(cls)
-        for name, value in checked.items():
+        for name, value in _checked(values, label, to_check).items():
             object.__setattr__(request, name, value)
         return request
 
@@ -306,17 +303,6 @@ class Request:
 
     def _values(self) -> dict:
         return {name: getattr(self, name) for name in FIELDS}
-
-    # --- checking -------------------------------------------------------------------------
-
-    def checked_values(self, label: Label) -> dict:
-        return self._check(self._values(), label)
-
-    @staticmethod
-    def _check(values: dict, label: Label) -> dict:
-        checked = {name: FIELDS[name](values[name], label(name)) for name in FIELDS}
-        _check_together(checked, label)
-        return checked
 
     @property
     def sampling(self) -> "Sampling":
@@ -418,6 +404,15 @@ def _jsonable(value: Any) -> Any:
 
 
 # --- rules across fields ------------------------------------------------------------------------
+
+
+def _checked(values: Mapping[str, Any], label: Label, to_check) -> dict:
+    """Every field's value, those named in ``to_check`` through their checks (the others
+    are checked values already), after the rules across fields."""
+    checked = {name: FIELDS[name](value, label(name)) if name in to_check else value
+               for name, value in values.items()}  # fmt: skip
+    _check_together(checked, label)
+    return checked
 
 
 def _check_layer_order(values: Mapping[str, Any], label: Label) -> None:

@@ -58,8 +58,13 @@ MAX_FOV = 170.0
 def layout_views(layout) -> list[View]:
     """A layout name, a JSON file of views, or a sequence of views (View or dicts with
     azimuth, elevation and optional roll, fov in degrees) -> the views, checked."""
-    checked = check_layout_value(layout, "layout")
-    return LAYOUTS[checked]() if isinstance(checked, str) else list(checked)
+    return views_of(check_layout_value(layout, "layout"))
+
+
+def views_of(layout) -> list[View]:
+    """The views of a layout already checked by :func:`check_layout_value` (a request's):
+    a known name's views, or the views themselves."""
+    return LAYOUTS[layout]() if isinstance(layout, str) else list(layout)
 
 
 def check_layout_value(value, label: str = "layout"):

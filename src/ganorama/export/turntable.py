@@ -27,13 +27,13 @@ from typing import Iterator
 import torch
 import torch.nn.functional as F
 
+from ganorama.checks import check_displace
 from ganorama.devices import resolve_device
 from ganorama.errors import UsageError
 from ganorama.export.animation import SUFFIXES, check_format, check_fps, encode, save_turntable, turntable_file_bytes
 from ganorama.export.globe_render import (AMBIENT, BACKGROUND, MARCH_STEPS, SAMPLE_CACHE_BYTES, GlobeRenderer,
                                           render_threads)  # fmt: skip
 from ganorama.export.io import PanoramaSource, as_panorama, panorama_size, tensor_to_image
-from ganorama.checks import check_displace
 
 __all__ = ["BACKGROUND", "MAX_FRAMES", "SUFFIXES", "TurntableOptions", "check_turntable_memory", "iter_turntable",
            "render_turntable", "save_turntable", "turntable_file_bytes", "turntable_memory_bytes",
