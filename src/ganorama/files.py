@@ -8,7 +8,9 @@
   atomically (an exclusive ``.N.claim`` file), so concurrent runs into one folder get
   different numbers whatever their formats; explicitly named outputs that exist are refused.
 - A set of files (one result's) is written all or nothing: :func:`file_set` removes the
-  ones already written if a later one fails.
+  ones already written if a later one fails, and a claim (``.STEM.claim``, held while the
+  result is written) lists the result's files, so that when a SIGKILL leaves some of them
+  without the last one (the sidecar), the next run into the folder removes them.
 - Files get the usual permissions (0666 minus the umask), not ``mkstemp``'s 0600.
 
 Torch-free, and below every writer: exporters, model downloads and results use it.
@@ -29,7 +31,8 @@ from ganorama.resources import nearest_existing
 TEMP_MARK = ".ganorama-"
 # .NAME.ganorama-PID-START-RANDOM.part.SUFFIX
 TEMP_PATTERN = re.compile(r"^\..*\.ganorama-(\d+)-(\d+)-[0-9a-f]+\.part(\.[^.]*)?$")
-_CLAIM_PATTERN = re.compile(r"^\.(\d+)\.claim$")
+_CLAIM_PATTERN = re.compile(r"^\.(.+)\.claim$")
+_NUMBER_CLAIM_PATTERN = re.compile(r"^\.(\d+)\.claim$")
 _NUMBERED_PATTERN = re.compile(r"^(\d+)(?:[._].*)?$")
 
 
@@ -69,34 +72,66 @@ def _owner_alive(pid: int, start: int) -> bool:
 
 
 def remove_stale_temporaries(directory: str | os.PathLike) -> list[Path]:
-    """Remove temporary files and index claims left in ``directory`` by processes that no
-    longer run (e.g. killed with SIGKILL); return what was removed."""
+    """Remove what processes that no longer run (e.g. killed with SIGKILL) left in
+    ``directory``: temporary files, claims, and the files of a result whose claim they
+    held but whose last file (the sidecar) they never wrote. Returns what was removed."""
     directory = Path(directory)
-    removed = []
+    removed: list[Path] = []
     if not directory.is_dir():
         return removed
     for entry in directory.iterdir():
         if not entry.name.startswith("."):
             continue
-        owner = None
         match = TEMP_PATTERN.match(entry.name)
         if match:
-            owner = int(match.group(1)), int(match.group(2))
-        elif _CLAIM_PATTERN.match(entry.name):
-            owner = _read_claim(entry)
-        if owner is not None and not _owner_alive(*owner):
-            with contextlib.suppress(FileNotFoundError, IsADirectoryError, PermissionError):
-                entry.unlink()
-                removed.append(entry)
+            if not _owner_alive(int(match.group(1)), int(match.group(2))):
+                removed.extend(_remove(entry))
+            continue
+        claim = _CLAIM_PATTERN.match(entry.name)
+        if claim:
+            owner, names = _read_claim(entry)
+            if owner is not None and not _owner_alive(*owner):
+                removed.extend(_remove_unfinished_result(directory, claim.group(1), names))
+                removed.extend(_remove(entry))
     return removed
 
 
-def _read_claim(path: Path) -> tuple[int, int] | None:
+def _remove(path: Path) -> list[Path]:
+    import shutil
+
     try:
-        pid, start = path.read_text(encoding="ascii").split("-")[:2]
-        return int(pid), int(start)
-    except (OSError, ValueError, UnicodeDecodeError):
-        return None
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    except (FileNotFoundError, PermissionError):
+        return []
+    return [path]
+
+
+def _remove_unfinished_result(directory: Path, stem: str, names: list[str]) -> list[Path]:
+    """The files a dead claim lists, unless the last (the sidecar, written last) exists:
+    then the result is whole and only its claim was left. Only names of the claimed stem
+    (``STEM.*``, ``STEM_*``) directly in ``directory`` are touched, whatever a claim says."""
+    if not names or (directory / names[-1]).exists():
+        return []
+    removed = []
+    for name in names:
+        if "/" in name or os.sep in name or not (name.startswith(stem + ".") or name.startswith(stem + "_")):
+            continue
+        removed.extend(_remove(directory / name))
+    return removed
+
+
+def _read_claim(path: Path) -> tuple[tuple[int, int] | None, list[str]]:
+    """A claim's owner (``PID-START`` on its first line) and the result's file names (one
+    a line, in the order they are written)."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+        pid, start = lines[0].split("-")[:2]
+        return (int(pid), int(start)), [line for line in lines[1:] if line]
+    except (OSError, ValueError, IndexError, UnicodeDecodeError):
+        return None, []
 
 
 # --- atomic files -------------------------------------------------------------------------
@@ -222,7 +257,7 @@ def taken_indices(directory: str | os.PathLike) -> set[int]:
     taken: set[int] = set()
     if directory.is_dir():
         for entry in directory.iterdir():
-            match = _NUMBERED_PATTERN.match(entry.name) or _CLAIM_PATTERN.match(entry.name)
+            match = _NUMBERED_PATTERN.match(entry.name) or _NUMBER_CLAIM_PATTERN.match(entry.name)
             if match:
                 taken.add(int(match.group(1)))
     return taken
@@ -237,10 +272,58 @@ def next_free_index(directory: str | os.PathLike) -> int:
     return index
 
 
+class ResultClaim:
+    """This process's exclusive hold on the result stem ``STEM`` in a folder: the file
+    ``.STEM.claim``, holding the owner and then (:meth:`record`) the names of the files
+    the result is about to write, so a later run can remove them if this one is killed."""
+
+    def __init__(self, directory: Path, stem: str):
+        self.directory = directory
+        self.stem = stem
+        self.path = directory / f".{stem}.claim"
+
+    def take(self) -> bool:
+        """Create the claim; False if another run holds it."""
+        try:
+            fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(owner_tag() + "\n")
+        return True
+
+    def record(self, names: list[str]) -> None:
+        """List the result's file names (in writing order, the sidecar last) in the claim,
+        replacing its content atomically, before the first of them is written."""
+        text = "\n".join([owner_tag(), *names]) + "\n"
+        write_bytes_atomic(self.path, text.encode("utf-8"), overwrite=True)
+
+    def release(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+
 @contextlib.contextmanager
-def claim_index(directory: str | os.PathLike) -> Iterator[int]:
-    """Claim the least unused result number in ``directory`` for this process and yield it;
-    the claim is released when the block ends (by then the result's files exist).
+def claim_result(directory: str | os.PathLike, stem: str) -> Iterator[ResultClaim]:
+    """Hold the claim of the result named ``STEM`` in ``directory`` while it is written
+    (after removing what killed runs left there); UsageError if another run holds it."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(directory)
+    claim = ResultClaim(directory, stem)
+    if not claim.take():
+        raise UsageError(f"{directory / stem} is being written by another run; choose another output name")
+    try:
+        yield claim
+    finally:
+        claim.release()
+
+
+@contextlib.contextmanager
+def claim_index(directory: str | os.PathLike) -> Iterator[ResultClaim]:
+    """Claim the least unused result number in ``directory`` for this process and yield
+    the claim (its stem is the number); released when the block ends (by then the
+    result's files exist).
 
     The claim is an exclusive create of ``.N.claim``, so two runs into one folder never
     get the same N; after claiming, N is checked again against finished files, since a
@@ -250,23 +333,21 @@ def claim_index(directory: str | os.PathLike) -> Iterator[int]:
     remove_stale_temporaries(directory)
     while True:
         index = next_free_index(directory)
-        claim = directory / f".{index}.claim"
-        try:
-            fd = os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
+        claim = ResultClaim(directory, str(index))
+        if not claim.take():
             continue  # another run claimed it between listing and creating: take the next
-        with os.fdopen(fd, "w", encoding="ascii") as handle:
-            handle.write(owner_tag())
-        if any(_NUMBERED_PATTERN.match(entry.name) and int(_NUMBERED_PATTERN.match(entry.name).group(1)) == index
-               for entry in directory.iterdir()):  # fmt: skip
-            claim.unlink()
+        if index in _numbers_of_files(directory):
+            claim.release()
             continue
         break
     try:
-        yield index
+        yield claim
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            claim.unlink()
+        claim.release()
+
+
+def _numbers_of_files(directory: Path) -> set[int]:
+    return {int(match.group(1)) for entry in directory.iterdir() if (match := _NUMBERED_PATTERN.match(entry.name))}
 
 
 class FileSet:
@@ -290,14 +371,8 @@ class FileSet:
         return self.write(destination, lambda path: path.write_text(text + "\n", encoding="utf-8"))
 
     def rollback(self) -> None:
-        import shutil
-
         for path in reversed(self.paths):
-            with contextlib.suppress(FileNotFoundError):
-                if path.is_dir() and not path.is_symlink():
-                    shutil.rmtree(path)
-                else:
-                    path.unlink()
+            _remove(path)
         self.paths.clear()
 
     def report(self) -> None:

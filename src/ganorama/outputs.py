@@ -10,7 +10,16 @@ from pathlib import Path
 from typing import Callable
 
 from ganorama.errors import UsageError
-from ganorama.files import check_name_lengths, check_new_file, claim_index, file_set, write_with
+from ganorama.files import (
+    ResultClaim,
+    check_name_lengths,
+    check_new_file,
+    claim_index,
+    claim_result,
+    file_set,
+    remove_stale_temporaries,
+    write_with,
+)
 from ganorama.formats import result_format
 from ganorama.urls import is_local_url, join_url, local_path, upload, url_filesystem
 
@@ -29,24 +38,46 @@ def result_paths(image_path: Path, request) -> dict[str, Path]:
     return paths
 
 
+def writing_order(paths: dict[str, Path]) -> list[Path]:
+    """A result's paths in the order they are written: the sidecar, whose presence means
+    the result is whole, last."""
+    return [path for role, path in paths.items() if role != "sidecar"] + [paths["sidecar"]]
+
+
 def check_result_paths(image_path: Path, request) -> None:
     """UsageError if any file of the result would replace an existing one or has a name
-    too long to be written."""
+    too long to be written. What a killed run left in the folder (temporaries, a result
+    without its sidecar) is removed first, so it never blocks a new run."""
+    if image_path.parent.is_dir():
+        remove_stale_temporaries(image_path.parent)
     for role, path in result_paths(image_path, request).items():
         check_name_lengths(path, temporary=role != "cubemap")  # the cubemap is a folder
         check_new_file(path)
 
 
 def save_result_files(result, image_path: Path, format: str | None = None, quality: int | None = None,
-                      on_written: Callable[[Path], None] | None = None) -> list[Path]:  # fmt: skip
+                      on_written: Callable[[Path], None] | None = None,
+                      claim: ResultClaim | None = None) -> list[Path]:  # fmt: skip
     """Write ``result`` as ``image_path`` plus its sidecar, views and exports (see
-    :func:`result_paths`), all or nothing; the sidecar last. Returns the paths."""
-    request = result.request
+    :func:`result_paths`), all or nothing, the sidecar last, under a claim of the image's
+    stem (``claim``, when the caller took it already) that lists them: even a SIGKILL
+    leaves nothing that the next run into the folder does not remove. Returns the paths."""
     image_path = Path(image_path)
+    with contextlib.ExitStack() as stack:
+        if claim is None:
+            check_result_paths(image_path, result.request)  # a clear message before claiming
+            claim = stack.enter_context(claim_result(image_path.parent, image_path.stem))
+        return _save_claimed(result, image_path, format, quality, on_written, claim)
+
+
+def _save_claimed(result, image_path: Path, format: str | None, quality: int | None,
+                  on_written: Callable[[Path], None] | None, claim: ResultClaim) -> list[Path]:  # fmt: skip
+    request = result.request
     format = result_format(image_path, format, request.format)
     quality = quality or request.quality
-    check_result_paths(image_path, request)
+    check_result_paths(image_path, request)  # again: a run may have finished it meanwhile
     paths = result_paths(image_path, request)
+    claim.record([path.name for path in writing_order(paths)])
     with file_set(on_written) as files:
         files.add(_save_image(result, image_path, format, quality))
         if "save_views" in paths:
@@ -84,8 +115,9 @@ def save_numbered_result(result, directory: str | os.PathLike, format: str | Non
     """Write ``result`` as ``DIRECTORY/N.EXT`` (+ its other files) at the least unused N,
     claimed atomically so concurrent runs into one folder never collide."""
     format = result_format(None, format, result.request.format)
-    with claim_index(directory) as index:
-        return save_result_files(result, Path(directory) / f"{index}.{format}", format=format, on_written=on_written)
+    with claim_index(directory) as claim:
+        return save_result_files(result, Path(directory) / f"{claim.stem}.{format}", format=format,
+                                 on_written=on_written, claim=claim)  # fmt: skip
 
 
 

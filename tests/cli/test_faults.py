@@ -205,6 +205,28 @@ def test_ctrl_c_at_any_time_is_one_line_exit_130_and_leaves_nothing_partial(tmp_
     assert names == sorted(f"{stem}.{suffix}" for stem in stems for suffix in ("json", "png")), names  # whole results only
 
 
+@pytest.mark.parametrize("delay", [0.0, 0.01, 0.05])
+def test_ctrl_c_just_after_the_files_are_written_is_still_one_line_or_a_clean_exit(tmp_path, tiny_checkpoint, delay):
+    outdir = tmp_path / "out"
+    process = subprocess.Popen([sys.executable, "-m", "ganorama", "panorama", "--weights", str(tiny_checkpoint),
+                                "-o", str(outdir), "--seed", "1", "--panorama_width", "64", "--panorama_height", "32",
+                                "--quiet"], stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "HF_HUB_OFFLINE": "1"}, preexec_fn=_as_from_a_terminal)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not (outdir / "0.json").exists() and process.poll() is None:
+            time.sleep(0.002)
+        time.sleep(delay)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert (outdir / "0.json").exists(), stderr
+    assert process.returncode in (0, 130), (process.returncode, stderr)  # never ended by the signal itself
+    expected = [] if process.returncode == 0 else ["ganorama panorama: interrupted; nothing partial was left behind"]
+    assert stderr.strip().splitlines() in (expected, ["ganorama: interrupted; nothing partial was left behind"])
+
+
 CTRL_C_DURING_AN_IMPORT = """
 import sys, time
 sys.path.insert(0, sys.argv[1])
@@ -271,6 +293,38 @@ def test_sigkill_during_a_run_leaves_no_file_under_a_final_name(tmp_path, small_
                     "--panorama_width", "64", "--panorama_height", "32")  # fmt: skip
     assert rerun.returncode == 0, rerun.stderr
     assert not [path.name for path in outdir.iterdir() if path.name.startswith(".")], "stale temporaries removed"
+
+
+KILLED_BEFORE_THE_SIDECAR = """
+import os, signal, sys
+from ganorama.files import FileSet
+def killed(self, destination, payload):
+    os.kill(os.getpid(), signal.SIGKILL)
+FileSet.write_json = killed
+from ganorama.cli import console_main
+console_main(sys.argv[1:])
+"""
+
+
+@pytest.mark.parametrize("target", ["out", "out/beach.png"])
+def test_a_run_killed_between_its_image_and_its_sidecar_is_cleaned_by_the_next(tmp_path, tiny_checkpoint, target):
+    """The window between the first file and the sidecar (the exports are written there)
+    is the one a SIGKILL is most likely to hit: the next run removes the orphans and
+    takes the same name, instead of leaving them forever (or refusing -o as existing)."""
+    arguments = ["panorama", "--weights", str(tiny_checkpoint), "-o", str(tmp_path / target), "--seed", "1",
+                 "--panorama_width", "64", "--panorama_height", "32", "--save_views", "--cubemap", "--quiet"]
+    killed = subprocess.run([sys.executable, "-c", KILLED_BEFORE_THE_SIDECAR, *arguments], capture_output=True,
+                            text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"})  # fmt: skip
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    outdir = tmp_path / "out"
+    stem = "beach" if target.endswith(".png") else "0"
+    left = sorted(path.name for path in outdir.iterdir())
+    assert f"{stem}.png" in left and f"{stem}.json" not in left, left  # the kill landed in the window
+    rerun = run_cli(*arguments)
+    assert rerun.returncode == 0, rerun.stderr
+    assert sorted(path.name for path in outdir.iterdir()) == [f"{stem}.json", f"{stem}.png", f"{stem}_cubemap",
+                                                              f"{stem}_views.png"]  # fmt: skip
+    assert json.loads((outdir / f"{stem}.json").read_text())["request"]["seed"] == 1
 
 
 def test_concurrent_runs_into_one_folder_keep_every_result_and_match_images_to_sidecars(tmp_path, tiny_checkpoint):

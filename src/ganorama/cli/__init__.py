@@ -108,8 +108,19 @@ def console_main(argv: list[str] | None = None, prog: str | None = None) -> None
     returning our 130, even though the interrupt was handled (seen: exit -2 after our
     "interrupted" line, in about one run in ten interrupted during the torch import)."""
     import os
+    import signal
 
-    status = main(argv, prog)
+    try:
+        status = main(argv, prog)
+        # Past this point the work is done or reported: a Ctrl-C in the interpreter's exit
+        # would otherwise end the process by the signal, with no line.
+        handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        if status != 130 and getattr(handler, "seen", False):  # one deferred while importing
+            raise KeyboardInterrupt
+    except KeyboardInterrupt:  # landed between main's last check and the line above
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        print(f"{prog or 'ganorama'}: interrupted; nothing partial was left behind", file=sys.stderr)
+        status = 130
     if status == 130:
         for stream in (sys.stdout, sys.stderr):
             try:
