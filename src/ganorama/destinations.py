@@ -19,6 +19,11 @@ from ganorama.urls import (is_local_url, join_url, local_path, remove_url_tempor
                            write_bytes_to_url)  # fmt: skip
 
 
+# fsspec file systems that live in one process's memory: workers in other processes
+# would write where the driver never looks.
+PROCESS_LOCAL_PROTOCOLS = ("memory",)
+
+
 class Destination:
     """A directory of results: a local directory (a path or ``file://``) or any fsspec
     URL, holding each result's files under its stem and any JSON files written beside
@@ -45,8 +50,12 @@ class Destination:
     # --- before a run ----------------------------------------------------------------------
 
     def check(self) -> None:
-        """UsageError unless OUT can be a directory of results (checked before anything is
-        written; nothing is created)."""
+        """UsageError unless OUT can be a directory of results that other processes (the
+        workers) can write (checked before anything is written; nothing is created)."""
+        protocol = self.url.partition("://")[0] if "://" in self.url else ""
+        if protocol in PROCESS_LOCAL_PROTOCOLS:
+            raise UsageError(f"OUT {self.url}: {protocol}:// lives in one process's memory, so the workers' results "
+                             "would be lost; give a directory or a shared URL (s3://, gs://, file://...)")  # fmt: skip
         if self.local is not None:
             probe = nearest_existing(self.local)
             if probe.exists() and not probe.is_dir():
@@ -73,6 +82,13 @@ class Destination:
             return {entry.rstrip("/").rpartition("/")[2] for entry in fs.ls(root, detail=False)}
         except FileNotFoundError:
             return set()
+
+    def has(self, name: str) -> bool:
+        """Whether ``name`` is in OUT, as this process sees it."""
+        if self.local is not None:
+            return (self.local / name).exists()
+        fs, root = self.filesystem
+        return fs.exists(join_url(root, name))
 
     def read_text(self, name: str) -> str | None:
         try:

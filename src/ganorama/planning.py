@@ -71,6 +71,7 @@ class Planner:
     dtype: torch.dtype = torch.float32
     canvases: dict = field(default_factory=dict, repr=False)
     _covered: set = field(default_factory=set, repr=False)  # keys of custom layouts checked to cover the sphere
+    _memory_plans: dict = field(default_factory=dict, repr=False)
 
     def plan(self, request: Request, label: Label = plain_label) -> RunPlan:
         """Check ``request`` against the architecture and plan its run: layer range,
@@ -107,6 +108,15 @@ class Planner:
         return plan
 
     def _memory(self, request: Request, canvas, width: int, height: int, canvases: int, label: Label):
+        # Requests that differ only in classes and seeds (a batch's thousands of rows) need
+        # the same memory: worked out once.
+        key = (canvas.key(), width, height, canvases, request.start_layer, request.end_layer, request.max_views,
+               request.memory_budget)  # fmt: skip
+        if key not in self._memory_plans:
+            self._memory_plans[key] = self._memory_plan(request, canvas, width, height, canvases, label)
+        return self._memory_plans[key]
+
+    def _memory_plan(self, request: Request, canvas, width: int, height: int, canvases: int, label: Label):
         return memory.plan_memory(self.config, self.dtype, self.device, canvas.num_views * canvases,
                                   request.start_layer, request.end_layer,
                                   composition_bytes=canvas.composition_bytes(height, width),

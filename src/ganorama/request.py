@@ -462,12 +462,24 @@ def numbered_requests(template: Mapping[str, Any], count: int, class_names: str 
         if base_seed + count - 1 > MAX_SEED:
             raise UsageError(f"{label('seed')} {base_seed} with {count} results runs past the largest seed "
                              f"{MAX_SEED} (result k uses seed + k); allowed: 0 to {MAX_SEED - count + 1}")
-    names = None
-    if class_names is not None and not template.get("morph"):
+    names = [None]
+    if class_names is not None:
         names = [name.strip() for name in str(class_names).split("|")]
+        if not all(names):  # one rule whatever -n is: the library and batch refuse it too
+            raise UsageError(f"{label('class_names')} {class_names!r} has an empty name; give names, ids or mixes "
+                             "between the '|'s")  # fmt: skip
+        if template.get("morph"):
+            names = [class_names]
+    # Each name is checked once; the results after the first of a name change only the seed.
+    first: dict[int, Request] = {}
     for index in range(count):
-        values = dict(template)
-        if class_names is not None:
-            values["classes"] = class_names if names is None else names[index % len(names)]
-        values["seed"] = None if base_seed is None else base_seed + index
-        yield Request.from_dict(values, label)
+        seed = None if base_seed is None else base_seed + index
+        slot = index % len(names)
+        if slot in first:
+            yield first[slot].replace(seed=seed)
+            continue
+        values = dict(template, seed=seed)
+        if names[slot] is not None:
+            values["classes"] = names[slot]
+        first[slot] = Request.from_dict(values, label)
+        yield first[slot]

@@ -22,6 +22,7 @@ from PIL import Image
 pytest.importorskip("ray")
 
 from ganorama.cli import main  # noqa: E402
+from ganorama.destinations import Destination  # noqa: E402
 
 pytestmark = pytest.mark.ray
 
@@ -265,6 +266,28 @@ def test_local_mode_runs_count_rows_and_a_rerun_skips_them_without_starting_ray(
     assert "row-000000.json holds another request (seed 5 not 6)" in errors[0]
 
 
+class UnsharedDestination(Destination):
+    """OUT as a driver that does not share the workers' file system sees it: the workers
+    get the real directory (pickled by URL), the driver finds none of their files."""
+
+    def has(self, name: str) -> bool:
+        return False
+
+
+def test_a_row_the_driver_cannot_see_in_out_is_failed_not_done(tmp_path, tiny_checkpoint, ray_session, monkeypatch):
+    from ganorama.batch import WorkerModel, numbered_rows, run_batch
+    from ganorama.models.choice import ModelChoice
+
+    for name, value in RAY_ENV.items():
+        monkeypatch.setenv(name, value)
+    rows = numbered_rows({"kind": "panorama", "panorama_width": 64, "panorama_height": 32}, 2, base_seed=1)
+    model = WorkerModel(ModelChoice(None, str(tiny_checkpoint)), device="cpu", dtype="float32")
+    summary = run_batch(rows, UnsharedDestination(str(tmp_path / "out")), model, address=ray_session.address)
+    assert (len(summary.done), len(summary.failed)) == (0, 2)
+    assert "do not share OUT" in summary.failed[0].error
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["counts"]["done"] == 0
+
+
 # --- refused before anything runs ----------------------------------------------------------------
 
 
@@ -287,6 +310,23 @@ def test_a_bad_job_exits_2_with_one_line_and_writes_nothing(tmp_path, tiny_check
     assert status == 2
     assert len(errors) == 1 and errors[0].startswith("ganorama batch: error: ") and expected in errors[0], errors
     assert sorted(path.name for path in tmp_path.iterdir()) == ["jobs.jsonl"]
+
+
+@pytest.mark.parametrize("arguments,expected", [
+    (("--count", "1", "memory://run"), "OUT memory://run: memory:// lives in one process's memory"),
+    (("--count", "100001", "{out}"), "--count 100001 is too many rows for one run; allowed: 1 to 100000"),
+    (("--count", "1", "{out}", "--address", "127.0.0.1:99999"), "--address '127.0.0.1:99999' is invalid"),
+    (("--count", "1", "{out}", "--address", "127.0.0.1:"), "--address '127.0.0.1:' is invalid"),
+    (("--count", "1", "{out}", "--address", "ray://:80"), "--address 'ray://:80' is invalid"),
+    (("--count", "2", "--class_names", "sandbar|", "{out}"), "--class_names 'sandbar|' has an empty name"),
+])  # fmt: skip
+def test_outputs_addresses_and_counts_that_cannot_work_exit_2_before_ray(tmp_path, tiny_checkpoint, arguments,
+                                                                          expected):  # fmt: skip
+    arguments = [argument.format(out=tmp_path / "out") for argument in arguments]
+    result = run(batch_command(*arguments, "--weights", str(tiny_checkpoint), *SIZE), timeout=120)
+    errors = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(errors) == 1 and expected in errors[0], result.stderr
+    assert not (tmp_path / "out").exists()
 
 
 def test_without_ray_the_command_says_how_to_install_it(tmp_path):

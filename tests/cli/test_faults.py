@@ -142,6 +142,13 @@ def test_numbers_at_the_edges_are_refused_in_one_line(tmp_path, arguments, expec
     assert_one_line_error(result, expected)
 
 
+@pytest.mark.parametrize("names", ["sandbar|", "|sandbar", "sandbar||valley", " | "])
+def test_an_empty_class_name_is_refused_whatever_n_is(tmp_path, unloadable_checkpoint, names):
+    result = run_cli("panorama", "--weights", str(unloadable_checkpoint), "-o", str(tmp_path / "out"),
+                     "--class_names", names, "-n", "1")  # fmt: skip
+    assert_one_line_error(result, f"--class_names {names!r} has an empty name")
+
+
 def test_huge_class_mix_weights_work_and_a_negative_z_mul_with_equals_works(tmp_path, tiny_checkpoint):
     result = run_cli("panorama", "--weights", str(tiny_checkpoint), "-o", str(tmp_path), "--seed", "1",
                      "--panorama_width", "64", "--panorama_height", "32", "--z_mul=-1",

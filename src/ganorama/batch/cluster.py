@@ -68,6 +68,7 @@ def start_ray(address: str | None = None, cpus: int | None = None, gpus: int | N
     # anyway; the core announces the level it reads on stderr when ray.init starts it.
     os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
     if address:
+        check_address(address)
         _check_reachable(address)
     try:
         with _stderr_silenced():
@@ -80,6 +81,17 @@ def start_ray(address: str | None = None, cpus: int | None = None, gpus: int | N
         raise GanoramaError(f"{what}: {_root_cause(error) if str(error).strip() else type(error).__name__}") from None
     _quiet_ray_data()
     return ray
+
+
+def check_address(address: str) -> None:
+    """UsageError unless ``address`` is "auto", HOST:PORT or ray://HOST:PORT with a port
+    from 1 to 65535: a mistyped address is the user's, found before Ray is asked."""
+    if address == "auto":
+        return
+    host, colon, port = address.removeprefix("ray://").rpartition(":")
+    if not colon or not host.strip("[]") or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise UsageError(f"--address {address!r} is invalid; allowed: auto, HOST:PORT or ray://HOST:PORT with a "
+                         "port from 1 to 65535")  # fmt: skip
 
 
 def _check_reachable(address: str, timeout: float = 10.0) -> None:

@@ -30,6 +30,8 @@ ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,99}$")
 SUMMARY_NAME = "summary.json"
 # Bad rows named in the one-line error after the first.
 MORE_BAD_ROWS_SHOWN = 5
+# Rows in one run (each is held and checked in the driver before Ray starts).
+MAX_ROWS = 100_000
 
 
 def row_name(index: int) -> str:
@@ -99,6 +101,8 @@ def parse_jobs(text: str, source: str, format: str = "jsonl", defaults: Mapping[
     entries = _csv_entries(text, source) if format == "csv" else _jsonl_entries(text, source)
     rows, errors = [], []
     for index, (line, values) in enumerate(entries):
+        if index == MAX_ROWS:
+            check_row_count(index + 1, f"job file {source} (more than {MAX_ROWS} rows)")
         where = f"{source} line {line}"
         try:
             rows.append(_row(index, where, values, defaults or {}))
@@ -236,10 +240,20 @@ def check_unique_names(rows: Sequence[Row]) -> None:
                                  "its own id")  # fmt: skip
 
 
+def check_row_count(count: int, what: str) -> None:
+    """UsageError past :data:`MAX_ROWS` rows (``what`` says where they come from): every
+    row is held and checked before Ray starts, so a run's rows must fit in the driver's
+    memory and its pre-flight take seconds."""
+    if count > MAX_ROWS:
+        raise UsageError(f"{what} is too many rows for one run; allowed: 1 to {MAX_ROWS} rows (split the job into "
+                         "several runs into the same OUT)")  # fmt: skip
+
+
 def numbered_rows(template: Mapping[str, Any], count: int, class_names: str | None = None,
                   base_seed: int | None = None, label: Callable[[str], str] = plain_label) -> list[Row]:  # fmt: skip
     """``count`` rows from one template (``--count N --base_seed S``): row k has seed
     ``S + k`` and class name k mod the number of ``class_names`` (``"a|b"``)."""
+    check_row_count(count, f"{label('count')} {count}")
     requests = numbered_requests(template, count, class_names, base_seed, label=label)
     return [Row(index, f"row {index}", row_name(index), request) for index, request in enumerate(requests)]
 

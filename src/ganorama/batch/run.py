@@ -49,6 +49,12 @@ class BatchSummary:
                    for name in ("done", "skipped", "failed")}}  # fmt: skip
 
 
+def unseen_result(destination: Destination) -> str:
+    """Why a row a worker reports written is not counted done."""
+    return (f"a worker wrote it but {destination.url} does not hold it as seen from here: the workers and this "
+            "machine do not share OUT (a local path on a cluster?); use a shared file system or a URL like s3://")
+
+
 def run_batch(rows: Sequence[Row], out: str | Destination, model: WorkerModel = WorkerModel(),
               batch: int | str = 1, workers: int | None = None, address: str | None = None,
               on_status: Callable[[RowStatus], None] | None = None,
@@ -79,6 +85,7 @@ def run_batch(rows: Sequence[Row], out: str | Destination, model: WorkerModel = 
             if on_start is not None:
                 on_start(len(plan.todo), len(plan.done))
             seen: set[int] = set()
+            sidecars = {row.index: row.sidecar_name for row in plan.todo}
             try:
                 for status in run_on_ray(ray, plan.todo, destination, model, batch, layout):
                     if status.index in seen:
@@ -88,6 +95,8 @@ def run_batch(rows: Sequence[Row], out: str | Destination, model: WorkerModel = 
                         # Rows done before this run were left out above, so a worker that finds
                         # one complete is a retried task meeting what its killed predecessor wrote.
                         status.status = "done"
+                    if status.status == "done" and not destination.has(sidecars[status.index]):
+                        status.status, status.error = "failed", unseen_result(destination)
                     summary.add(status)
                     if on_status is not None:
                         on_status(status)

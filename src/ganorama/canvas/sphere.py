@@ -93,7 +93,9 @@ class SphereCanvas:
     def key(self) -> tuple:
         """Equal for canvases that sync and compose alike (the same views): the one key
         by which canvases are shared and results put in one forward."""
-        return ("sphere", json.dumps([vars(view) for view in self.views]))
+        if getattr(self, "_key", None) is None:  # asked once per result: made once
+            self._key = ("sphere", json.dumps([vars(view) for view in self.views]))
+        return self._key
 
     def describe(self) -> dict:
         """What a result's sidecar records of the canvas: its views."""

@@ -103,6 +103,8 @@ def run(args: argparse.Namespace) -> int:
     from ganorama.destinations import Destination
 
     batch_lib.require_ray()  # before anything slow: without the extra, say how to get it
+    if args.address is not None:
+        batch_lib.check_address(args.address)
     rows = read_rows(args)
     destination = Destination(args.out)
     destination.check()
