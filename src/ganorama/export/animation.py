@@ -126,14 +126,42 @@ def _write_gif(temp: Path, images: Iterator, size: tuple[int, int], fps: float, 
         file.write(b";")  # trailer
 
 
-def _write_mp4(imageio_ffmpeg, temp: Path, images: Iterator, size: tuple[int, int], fps: float) -> None:
+def encode_360_video(images: Iterable, path: Path, fps: float) -> Path:
+    """An equirectangular 360 MP4 at ``path`` (checked new, even-sized frames) from PIL
+    images, each written as it arrives: H.264 yuv420p at a constant quality a 360 player
+    is happy with, then the spherical metadata (V2 and V1 boxes); atomically."""
+    from ganorama.export.spherical import add_spherical_metadata
+
+    imageio_ffmpeg = require_imageio_ffmpeg()
+    images = iter(images)
+    first = next(images, None)
+    if first is None:
+        raise UsageError("no frames to save")
+    _check_even(*first.size)
+
+    def write(temp: Path) -> None:
+        _write_mp4(imageio_ffmpeg, temp, itertools.chain((first,), images), first.size, fps, VIDEO_360_PARAMS)
+        add_spherical_metadata(temp)
+
+    return write_with(path, write)
+
+
+# Constant quality 18 (near transparent): a 360 player shows a small part of the frame
+# enlarged, so the bit rate imageio's default quality gives looks blocky in a headset.
+VIDEO_360_PARAMS = ("-crf", "18", "-preset", "medium")
+
+
+def _write_mp4(imageio_ffmpeg, temp: Path, images: Iterator, size: tuple[int, int], fps: float,
+               quality_params: tuple[str, ...] = ()) -> None:  # fmt: skip
     """H.264 through imageio-ffmpeg's writer, which takes frames one at a time. It does
     not report ffmpeg failing as it finishes the file (a full disk, say), so the file is
-    read back: unless ffmpeg finds every frame in it, it is not kept."""
+    read back: unless ffmpeg finds every frame in it, it is not kept. ``quality_params``:
+    ffmpeg's rate options instead of imageio's default quality."""
     import numpy as np
 
     writer = imageio_ffmpeg.write_frames(
-        str(temp), size, fps=fps, codec="libx264", pix_fmt_in="rgb24", macro_block_size=1, output_params=["-f", "mp4"],
+        str(temp), size, fps=fps, codec="libx264", pix_fmt_in="rgb24", macro_block_size=1,
+        quality=None if quality_params else 5, output_params=[*quality_params, "-f", "mp4"],
     )  # fmt: skip
     writer.send(None)  # start the generator (and ffmpeg)
     count = 0
