@@ -32,7 +32,7 @@ LAYERS = (
 TORCH_FREE = ("ganorama.errors", "ganorama.checks", "ganorama.formats", "ganorama.resources", "ganorama.files", "ganorama.urls",
               "ganorama.canvas.tiling", "ganorama.canvas.layouts", "ganorama.models.imagenet",
               "ganorama.models.config", "ganorama.models.weights", "ganorama.models.choice", "ganorama.request",
-              "ganorama.cli")
+              "ganorama.walks", "ganorama.cli")
 
 
 def _module_name(path: Path) -> str:
