@@ -16,11 +16,11 @@ from dataclasses import asdict, dataclass
 from typing import Any, Callable, Mapping
 
 from ganorama import checks
+from ganorama.checks import check_fps
 from ganorama.errors import UsageError
 
 # A 10-minute 360 video at 60 fps; more is a job for a cluster, not one command.
 MAX_FRAMES = 36000
-MAX_FPS = 120.0
 EASINGS = ("linear", "smooth", "cosine")
 
 
@@ -34,10 +34,6 @@ def ease(easing: str, fraction: float) -> float:
     if easing == "cosine":
         return 0.5 - 0.5 * math.cos(math.pi * fraction)
     raise UsageError(f"easing {easing!r} is unknown; allowed: {', '.join(EASINGS)}")
-
-
-def check_fps(fps: Any, label: str = "fps") -> float:
-    return checks.number(fps, label, lambda value: 0 < value <= MAX_FPS, f"0 < fps <= {MAX_FPS:g}")
 
 
 def frame_count(frames: Any = None, seconds: Any = None, fps: Any = 24.0, label: Callable[[str], str] = str) -> int:

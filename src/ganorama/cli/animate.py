@@ -18,14 +18,15 @@ replaced.
 
 examples:
   ganorama animate --class_names "valley|sandbar" --seed 3 --frames 8 --fps 8 --loop --panorama_width 256 --panorama_height 128 -o v.mp4
-  ganorama animate --class_names "valley|sandbar|coral reef" --seed 3 --seconds 10 --fps 24 --loop -o loop10.mp4 --frames_dir loop10_frames
+  ganorama animate --class_names "valley|sandbar|coral reef" --seed 3 --seconds 10 --fps 12 --loop --panorama_width 512 --panorama_height 256 -o loop10.mp4 --frames_dir loop10_frames
 """
 FRAME_PNG_BYTES_PER_PIXEL = 3.2  # an upper estimate: raw RGB plus PNG's headers and filters
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     from ganorama.cli.parsing import add_subparser
-    from ganorama.walks import EASINGS, MAX_FPS, MAX_FRAMES
+    from ganorama.checks import MAX_FPS
+    from ganorama.walks import EASINGS, MAX_FRAMES
 
     parser = add_subparser(subparsers, "animate", help="make a looping 360 video of a latent walk (MP4)",
                            description=DESCRIPTION)  # fmt: skip

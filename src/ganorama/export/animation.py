@@ -15,6 +15,7 @@ from typing import Iterable, Iterator
 
 import torch
 
+from ganorama import checks
 from ganorama.errors import GanoramaError, UsageError
 from ganorama.export.io import tensor_to_image
 from ganorama.files import write_with
@@ -36,8 +37,7 @@ def turntable_file_bytes(frames: int, size: int, suffix: str) -> int:
 
 
 def check_fps(fps: float) -> None:
-    if not 0 < fps <= 100:
-        raise UsageError(f"fps {fps} is out of range; allowed: 0 < fps <= 100")
+    checks.check_fps(fps)
 
 
 def check_format(suffix: str, size: int) -> None:
@@ -126,14 +126,17 @@ def _write_gif(temp: Path, images: Iterator, size: tuple[int, int], fps: float, 
         file.write(b";")  # trailer
 
 
-def encode_360_video(images: Iterable, path: Path, fps: float) -> Path:
-    """An equirectangular 360 MP4 at ``path`` (checked new, even-sized frames) from PIL
-    images, each written as it arrives: H.264 yuv420p at a constant quality a 360 player
-    is happy with, then the spherical metadata (V2 and V1 boxes); atomically."""
+def encode_360_video(images: Iterable, path: str | os.PathLike, fps: float) -> Path:
+    """An equirectangular 360 MP4 at ``path`` (a new file) from equirectangular frames
+    (PIL images or (3, H, W) tensors in [0, 1], even sides), each written as it arrives:
+    H.264 yuv420p at a constant quality a 360 player is happy with, then the spherical
+    metadata (V2 and V1 boxes); atomically."""
     from ganorama.export.spherical import add_spherical_metadata
 
+    path = Path(path)
+    check_fps(fps)
     imageio_ffmpeg = require_imageio_ffmpeg()
-    images = iter(images)
+    images = (tensor_to_image(frame) if isinstance(frame, torch.Tensor) else frame.convert("RGB") for frame in images)
     first = next(images, None)
     if first is None:
         raise UsageError("no frames to save")

@@ -180,6 +180,8 @@ def read_spherical_metadata(path: str | os.PathLike) -> dict:
 
 def _read(data: bytes, start: int, end: int, found: dict) -> None:
     for kind, _, payload, after in iter_boxes(data, start, end):
+        if kind == b"trak" and not _is_video_track(data, payload, after):
+            continue  # other sample entries (audio) are laid out differently
         if kind in _CONTAINERS:
             _read(data, payload, after, found)
         elif kind == b"uuid" and data[payload : payload + 16] == V1_UUID:
