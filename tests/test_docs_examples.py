@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-GENERATING = {"panorama", "bigimg", "texture", "reproduce", "batch"}
+GENERATING = {"panorama", "bigimg", "texture", "reproduce", "batch", "animate"}
 SKIPPED = {
     "OWNER/REPO": "a template for any Hub repo, not a runnable example",
     "ganorama ui": "starts a server that runs until stopped; tests/ui starts it and drives it in a browser",

@@ -17,7 +17,8 @@ PACKAGE = Path(ganorama.__file__).parent
 LAYERS = (
     ("vocabulary", ("ganorama", "ganorama.errors", "ganorama.checks", "ganorama.formats", "ganorama.resources", "ganorama.files",
                     "ganorama.urls", "ganorama.canvas", "ganorama.canvas.tiling", "ganorama.canvas.layouts",
-                    "ganorama.models", "ganorama.models.imagenet", "ganorama.models.config", "ganorama.request")),
+                    "ganorama.models", "ganorama.models.imagenet", "ganorama.models.config", "ganorama.request",
+                    "ganorama.walks")),
     ("geometry and the model", ("ganorama.geometry", "ganorama.devices", "ganorama.latents", "ganorama.memory",
                                 "ganorama.models.checkpoint", "ganorama.models.weights", "ganorama.models.convert",
                                 "ganorama.models.choice", "ganorama.models.biggan")),
@@ -31,7 +32,7 @@ LAYERS = (
 TORCH_FREE = ("ganorama.errors", "ganorama.checks", "ganorama.formats", "ganorama.resources", "ganorama.files", "ganorama.urls",
               "ganorama.canvas.tiling", "ganorama.canvas.layouts", "ganorama.models.imagenet",
               "ganorama.models.config", "ganorama.models.weights", "ganorama.models.choice", "ganorama.request",
-              "ganorama.cli")
+              "ganorama.walks", "ganorama.cli")
 
 
 def _module_name(path: Path) -> str:

@@ -11,10 +11,12 @@ _PUBLIC = {
     "BigGANConfig": "ganorama.models.config",
     "Ganorama": "ganorama.pipeline",
     "GanoramaError": "ganorama.errors",
+    "Keyframe": "ganorama.walks",
     "Request": "ganorama.request",
     "Result": "ganorama.result",
     "Sampling": "ganorama.request",
     "UsageError": "ganorama.errors",
+    "Walk": "ganorama.walks",
 }
 
 __all__ = [*sorted(_PUBLIC), "__version__"]

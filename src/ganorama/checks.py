@@ -54,6 +54,14 @@ def check_truncation(value: Any, label: str = "truncation") -> float:
     return number(value, label, lambda t: 0 < t <= 1, "0 < truncation <= 1")
 
 
+# Frames per second of any animation we write (turntables, 360 videos).
+MAX_FPS = 100.0
+
+
+def check_fps(value: Any, label: str = "fps") -> float:
+    return number(value, label, lambda fps: 0 < fps <= MAX_FPS, f"0 < fps <= {MAX_FPS:g}")
+
+
 def check_displace(value: Any, label: str = "displace") -> float:
     """Colour-based displacement: |d| < 2, where every radius 1 + d * (lum - 0.5) stays > 0."""
     return number(value, label, lambda d: abs(d) < 2, "-2 < displace < 2 (e.g. 0.1)")

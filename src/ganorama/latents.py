@@ -39,3 +39,23 @@ def seeded_generator(seed: int) -> torch.Generator:
 def fresh_seed() -> int:
     """A random seed to record when the user gave none, so every result can be regenerated."""
     return secrets.randbelow(2**31 - 1)
+
+
+def slerp(start: torch.Tensor, end: torch.Tensor, fraction: float) -> torch.Tensor:
+    """Spherical interpolation of noise rows (N, dim) -> (N, dim), per row.
+
+    A straight blend of two independent normal samples shrinks the norm (by up to 1/sqrt(2)
+    half way), so mid-walk frames would be drawn from a narrower, blander distribution; the
+    great-circle path keeps it near the keyframes' norm. Rows that are (nearly) parallel
+    fall back to the straight blend, which is then the same path."""
+    start64, end64 = start.double(), end.double()
+    start_norm = start64.norm(dim=-1, keepdim=True)
+    end_norm = end64.norm(dim=-1, keepdim=True)
+    cosine = ((start64 * end64).sum(-1, keepdim=True) / (start_norm * end_norm).clamp_min(1e-12)).clamp(-1, 1)
+    angle = torch.acos(cosine)
+    sine = torch.sin(angle)
+    parallel = sine.abs() < 1e-6
+    safe_sine = torch.where(parallel, torch.ones_like(sine), sine)
+    curved = (torch.sin((1 - fraction) * angle) * start64 + torch.sin(fraction * angle) * end64) / safe_sine
+    straight = (1 - fraction) * start64 + fraction * end64
+    return torch.where(parallel, straight, curved).to(start.dtype)

@@ -23,7 +23,7 @@ import torch
 
 from ganorama.devices import tune_cpu_allocator
 from ganorama.errors import GanoramaError, UsageError
-from ganorama.latents import fresh_seed, random_class_ids, seeded_generator, truncated_noise
+from ganorama.latents import fresh_seed, random_class_ids, seeded_generator, slerp, truncated_noise
 from ganorama.memory import block_view_bytes
 from ganorama.models.biggan import BigGAN
 from ganorama.models.config import DEFAULT_MODEL, identify_model
@@ -32,6 +32,7 @@ from ganorama.planning import Planner, RunPlan, forward_groups
 from ganorama.request import DEFAULTS, Request, Sampling, plain_label
 from ganorama.result import Provenance, Result, mixes_json
 from ganorama.runner import Schedule, run_views
+from ganorama.walks import Walk
 
 DEFAULT_START_LAYER = DEFAULTS["start_layer"]
 DEFAULT_END_LAYER = DEFAULTS["end_layer"]
@@ -166,11 +167,15 @@ class Ganorama:
         for group in forward_groups(plans, batch):
             yield from self._run_group(group, on_progress)
 
-    def _run_group(self, plans: list[RunPlan], on_progress: ProgressCallback | None) -> Iterator[Result]:
+    def _run_group(self, plans: list[RunPlan], on_progress: ProgressCallback | None,
+                   drawn: list["_Inputs"] | None = None) -> Iterator[Result]:  # fmt: skip
+        """Results for ``plans`` in one forward; ``drawn``: their inputs, when not drawn
+        from each request's seed and classes (an animation's interpolated frames)."""
         first = self.planner.for_group(plans[0], len(plans))  # the group's chunking and memory
         canvas = first.canvas
-        drawn = [self._draw(plan.request.seed, plan.request.classes, plan.request.sampling, canvas,
-                            plan.request.morph_specs) for plan in plans]  # fmt: skip
+        if drawn is None:
+            drawn = [self._draw(plan.request.seed, plan.request.classes, plan.request.sampling, canvas,
+                                plan.request.morph_specs) for plan in plans]  # fmt: skip
         z = torch.cat([inputs.z for inputs in drawn])
         class_vectors = torch.cat([inputs.class_vectors for inputs in drawn])
         schedule = self._schedule(first.request.start_layer, first.request.end_layer, first.max_views, z.shape[0])
@@ -187,6 +192,32 @@ class Ganorama:
             own = views[position * canvas.num_views : (position + 1) * canvas.num_views]
             image = canvas.compose(own, plan.height, plan.width).clamp(0, 1).cpu()
             yield self._result(plan, inputs, image, own.cpu(), group=len(plans), max_views=first.max_views)
+
+    def animate(self, request: Request | RunPlan, walk: Walk, frames: Iterable[int] | None = None,
+                batch: int | str = 1, on_progress: ProgressCallback | None = None) -> Iterator[tuple[int, Result]]:  # fmt: skip
+        """The frames of ``walk`` on ``request``'s canvas (its layout, size, sync blocks,
+        sampling and chunking; its classes and seed are the keyframes'), as
+        ``(frame index, Result)`` in order, one forward of up to ``batch`` frames at a time:
+        nothing holds more than one forward's frames. ``frames``: the indices to make
+        (default: all; a resumed render passes the missing ones).
+
+        Each keyframe's noise and class vectors are drawn exactly as :meth:`run` draws them
+        for that seed and class, so a frame on a keyframe is that panorama; between two
+        keyframes the noise follows the great circle (:func:`~ganorama.latents.slerp`) and
+        the class vectors blend linearly."""
+        plan = request if isinstance(request, RunPlan) else self.planner.plan(request)
+        if plan.request.kind != "panorama":
+            raise UsageError(f"an animation is made of panoramas, not a {plan.request.kind}")
+        sampling = plan.request.sampling
+        stops = [self._draw(keyframe.seed, keyframe.classes, sampling, plan.canvas) for keyframe in walk.keyframes]
+        indices = list(range(walk.frames)) if frames is None else [int(index) for index in frames]
+        for index in indices:
+            walk.position(index)  # every index checked before the first forward
+        limit = plan.group_limit(batch)
+        for first in range(0, len(indices), limit):
+            group = indices[first : first + limit]
+            drawn = [_between(stops, *walk.position(index)) for index in group]
+            yield from zip(group, self._run_group([plan] * len(group), on_progress, drawn))
 
     def _schedule(self, start_layer: int, end_layer: int, max_views: int, batch: int) -> Schedule:
         sizes = block_view_bytes(self.model.config, self.dtype)[:-1]  # the blocks, not the output layer
@@ -301,6 +332,25 @@ class _Inputs:
     per_view: list
 
 
+def _between(stops: list[_Inputs], start: int, end: int, fraction: float) -> _Inputs:
+    """The inputs ``fraction`` of the way from keyframe ``start``'s to ``end``'s: noise on
+    the great circle, class vectors and mixes blended linearly; the seed is ``start``'s."""
+    a, b = stops[start], stops[end]
+    z = slerp(a.z, b.z, fraction)
+    class_vectors = (1 - fraction) * a.class_vectors + fraction * b.class_vectors
+    mixes = [blend_mixes(mix_a, mix_b, fraction) for mix_a, mix_b in zip(a.per_view, b.per_view)]
+    return _Inputs(a.seed, z, class_vectors, mixes)
+
+
+def blend_mixes(a: dict[int, float], b: dict[int, float], fraction: float) -> dict[int, float]:
+    """The class mix ``fraction`` of the way from mix ``a`` to mix ``b``."""
+    mix: dict[int, float] = {}
+    for weights, share in ((a, 1 - fraction), (b, fraction)):
+        for class_id, weight in weights.items():
+            mix[class_id] = mix.get(class_id, 0.0) + share * weight
+    return {class_id: weight for class_id, weight in mix.items() if weight > 0}
+
+
 def _python_spelling(message: str) -> str:
     """A loader message in the words of this API: ``--weights DIR`` is ``weights="DIR"`` here."""
     message = message.replace("pass --weights DIR", 'pass weights="DIR"').replace("--weights", "weights=")
@@ -323,9 +373,4 @@ def morph_mix(specs: Sequence[str], position: float) -> dict[int, float]:
         raise UsageError(f"morphing needs at least two classes, got {len(specs)}")
     scaled = position * (len(specs) - 1)
     index = min(int(scaled), len(specs) - 2)
-    fraction = scaled - index
-    mix: dict[int, float] = {}
-    for spec, weight in ((specs[index], 1 - fraction), (specs[index + 1], fraction)):
-        for class_id, share in resolve_classes(spec).items():
-            mix[class_id] = mix.get(class_id, 0.0) + weight * share
-    return {class_id: share for class_id, share in mix.items() if share > 0}
+    return blend_mixes(resolve_classes(specs[index]), resolve_classes(specs[index + 1]), scaled - index)

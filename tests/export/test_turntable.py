@@ -358,7 +358,7 @@ def test_rendering_leaves_torch_thread_count_as_it_was():
     (dict(elevation=-90), "elevation -90 is out of range; allowed: -90 < elevation < 90 degrees"),
     (dict(fov=170), "fov 170 is out of range; allowed: 1 to 170 degrees"),
     (dict(displace=2), "displace 2.0 is out of range; allowed: -2 < displace < 2"),
-    (dict(fps=0), "fps 0 is out of range; allowed: 0 < fps <= 100"),
+    (dict(fps=0), "fps 0.0 is out of range; allowed: 0 < fps <= 100"),
     (dict(size=65536, supersample=1, suffix=".gif"), "size 65536 is too large for a GIF; allowed: at most 65535"),
     (dict(fps=0, frames=0, suffix=".gif"), "fps 0"),  # fps first, as before the options were one value
 ])

@@ -25,6 +25,7 @@ SUBCOMMANDS = (
     "cubemap",
     "view",
     "turntable",
+    "animate",
     "mesh",
 )
 

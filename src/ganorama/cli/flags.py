@@ -38,12 +38,16 @@ def add_field(group, name: str, metavar: str | None = None, help: str | None = N
                        help=help or FIELD_HELP[name], **options)  # fmt: skip
 
 
-def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
+def add_sampling_arguments(parser: argparse.ArgumentParser, per: str | None = None) -> None:
+    """The sampling flags; ``per`` names what each class name and seed is for ("keyframe"
+    in an animation) instead of one result each (with -n)."""
     group = parser.add_argument_group("sampling (the original tool's flags)")
-    group.add_argument("-n", *flag_names("num_generations"), dest="num_generations", type=positive_int, default=1,
-                       help="how many results to make")
+    if per is None:
+        group.add_argument("-n", *flag_names("num_generations"), dest="num_generations", type=positive_int, default=1,
+                           help="how many results to make")
+    item = per or "result"
     group.add_argument(*flag_names("class_names"), dest="class_names", default=None, metavar='"A|B|..."',
-                       help="ImageNet classes separated by |; result k uses name k mod count. Each may be a "
+                       help=f"ImageNet classes separated by |; {item} k uses name k mod count. Each may be a "
                             "name, an id or a mix like 0.7*sandbar+0.3*valley (see: ganorama classes QUERY); "
                             "random classes when omitted")  # fmt: skip
     for name in ("z_mul", "class_mul", "truncation"):
@@ -52,7 +56,7 @@ def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
     add_field(group, "no_share_z")
     add_field(group, "start_layer", metavar="I")
     add_field(group, "end_layer", metavar="J")
-    add_field(group, "seed", metavar="S", help=f"seed of result 0 (result k uses S+k), 0 to {MAX_SEED}; random and "
+    add_field(group, "seed", metavar="S", help=f"seed of {item} 0 ({item} k uses S+k), 0 to {MAX_SEED}; random and "
                                                "recorded in the JSON when omitted")  # fmt: skip
 
 

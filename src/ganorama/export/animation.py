@@ -15,6 +15,7 @@ from typing import Iterable, Iterator
 
 import torch
 
+from ganorama import checks
 from ganorama.errors import GanoramaError, UsageError
 from ganorama.export.io import tensor_to_image
 from ganorama.files import write_with
@@ -36,8 +37,7 @@ def turntable_file_bytes(frames: int, size: int, suffix: str) -> int:
 
 
 def check_fps(fps: float) -> None:
-    if not 0 < fps <= 100:
-        raise UsageError(f"fps {fps} is out of range; allowed: 0 < fps <= 100")
+    checks.check_fps(fps)
 
 
 def check_format(suffix: str, size: int) -> None:
@@ -126,14 +126,45 @@ def _write_gif(temp: Path, images: Iterator, size: tuple[int, int], fps: float, 
         file.write(b";")  # trailer
 
 
-def _write_mp4(imageio_ffmpeg, temp: Path, images: Iterator, size: tuple[int, int], fps: float) -> None:
+def encode_360_video(images: Iterable, path: str | os.PathLike, fps: float) -> Path:
+    """An equirectangular 360 MP4 at ``path`` (a new file) from equirectangular frames
+    (PIL images or (3, H, W) tensors in [0, 1], even sides), each written as it arrives:
+    H.264 yuv420p at a constant quality a 360 player is happy with, then the spherical
+    metadata (V2 and V1 boxes); atomically."""
+    from ganorama.export.spherical import add_spherical_metadata
+
+    path = Path(path)
+    check_fps(fps)
+    imageio_ffmpeg = require_imageio_ffmpeg()
+    images = (tensor_to_image(frame) if isinstance(frame, torch.Tensor) else frame.convert("RGB") for frame in images)
+    first = next(images, None)
+    if first is None:
+        raise UsageError("no frames to save")
+    _check_even(*first.size)
+
+    def write(temp: Path) -> None:
+        _write_mp4(imageio_ffmpeg, temp, itertools.chain((first,), images), first.size, fps, VIDEO_360_PARAMS)
+        add_spherical_metadata(temp)
+
+    return write_with(path, write)
+
+
+# Constant quality 18 (near transparent): a 360 player shows a small part of the frame
+# enlarged, so the bit rate imageio's default quality gives looks blocky in a headset.
+VIDEO_360_PARAMS = ("-crf", "18", "-preset", "medium")
+
+
+def _write_mp4(imageio_ffmpeg, temp: Path, images: Iterator, size: tuple[int, int], fps: float,
+               quality_params: tuple[str, ...] = ()) -> None:  # fmt: skip
     """H.264 through imageio-ffmpeg's writer, which takes frames one at a time. It does
     not report ffmpeg failing as it finishes the file (a full disk, say), so the file is
-    read back: unless ffmpeg finds every frame in it, it is not kept."""
+    read back: unless ffmpeg finds every frame in it, it is not kept. ``quality_params``:
+    ffmpeg's rate options instead of imageio's default quality."""
     import numpy as np
 
     writer = imageio_ffmpeg.write_frames(
-        str(temp), size, fps=fps, codec="libx264", pix_fmt_in="rgb24", macro_block_size=1, output_params=["-f", "mp4"],
+        str(temp), size, fps=fps, codec="libx264", pix_fmt_in="rgb24", macro_block_size=1,
+        quality=None if quality_params else 5, output_params=[*quality_params, "-f", "mp4"],
     )  # fmt: skip
     writer.send(None)  # start the generator (and ffmpeg)
     count = 0

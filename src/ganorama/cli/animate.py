@@ -1,0 +1,123 @@
+"""``ganorama animate -o walk.mp4``: a 360 video of a latent walk through keyframes."""
+from __future__ import annotations
+
+import argparse
+
+from ganorama.cli.flags import add_field, add_model_arguments, add_run_arguments, add_sampling_arguments
+from ganorama.cli.parsing import finite_float, positive_int
+
+DESCRIPTION = """\
+Make an equirectangular 360 video: every frame is a synced panorama, and the frames walk
+through keyframes (one per --class_names name, seeds S, S+1, ...): the noise along great
+circles, the classes blended. With --loop the walk closes, so the video loops without a
+jump. Writes an H.264 MP4 with spherical metadata (V2 and V1, read by YouTube, VLC,
+ffmpeg and headsets) frame by frame, and OUTPUT.json with what makes it again. With
+--frames_dir the frames are also kept as numbered PNGs, and a killed render resumes
+from them. Everything is checked before the model loads; an existing output is never
+replaced.
+
+examples:
+  ganorama animate --class_names "valley|sandbar" --seed 3 --frames 8 --fps 8 --loop --panorama_width 256 --panorama_height 128 -o v.mp4
+  ganorama animate --class_names "valley|sandbar|coral reef" --seed 3 --seconds 10 --fps 12 --loop --panorama_width 512 --panorama_height 256 -o loop10.mp4 --frames_dir loop10_frames
+"""
+FRAME_PNG_BYTES_PER_PIXEL = 3.2  # an upper estimate: raw RGB plus PNG's headers and filters
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    from ganorama.cli.parsing import add_subparser
+    from ganorama.checks import MAX_FPS
+    from ganorama.walks import EASINGS, MAX_FRAMES
+
+    parser = add_subparser(subparsers, "animate", help="make a looping 360 video of a latent walk (MP4)",
+                           description=DESCRIPTION)  # fmt: skip
+    add_sampling_arguments(parser, per="keyframe")
+    walk = parser.add_argument_group("walk and video")
+    walk.add_argument("-o", "--output", required=True, metavar="FILE.mp4", help="the video to write (a new file)")
+    walk.add_argument("--keyframes", type=positive_int, default=None, metavar="N",
+                      help="keyframes to walk through (default: one per --class_names name); names cycle")
+    walk.add_argument("--frames", type=positive_int, default=None, help=f"frames in all, 2 to {MAX_FRAMES}")
+    walk.add_argument("--seconds", type=finite_float, default=None, help="length in seconds instead of --frames")
+    walk.add_argument("--fps", type=finite_float, default=24.0, help=f"frames per second, 0 < fps <= {MAX_FPS:g}")
+    walk.add_argument("--loop", action="store_true", help="walk back to the first keyframe: the video loops seamlessly")
+    walk.add_argument("--easing", default="smooth", choices=EASINGS,
+                      help="speed between keyframes: smooth and cosine slow down at each keyframe")  # fmt: skip
+    walk.add_argument("--frames_dir", "--frames-dir", default=None, metavar="DIR",
+                      help="also keep the frames as DIR/000000.png...; rerun the same command to resume a killed render")
+    panorama = parser.add_argument_group("panorama (every frame)")
+    add_field(panorama, "panorama_width", metavar="W|auto", default=1024)
+    add_field(panorama, "panorama_height", metavar="H|auto", default=512)
+    add_field(panorama, "layout", metavar="full|seed16|cube|FILE.json", type=None)
+    add_model_arguments(parser)
+    add_run_arguments(parser)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    from ganorama.cli.generate import load_generator, model_arguments, planner_before_loading
+    from ganorama.cli.interrupts import raise_if_interrupted
+    from ganorama.cli.parsing import parse_batch
+    from ganorama.cli.progress import Progress
+    from ganorama.export.animation import encode_360_video
+    from ganorama.export.frames import FrameStore, animation_paths, check_video_size, video_disk_bytes, write_sidecar
+    from ganorama.request import Request, flag_label
+    from ganorama.resources import check_disk
+    from ganorama.walks import Walk, frame_count, keyframes_from
+
+    frames = frame_count(args.frames, args.seconds, args.fps, flag_label)
+    seed = args.seed if args.seed is not None else _fresh_seed()
+    walk = Walk(keyframes_from(args.class_names, seed, args.keyframes), frames, args.fps, args.loop, args.easing)
+    video, sidecar = animation_paths(args.output)
+    request = Request.from_dict(_request_fields(args, walk), flag_label)
+    for keyframe in walk.keyframes[1:]:  # every keyframe's class and seed, before the model loads
+        request.replace(classes=keyframe.classes, seed=keyframe.seed)
+    batch = parse_batch(args.batch)
+    model_args = model_arguments(args)
+    planner = planner_before_loading(model_args)
+    plan = planner.preflight(request, batch, flag_label) if planner is not None else None
+    store = FrameStore(args.frames_dir, walk, request) if args.frames_dir else None
+    if plan is not None:
+        check_video_size(plan.width, plan.height)
+        pixels = plan.width * plan.height
+        check_disk(video_disk_bytes(frames, pixels), video, "the video")
+        if store is not None:
+            check_disk(int(FRAME_PNG_BYTES_PER_PIXEL * pixels * store.missing_count()), store.directory, "the frames")
+    generator = load_generator(model_args, planner)
+    raise_if_interrupted()
+    if plan is None or generator.planner is not planner:
+        plan = generator.planner.preflight(request, batch, flag_label)
+        check_video_size(plan.width, plan.height)
+    missing = store.missing() if store is not None else range(frames)
+    if store is not None:
+        store.prepare()
+    with Progress(frames, quiet=args.quiet) as progress:
+        for _ in range(frames - len(missing)):
+            progress.result_done()
+
+        def made():
+            for index, result in generator.animate(plan, walk, missing, batch, on_progress=progress.update):
+                progress.result_done()
+                yield index, result.to_pil()
+
+        images = store.all_frames(made()) if store is not None else (image for _, image in made())
+        encode_360_video(images, video, walk.fps)
+    write_sidecar(sidecar, walk, plan, generator)
+    if not args.quiet:
+        print(video)
+        print(sidecar)
+    return 0
+
+
+def _fresh_seed() -> int:
+    import secrets
+
+    return secrets.randbelow(2**31 - 1)
+
+
+def _request_fields(args: argparse.Namespace, walk) -> dict:
+    """The panorama request every frame shares: the first keyframe's class and seed, and
+    the flags that apply to each frame."""
+    names = ("truncation", "z_mul", "class_mul", "no_share_z", "share_class", "start_layer", "end_layer",
+             "panorama_width", "panorama_height", "layout", "max_views", "memory_budget")  # fmt: skip
+    values = {name: getattr(args, name) for name in names}
+    first = walk.keyframes[0]
+    return {"kind": "panorama", "classes": first.classes, "seed": first.seed, **values}
