@@ -380,3 +380,14 @@ def test_a_sidecar_model_field_of_the_wrong_type_is_one_line_naming_it(tmp_path,
                                    field: value}))
     result = run_cli("reproduce", str(sidecar), "-o", str(tmp_path / "again.png"))
     assert_one_line_error(result, f"sidecar {sidecar}: {field} {value!r} is not a model name or checkpoint path")
+
+
+@pytest.mark.parametrize("arguments,expected", [
+    (("--layout", "dense:0"), "'dense:0' is invalid"),
+    (("--layout", "dense:100000"), "'dense:100000' is invalid"),
+    (("--layout", "dense:8", "--panorama_width", "4096"), "reaches width 128 natively"),
+    (("--layout", "dense", "--panorama_width", "8192"), "cannot reach width 8192"),
+])
+def test_bad_dense_layouts_are_one_line_before_loading(tmp_path, unloadable_checkpoint, arguments, expected):
+    result = run_cli("panorama", "--weights", str(unloadable_checkpoint), "-o", str(tmp_path / "o"), *arguments)
+    assert_one_line_error(result, expected)

@@ -138,7 +138,9 @@ def layout_views(layout) -> list[View]:
 def views_of(layout) -> list[View]:
     """The views of a layout already checked by :func:`check_layout_value` (a request's):
     a known name's views, or the views themselves. A dense layout's views depend on the
-    model size and width: :func:`dense_views_for` and :func:`dense_layout`."""
+    model size and width (:func:`dense_views_for`); here, those for the native width."""
+    if is_dense(layout):
+        return dense_layout(dense_equator_views(layout) or DEFAULT_DENSE_VIEWS)
     return LAYOUTS[layout]() if isinstance(layout, str) else list(layout)
 
 
