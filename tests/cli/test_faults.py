@@ -99,7 +99,8 @@ def test_checks_run_before_the_model_loads(tmp_path, unloadable_checkpoint, comm
 def test_a_published_model_is_not_fetched_before_the_canvas_is_checked(tmp_path, isolated_hub_cache, command):
     """With an empty (isolated) cache, loading -m offline fails with exit 1; the canvas
     check from the model's known architecture must refuse first."""
-    extra = {"panorama": ("--panorama_width", "1000"), "bigimg": ("--overlap", "0.3"),
+    # dense:8 at 512 reaches 2048 natively: a check that needs the architecture, not the weights.
+    extra = {"panorama": ("--layout", "dense:8", "--panorama_width", "4096"), "bigimg": ("--overlap", "0.3"),
              "texture": ("--overlap", "0.3")}[command]  # fmt: skip
     result = run_cli(command, "-m", "biggan-deep-512", "-o", str(tmp_path / "out"), *extra, env=isolated_hub_cache)
     assert result.returncode == 2, result.stderr
