@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterable, Iterator
 import torch
 
 from ganorama import memory
-from ganorama.canvas.layouts import views_of
+from ganorama.canvas.layouts import dense_layout, dense_views_for, is_dense, views_of
 from ganorama.canvas.plane import PlaneCanvas
 from ganorama.canvas.sphere import SphereCanvas, auto_panorama_width, check_covers_sphere
 from ganorama.canvas.tiling import check_overlap, texture_grid
@@ -126,7 +126,7 @@ class Planner:
         """The request's canvas (shared with earlier equal ones) and output size."""
         size = self.config.output_dim
         if request.kind == "panorama":
-            canvas = self._shared(SphereCanvas(views_of(request.layout)))  # the request checked the layout
+            canvas = self._shared(SphereCanvas(self._sphere_views(request, size, label)))
             if request.layout not in LAYOUT_NAMES:
                 self._check_coverage(canvas, label)
             width, height = _panorama_size(request, size, canvas, label)
@@ -143,6 +143,17 @@ class Planner:
                                  wrap=request.wrap)  # fmt: skip
         canvas = self._shared(canvas)
         return canvas, canvas.width, canvas.height
+
+    @staticmethod
+    def _sphere_views(request: Request, size: int, label: Label):
+        """The request's (already checked) layout as views; a dense layout's follow the
+        model size and the width asked for."""
+        if not is_dense(request.layout):
+            return views_of(request.layout)
+        width = request.panorama_width
+        if width == AUTO and request.panorama_height != AUTO:
+            width = 2 * request.panorama_height
+        return dense_layout(dense_views_for(request.layout, size, width, label("layout")))
 
     def _shared(self, canvas):
         return self.canvases.setdefault(canvas.key(), canvas)

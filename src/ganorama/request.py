@@ -193,7 +193,9 @@ class Request:
     end_layer: int = described(7, _whole(0), "sync blocks start_layer <= i < end_layer (a Python slice)", text=int)
     # panorama
     layout: Any = described("full", check_layout_value, "camera layout: full = the original 16 views + zenith + "
-                            "nadir (covers the poles); seed16 = the original 16 views; cube = 6 wide views; or a "
+                            "nadir (covers the poles); seed16 = the original 16 views; cube = 6 wide views; dense = "
+                            "narrow views in rings whose resolution matches the width (dense:N = N views around "
+                            "the equator, 8 to 64); or a "
                             'JSON list of views [{"azimuth": 0, "elevation": 0, "roll": 0, "fov": 90}, ...] that '
                             "must cover the sphere", kinds=("panorama",))  # fmt: skip
     panorama_width: Any = described(2000, _size_or_auto, "equirect width in pixels (twice the height); auto = the "

@@ -264,3 +264,9 @@ def test_an_unreachable_cluster_is_one_line_and_writes_nothing(tmp_path, tiny_ch
     assert errors == [f"ganorama batch: error: cannot reach the Ray cluster at 127.0.0.1:{port}: Connection refused; "
                       "start one with `ray start --head` or leave out --address to run here"]
     assert not (tmp_path / "out").exists()
+
+
+def test_job_rows_take_dense_layouts():
+    assert Request.from_dict({"kind": "panorama", "layout": "dense:16"}).layout == "dense:16"
+    with pytest.raises(UsageError, match="'dense:0' is invalid"):
+        Request.from_dict({"kind": "panorama", "layout": "dense:0"})

@@ -120,5 +120,5 @@ def test_composition_places_each_view_where_it_looks():
 
 
 def test_unknown_layout_is_a_usage_error_listing_the_choices():
-    with pytest.raises(UsageError, match="layout 'ring' is unknown; allowed: full, seed16, cube or a .json file"):
+    with pytest.raises(UsageError, match="layout 'ring' is unknown; allowed: full, seed16, cube, dense\\[:N\\] or a .json file"):
         layout_views("ring")

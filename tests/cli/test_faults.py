@@ -99,7 +99,8 @@ def test_checks_run_before_the_model_loads(tmp_path, unloadable_checkpoint, comm
 def test_a_published_model_is_not_fetched_before_the_canvas_is_checked(tmp_path, isolated_hub_cache, command):
     """With an empty (isolated) cache, loading -m offline fails with exit 1; the canvas
     check from the model's known architecture must refuse first."""
-    extra = {"panorama": ("--panorama_width", "1000"), "bigimg": ("--overlap", "0.3"),
+    # dense:8 at 512 reaches 2048 natively: a check that needs the architecture, not the weights.
+    extra = {"panorama": ("--layout", "dense:8", "--panorama_width", "4096"), "bigimg": ("--overlap", "0.3"),
              "texture": ("--overlap", "0.3")}[command]  # fmt: skip
     result = run_cli(command, "-m", "biggan-deep-512", "-o", str(tmp_path / "out"), *extra, env=isolated_hub_cache)
     assert result.returncode == 2, result.stderr
@@ -441,3 +442,14 @@ def test_a_sidecar_model_field_of_the_wrong_type_is_one_line_naming_it(tmp_path,
                                    field: value}))
     result = run_cli("reproduce", str(sidecar), "-o", str(tmp_path / "again.png"))
     assert_one_line_error(result, f"sidecar {sidecar}: {field} {value!r} is not a model name or checkpoint path")
+
+
+@pytest.mark.parametrize("arguments,expected", [
+    (("--layout", "dense:0"), "'dense:0' is invalid"),
+    (("--layout", "dense:100000"), "'dense:100000' is invalid"),
+    (("--layout", "dense:8", "--panorama_width", "4096"), "reaches width 128 natively"),
+    (("--layout", "dense", "--panorama_width", "8192"), "cannot reach width 8192"),
+])
+def test_bad_dense_layouts_are_one_line_before_loading(tmp_path, unloadable_checkpoint, arguments, expected):
+    result = run_cli("panorama", "--weights", str(unloadable_checkpoint), "-o", str(tmp_path / "o"), *arguments)
+    assert_one_line_error(result, expected)

@@ -142,3 +142,26 @@ def test_an_offline_first_run_names_the_flag_to_pass_not_the_python_keyword(tmp_
     assert result.returncode == 1, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "pass --weights DIR" in lines[0] and 'weights="DIR"' not in lines[0], lines
+
+
+def test_dense_layout_at_auto_width_is_native_size_from_many_views_and_reproduces(tmp_path, tiny_checkpoint):
+    """dense at 32 px: 32 views of 22.5 degrees around the equator, 512 x 256 natively (2048
+    at 128); the sidecar lists every view and reproduces the same bytes, chunked."""
+    result = run_cli("panorama", "--weights", str(tiny_checkpoint), "-o", str(tmp_path / "o"), "--seed", "3",
+                     "--layout", "dense", "--panorama_width", "auto", "--max_views", "40")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert Image.open(tmp_path / "o" / "0.png").size == (512, 256)
+    metadata = json.loads((tmp_path / "o" / "0.json").read_text())
+    assert len(metadata["views"]) > 18 and metadata["request"]["layout"] == "dense"
+    assert metadata["max_views"] == 40
+    again = run_cli("reproduce", str(tmp_path / "o" / "0.json"), "--weights", str(tiny_checkpoint),
+                    "-o", str(tmp_path / "again.png"))  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert (tmp_path / "again.png").read_bytes() == (tmp_path / "o" / "0.png").read_bytes()
+
+
+def test_one_panorama_side_given_alone_sets_the_other(tmp_path, tiny_checkpoint):
+    result = run_cli("panorama", "--weights", str(tiny_checkpoint), "-o", str(tmp_path / "o"), "--seed", "3",
+                     "--panorama_height", "40")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert Image.open(tmp_path / "o" / "0.png").size == (80, 40)

@@ -148,3 +148,7 @@ def test_an_uploaded_file_that_is_no_good_sidecar_is_refused_in_one_line(tmp_pat
     with pytest.raises(UsageError, match=message) as caught:
         form.request_from_sidecar_file(path)
     assert "\n" not in str(caught.value)
+
+
+def test_a_dense_layout_is_taken_by_name():
+    assert form.layout_value("dense") == "dense" and form.layout_value(" dense:16 ") == "dense:16"

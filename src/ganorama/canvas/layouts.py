@@ -48,6 +48,80 @@ def cube_layout() -> list[View]:
 LAYOUTS = {"full": full_sphere_layout, "seed16": seed16_layout, "cube": cube_layout}
 DEFAULT_LAYOUT = "full"
 LAYOUT_NAMES = tuple(LAYOUTS)
+# A dense layout: ``dense`` (views as narrow as the target width needs) or ``dense:N`` (N views
+# around the equator). Fewer than 8 equator views would need views wider than full's 90 degrees;
+# more than 64 makes some 1,300 views (16384 px wide at 512), past what a run can hold.
+DENSE = "dense"
+MIN_DENSE_VIEWS, MAX_DENSE_VIEWS = 8, 64
+# With no width asked for, ``dense`` has 32 views around the equator: 22.5-degree views, 2048 px
+# wide natively at 128, 4096 at 256, 8192 at 512.
+DEFAULT_DENSE_VIEWS = 32
+
+
+def dense_layout(equator_views: int) -> list[View]:
+    """A full-sphere layout of narrow views with full's overlap: ``equator_views`` views
+    around the equator, each twice as wide as their spacing (full: 8 views of 90 degrees,
+    45 apart), rings of views at the same spacing in elevation toward the poles (fewer views
+    per ring as the ring shrinks, never spaced wider than on the equator) and one view at
+    each pole."""
+    spacing = 360.0 / equator_views
+    fov = 2 * spacing
+    views = []
+    rings = math.ceil(90.0 / spacing) - 1
+    for ring in range(-rings, rings + 1):
+        elevation = ring * spacing
+        count = math.ceil(equator_views * math.cos(math.radians(elevation)) - 1e-9)
+        views += [View(index * 360.0 / count, elevation, fov=fov) for index in range(count)]
+    return views + [View(0.0, 90.0, fov=fov), View(0.0, -90.0, fov=fov)]
+
+
+def dense_equator_views(layout: str) -> int | None:
+    """N of a checked ``dense:N``; None for plain ``dense`` (N then follows the width)."""
+    return int(layout.split(":", 1)[1]) if ":" in layout else None
+
+
+def is_dense(layout) -> bool:
+    """Whether a checked layout value is ``dense`` or ``dense:N``."""
+    return isinstance(layout, str) and (layout == DENSE or layout.startswith(DENSE + ":"))
+
+
+def dense_native_width(image_size: int, equator_views: int) -> int:
+    """The equirect width whose angular resolution matches ``dense:N``'s views of
+    ``image_size`` pixels (``image_size * 360 / fov`` with fov = 720 / N)."""
+    return image_size * equator_views // 2
+
+
+def dense_views_for(layout: str, image_size: int, width, label: str = "layout") -> int:
+    """How many equator views a checked dense layout has for this model size and target
+    width (an int, or ``"auto"``): N of ``dense:N``; for ``dense`` the fewest whose views
+    resolve ``width`` natively. UsageError (one line) for a width the layout cannot reach."""
+    asked = dense_equator_views(layout)
+    if asked is None:
+        if not isinstance(width, int):
+            return DEFAULT_DENSE_VIEWS
+        needed = max(MIN_DENSE_VIEWS, math.ceil(2 * width / image_size))
+        if needed > MAX_DENSE_VIEWS:
+            raise UsageError(f"{label} {layout} cannot reach width {width} at {image_size} px views natively; "
+                             f"at most {dense_native_width(image_size, MAX_DENSE_VIEWS)} "
+                             f"({DENSE}:{MAX_DENSE_VIEWS})")
+        return needed
+    native = dense_native_width(image_size, asked)
+    if isinstance(width, int) and width > native:
+        needed = math.ceil(2 * width / image_size)
+        more = f", or {DENSE}:{needed}" if needed <= MAX_DENSE_VIEWS else ""
+        raise UsageError(f"{label} {layout} reaches width {native} natively at {image_size} px views, not {width}; "
+                         f"ask for at most {native}{more}")
+    return asked
+
+
+def _check_dense(value: str, label: str) -> str:
+    if value == DENSE:
+        return value
+    text = value.split(":", 1)[1]
+    allowed = f"allowed: {DENSE} or {DENSE}:N with N views around the equator, {MIN_DENSE_VIEWS} to {MAX_DENSE_VIEWS}"
+    if not text.isdigit() or not MIN_DENSE_VIEWS <= int(text) <= MAX_DENSE_VIEWS:
+        raise UsageError(f"{label} {value!r} is invalid; {allowed}")
+    return f"{DENSE}:{int(text)}"
 _VIEW_FIELDS = ("azimuth", "elevation", "roll", "fov")
 # A layout file is a list of views of some 60 bytes each; a larger file is not one (and is not read).
 MAX_LAYOUT_BYTES = 4 * 2**20
@@ -63,7 +137,10 @@ def layout_views(layout) -> list[View]:
 
 def views_of(layout) -> list[View]:
     """The views of a layout already checked by :func:`check_layout_value` (a request's):
-    a known name's views, or the views themselves."""
+    a known name's views, or the views themselves. A dense layout's views depend on the
+    model size and width (:func:`dense_views_for`); here, those for the native width."""
+    if is_dense(layout):
+        return dense_layout(dense_equator_views(layout) or DEFAULT_DENSE_VIEWS)
     return LAYOUTS[layout]() if isinstance(layout, str) else list(layout)
 
 
@@ -74,8 +151,11 @@ def check_layout_value(value, label: str = "layout"):
     if isinstance(value, str):
         if value in LAYOUTS:
             return value
+        if is_dense(value):
+            return _check_dense(value, label)
         if not value.lower().endswith(".json"):
-            raise UsageError(f"{label} {value!r} is unknown; allowed: {', '.join(LAYOUTS)} or a .json file of views")
+            raise UsageError(f"{label} {value!r} is unknown; allowed: {', '.join(LAYOUTS)}, {DENSE}[:N] "
+                             "or a .json file of views")
         path, value = value, _read_layout_file(value, label)
         label = f"{label} file {path}"
     if isinstance(value, dict) and "views" in value:

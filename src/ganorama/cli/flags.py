@@ -86,12 +86,25 @@ def add_output_arguments(group, kind: str) -> None:
     add_field(group, "save_views", help=FIELD_HELP["save_views"].replace("views", "views" if kind == "panorama" else "tiles", 1))
 
 
+def panorama_size(width, height) -> tuple:
+    """The panorama size the flags ask for (None = not given): one side alone sets the
+    other (``--panorama_width 4096`` is 4096 x 2048, ``--panorama_width auto`` the views'
+    native size), neither gives the defaults."""
+    if width is None and height is None:
+        return DEFAULTS["panorama_width"], DEFAULTS["panorama_height"]
+    return (AUTO if width is None else width), (AUTO if height is None else height)
+
+
 def add_panorama_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("panorama")
     add_output_arguments(group, "panorama")
-    add_field(group, "panorama_width", metavar="W|auto")
-    add_field(group, "panorama_height", metavar="H|auto")
-    add_field(group, "layout", metavar="|".join(LAYOUT_NAMES) + "|FILE.json", type=None)  # read when the request is made
+    # No default here: one side given alone sets the other (see panorama_size); neither, the defaults.
+    add_field(group, "panorama_width", metavar="W|auto", default=None,
+              help=FIELD_HELP["panorama_width"] + f" (default {DEFAULTS['panorama_width']})")
+    add_field(group, "panorama_height", metavar="H|auto", default=None,
+              help=FIELD_HELP["panorama_height"] + f" (default {DEFAULTS['panorama_height']}; auto when only the "
+                                                   "width is given)")
+    add_field(group, "layout", metavar="|".join(LAYOUT_NAMES) + "|dense[:N]|FILE.json", type=None)  # read when the request is made
     group.add_argument(*flag_names("visualise_point_cloud"), dest="visualise_point_cloud", action="store_true",
                        help="show the views as a 3-D point cloud (needs open3d)")
     exports = parser.add_argument_group("exports (each also a command on an existing panorama)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 
+from ganorama.cli.flags import panorama_size
 from ganorama.cli.interrupts import raise_if_interrupted
 from ganorama.cli.parsing import parse_batch, raise_usage
 from ganorama.cli.progress import Progress
@@ -21,6 +22,9 @@ def request_template(args: argparse.Namespace, kind: str) -> dict:
         if name in ("kind", "classes", "seed", "format"):
             continue
         template[name] = getattr(args, name)
+    if kind == "panorama":
+        template["panorama_width"], template["panorama_height"] = panorama_size(args.panorama_width,
+                                                                                args.panorama_height)
     return template
 
 

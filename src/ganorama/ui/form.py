@@ -16,6 +16,7 @@ import math
 from pathlib import Path
 from typing import Any, Mapping
 
+from ganorama.canvas.layouts import is_dense
 from ganorama.checks import parse_json
 from ganorama.errors import UsageError
 from ganorama.request import (FIELD_KINDS, FIELD_TYPES, FIELDS, KINDS, LAYOUT_NAMES, Request, fields_for, flag_label,
@@ -124,16 +125,16 @@ def layout_value(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return value
     text = "" if value is None else str(value).strip()
-    if text in LAYOUT_NAMES:
-        return text
+    if text in LAYOUT_NAMES or is_dense(text):
+        return text  # a dense value is checked with the rest of the request
     if text.startswith(("[", "{")):
         try:
             return parse_json(text)
         except ValueError as error:
             raise UsageError(f"{flag_label('layout')} is not valid JSON ({error}); give a layout name or a "
                              'JSON list of views [{"azimuth": 0, "elevation": 0, "roll": 0, "fov": 90}, ...]') from None
-    raise UsageError(f"{flag_label('layout')} {text!r} is invalid here; allowed: {', '.join(LAYOUT_NAMES)} or a "
-                     "JSON list of views (the web app reads no files on the server)")  # fmt: skip
+    raise UsageError(f"{flag_label('layout')} {text!r} is invalid here; allowed: {', '.join(LAYOUT_NAMES)}, dense[:N] or "
+                     "a JSON list of views (the web app reads no files on the server)")  # fmt: skip
 
 
 # --- request -> page -----------------------------------------------------------------------
