@@ -34,6 +34,11 @@ TEMP_PATTERN = re.compile(r"^\..*\.ganorama-(\d+)-(\d+)-[0-9a-f]+\.part(\.[^.]*)
 _CLAIM_PATTERN = re.compile(r"^\.(.+)\.claim$")
 _NUMBER_CLAIM_PATTERN = re.compile(r"^\.(\d+)\.claim$")
 _NUMBERED_PATTERN = re.compile(r"^(\d+)(?:[._].*)?$")
+# A claim is tagged with its owner right after it is created; one still untagged after
+# this long was left by a process killed in between.
+OWNERLESS_CLAIM_AGE_S = 60.0
+# How Rust libraries (safetensors, tokenizers) spell an OS error inside their own exception.
+_RUST_OS_ERROR = re.compile(r"\(os error (\d+)\)")
 
 
 # --- which process made a file ----------------------------------------------------------
@@ -90,10 +95,21 @@ def remove_stale_temporaries(directory: str | os.PathLike) -> list[Path]:
         claim = _CLAIM_PATTERN.match(entry.name)
         if claim:
             owner, names = _read_claim(entry)
-            if owner is not None and not _owner_alive(*owner):
+            if owner is None and _older_than(entry, OWNERLESS_CLAIM_AGE_S):
+                removed.extend(_remove(entry))  # its owner died between creating and tagging it
+            elif owner is not None and not _owner_alive(*owner):
                 removed.extend(_remove_unfinished_result(directory, claim.group(1), names))
                 removed.extend(_remove(entry))
     return removed
+
+
+def _older_than(path: Path, seconds: float) -> bool:
+    import time
+
+    try:
+        return time.time() - path.stat().st_mtime > seconds
+    except OSError:
+        return False
 
 
 def _remove(path: Path) -> list[Path]:
@@ -209,7 +225,22 @@ def atomic_path(destination: str | os.PathLike, overwrite: bool = False) -> Iter
         check_new_file(destination)
     temp = temporary_name(destination)
     try:
-        yield temp
+        try:
+            yield temp
+        except GanoramaError:
+            raise
+        except OSError as error:
+            if error.filename is not None or error.errno is None:
+                raise
+            # Raised at close (a full disk) with no name: the file it was for.
+            raise OSError(error.errno, error.strerror, str(destination)) from None
+        except Exception as error:
+            # A writer library's own exception for a fault of the machine (a full disk):
+            # the usual OSError, so callers report it as one line naming the file.
+            os_error = os_error_in(error, destination)
+            if os_error is None:
+                raise
+            raise os_error from None
         if not temp.exists():
             raise GanoramaError(f"nothing was written for {destination}")
         os.chmod(temp, _creation_mode())
@@ -220,6 +251,17 @@ def atomic_path(destination: str | os.PathLike, overwrite: bool = False) -> Iter
     finally:
         with contextlib.suppress(FileNotFoundError):
             temp.unlink()
+
+
+def os_error_in(error: BaseException, path: str | os.PathLike) -> OSError | None:
+    """The OSError (errno, its text, ``path``) that a library's exception reports in its
+    message, as Rust libraries do ("I/O error: No space left on device (os error 28)"),
+    or None when it reports none."""
+    match = _RUST_OS_ERROR.search(str(error))
+    if match is None:
+        return None
+    number = int(match.group(1))
+    return OSError(number, os.strerror(number), str(path))
 
 
 def _link_new(temp: Path, destination: Path) -> None:
@@ -288,8 +330,12 @@ class ResultClaim:
             fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
             return False
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(owner_tag() + "\n")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(owner_tag() + "\n")
+        except OSError as error:  # a full disk: an ownerless claim would hold the name forever
+            self.release()
+            raise OSError(error.errno, error.strerror, str(self.path)) from None
         return True
 
     def record(self, names: list[str]) -> None:
@@ -421,10 +467,18 @@ def prepare_directory(directory: str | os.PathLike, label: str = "output directo
             pass
         probe_file.unlink()
     except OSError as error:
-        for created in missing:  # innermost first
-            with contextlib.suppress(OSError):
-                created.rmdir()
+        remove_created_directories(list(reversed(missing)))
         reason = error.strerror or type(error).__name__
         raise UsageError(f"{label} {directory} is not writable: {reason}") from None
     return list(reversed(missing))
 
+
+def remove_created_directories(created: list[Path]) -> None:
+    """Undo :func:`prepare_directory` for a run that wrote nothing: remove the directories
+    it created (``created`` outermost first, as it returns them), innermost first, stopping
+    at the first one that is not empty."""
+    for directory in reversed(created):
+        try:
+            directory.rmdir()
+        except OSError:
+            break

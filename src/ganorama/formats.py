@@ -3,6 +3,7 @@ picks a result's format from what the caller gave. Torch-free, at the bottom of 
 requests, writers and exporters all read it."""
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -43,3 +44,32 @@ def result_format(path: str | os.PathLike | None, format: str | None = None, fal
     if format is not None:
         return format
     return (format_from_suffix(path) if path is not None else None) or fallback or DEFAULT_FORMAT
+
+
+@contextlib.contextmanager
+def open_image(source):
+    """``PIL.Image.open(source)`` (a path or a binary file) without Pillow's
+    DecompressionBombWarning: a large panorama is what this tool is for, and those two raw
+    lines told the user nothing. An image over Pillow's hard limit (twice the warning's)
+    still raises ``DecompressionBombError``, which callers phrase."""
+    import warnings
+
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        image = Image.open(source)
+    with image:
+        yield image
+
+
+def pixel_limit_reason(error: Exception) -> str:
+    """One line for Pillow's DecompressionBombError: how large the image is, and the limit."""
+    from PIL import Image
+
+    import re
+
+    limit = 2 * (Image.MAX_IMAGE_PIXELS or 0)
+    found = re.search(r"\((\d+) pixels\)", str(error))  # "Image size (N pixels) exceeds limit of M pixels"
+    size = f"{int(found.group(1)):,} pixels" if found else "too many pixels"
+    return f"{size}, over the {limit:,} pixels Pillow reads safely"

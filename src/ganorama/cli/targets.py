@@ -67,8 +67,6 @@ class OutputTarget:
 
     def remove_if_empty(self) -> None:
         """Remove the directories made for this run if nothing was written into them."""
-        for directory in reversed(self._created):
-            try:
-                directory.rmdir()
-            except OSError:
-                break
+        from ganorama.files import remove_created_directories
+
+        remove_created_directories(self._created)

@@ -19,6 +19,7 @@ from ganorama.errors import UsageError
 from ganorama.export.animation import MP4_BYTES_PER_PIXEL, require_imageio_ffmpeg
 from ganorama.export.paths import check_output_file
 from ganorama.files import check_name_lengths, remove_stale_temporaries, write_bytes_atomic, write_with
+from ganorama.formats import open_image
 
 WALK_FILE = "walk.json"
 
@@ -93,13 +94,11 @@ class FrameStore:
     def all_frames(self, made: Iterable) -> Iterator:
         """Every frame in order as a PIL image: those on disk read back, the others taken
         from ``made`` ((index, image) for exactly the missing indices, in order) and saved."""
-        from PIL import Image
-
         made = iter(made)
         for index in range(self.frames):
             path = self._path(index)
             if path.is_file():
-                with Image.open(path) as image:
+                with open_image(path) as image:
                     yield image.convert("RGB")
                 continue
             made_index, image = next(made)

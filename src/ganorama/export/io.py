@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from ganorama import geometry
 from ganorama.errors import UsageError
+from ganorama.formats import open_image, pixel_limit_reason
 
 # What the exporters accept where a panorama is expected.
 PanoramaSource = Union[str, os.PathLike, "PIL.Image.Image", torch.Tensor]  # noqa: F821
@@ -44,9 +45,11 @@ def _opened_image(path: str | os.PathLike):
     if path.is_dir():
         raise UsageError(f"{path} is a directory; expected an equirectangular image file")
     try:
-        with Image.open(path) as image:
+        with open_image(path) as image:
             yield image
-    except (UnidentifiedImageError, Image.DecompressionBombError) as error:
+    except Image.DecompressionBombError as error:
+        raise UsageError(f"{path} is too large to read: {pixel_limit_reason(error)}") from None
+    except UnidentifiedImageError as error:
         raise UsageError(f"{path} is not an image that can be read ({error.__class__.__name__})") from None
     except OSError as error:  # truncated or corrupt image data
         raise UsageError(f"{path} could not be read as an image: {error}") from None

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ganorama.errors import UsageError
 from ganorama.files import write_bytes_atomic
+from ganorama.formats import open_image, pixel_limit_reason
 
 #: Image types a browser can decode that the viewer accepts, by MIME type.
 SUPPORTED_MIME_TYPES = ("image/png", "image/jpeg")
@@ -73,12 +74,12 @@ def read_panorama_for_viewer(panorama_path: str | os.PathLike) -> tuple[bytes, s
         raise UsageError(f"{path} is not a file")
     data = path.read_bytes()
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        with open_image(io.BytesIO(data)) as image:
             image_format = image.format
             width, height = image.size
             image.verify()  # catches truncated / corrupt files without decoding them fully
     except Image.DecompressionBombError as error:
-        raise UsageError(f"{path} is too large to show in a browser ({_reason(error)})") from None
+        raise UsageError(f"{path} is too large to show in a browser: {pixel_limit_reason(error)}") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
         raise UsageError(f"{path} is not a readable PNG or JPEG image ({_reason(error)})") from None
     mime = _PIL_FORMAT_TO_MIME.get(image_format or "")

@@ -6,10 +6,11 @@ from pathlib import Path
 from typing import Union
 
 from ganorama.errors import UsageError
-from ganorama.files import write_bytes_atomic, write_with
+from ganorama.files import prepare_directory, remove_created_directories, write_bytes_atomic, write_with
 from ganorama.models.checkpoint import read_checkpoint
 from ganorama.models.config import CONFIG_NAME, SAFETENSORS_NAME
 from ganorama.models.weights import local_checkpoint_dir
+from ganorama.resources import check_disk
 
 
 def convert_to_safetensors(directory: Union[str, os.PathLike], output: Union[str, os.PathLike, None] = None) -> Path:
@@ -22,6 +23,8 @@ def convert_to_safetensors(directory: Union[str, os.PathLike], output: Union[str
     """
     source_dir = local_checkpoint_dir(directory)
     target_dir = source_dir if output is None else Path(output).expanduser()
+    if target_dir.exists() and not target_dir.is_dir():
+        raise UsageError(f"output directory {target_dir} is a file, not a directory; choose a directory")
     target = target_dir / SAFETENSORS_NAME
     if target.exists():
         raise UsageError(f"{target} already exists; delete it or choose another output directory")
@@ -36,13 +39,22 @@ def convert_to_safetensors(directory: Union[str, os.PathLike], output: Union[str
     # safetensors wants contiguous tensors that share no memory.
     tensors = {key: tensor.detach().contiguous().clone() for key, tensor in state_dict.items()}
     metadata = {"format": "pt", "converted_by": "ganorama", "spectral_norm": "folded"}
+    needed = sum(tensor.numel() * tensor.element_size() for tensor in tensors.values()) + len(config_bytes)
+    created = prepare_directory(target_dir)
 
     def save(temp: Path) -> None:
         from safetensors.torch import save_file
 
         save_file(tensors, str(temp), metadata=metadata)
 
-    write_with(target, save)
-    if copy_config and not config_target.exists():
-        write_bytes_atomic(config_target, config_bytes)
+    try:
+        check_disk(needed, target_dir, "the converted checkpoint")
+        write_with(target, save)
+        if copy_config and not config_target.exists():
+            write_bytes_atomic(config_target, config_bytes)
+    except BaseException:
+        if target.exists() and not config_target.exists():
+            target.unlink()  # a checkpoint without its config loads nowhere: all or nothing
+        remove_created_directories(created)
+        raise
     return target
