@@ -20,11 +20,13 @@ import torch
 from ganorama.errors import UsageError
 from ganorama.models.checkpoint import state_dict_shapes
 from ganorama.models.config import BigGANConfig, BlockShape
-from ganorama.resources import format_bytes, memory_available, memory_total
+from ganorama.resources import format_bytes, memory_available, memory_total, process_memory
 
 # Measured peak RSS over the estimate of the tensors alive at once was at most this on a
 # 2-core CPU (allocator slack, oneDNN scratch buffers): see benchmarks/memory.py.
 _ALLOCATOR_SLACK = 1.25
+# What loading a checkpoint leaves resident besides the model's own weights.
+_LOADING_COPIES = 2
 # Part of the device's total memory that ``auto`` lets one chunk's activations take, and
 # a cap: beyond a few GiB more views per chunk buy no speed, only memory.
 _AUTO_SHARE = {"cuda": 0.25, "cpu": 0.125}
@@ -146,12 +148,19 @@ def plan_memory(
     max_views: int | None = None,
     budget: int | None = None,
     label=lambda name: f"--{name}",
+    process_bytes: int = 0,
 ) -> MemoryPlan:
     """Choose ``max_views`` (given, from ``budget`` bytes, or ``auto`` from the device's
-    total memory) for a batch of ``views`` views, and estimate the run's peak."""
+    total memory) for a batch of ``views`` views, and estimate the run's peak.
+
+    A budget is the whole process's peak: ``process_bytes`` (the interpreter, its
+    libraries and what loading the weights leaves behind, see :func:`process_overhead`)
+    is counted in it; against the memory available now it is not, as that already
+    excludes what the process holds."""
     device = torch.device(device)
     per_view = view_activation_bytes(config, dtype, first_block=0)
     fixed = {
+        "this process": process_bytes if budget is not None else 0,
         "weights": parameter_bytes(config, dtype),
         "synced features": views * synced_feature_bytes(config, dtype, start_layer, end_layer),
         "images": image_bytes(config, views),
@@ -173,6 +182,21 @@ def plan_memory(
     max_views = max(1, min(int(max_views), views))
     parts = dict(fixed, **{f"activations of {max_views} view(s) at a time": max_views * per_view})
     return MemoryPlan(max_views, fixed_total + max_views * per_view, parts)
+
+
+def process_overhead(config, dtype: torch.dtype, device: torch.device, weights_loaded: bool) -> int:
+    """Bytes the process holds besides the weights and the run's tensors, on the CPU: its
+    resident memory now, less the weights when they are loaded already; before they are,
+    plus what reading a checkpoint leaves resident (the file's tensors and their folded
+    copy, which the allocator keeps for reuse: about two more copies of the weights,
+    measured). 0 on CUDA, where a budget is of the GPU's memory."""
+    if torch.device(device).type != "cpu":
+        return 0
+    weights = parameter_bytes(config, dtype)
+    resident = process_memory()
+    if weights_loaded:
+        return max(0, resident - weights)
+    return resident + _LOADING_COPIES * weights
 
 
 def _describe(parts: dict) -> str:

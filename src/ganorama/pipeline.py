@@ -99,6 +99,7 @@ class Ganorama:
         # with its sync operators and composition plans, so many results build them once.
         # A planner made before loading (the CLI's preflight) may be handed over.
         self.planner = planner if planner is not None else Planner(model.config, self.device, self.dtype)
+        self.planner.weights_loaded = True
 
     @classmethod
     def from_pretrained(
@@ -148,10 +149,11 @@ class Ganorama:
         """``request`` checked against this model and planned (see :class:`~ganorama.planning.Planner`)."""
         return self.planner.for_group(self.planner.plan(request), canvases)
 
-    def preflight(self, request: Request, batch: int | str = 1, label=plain_label) -> RunPlan:
+    def preflight(self, request: Request, batch: int | str = 1, label=plain_label, count: int | None = None) -> RunPlan:
         """Plan ``request`` and refuse, in one line, what cannot run or fit in memory now
-        (``label`` spells field names in the messages, e.g. ``--truncation``)."""
-        return self.planner.preflight(request, batch, label)
+        (``label`` spells field names in the messages, e.g. ``--truncation``); ``count``:
+        how many results the run makes, so a ``batch`` above it is not checked for."""
+        return self.planner.preflight(request, batch, label, count)
 
     def run(self, request: Request | RunPlan, on_progress: ProgressCallback | None = None) -> Result:
         """Make the result ``request`` (or a plan of it) describes."""

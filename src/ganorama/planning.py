@@ -72,6 +72,8 @@ class Planner:
     canvases: dict = field(default_factory=dict, repr=False)
     _covered: set = field(default_factory=set, repr=False)  # keys of custom layouts checked to cover the sphere
     _memory_plans: dict = field(default_factory=dict, repr=False)
+    # Set by the generator that holds the model: its weights are then in the process's memory.
+    weights_loaded: bool = False
 
     def plan(self, request: Request, label: Label = plain_label) -> RunPlan:
         """Check ``request`` against the architecture and plan its run: layer range,
@@ -99,12 +101,15 @@ class Planner:
         in the device's memory now."""
         memory.check_fits(plan.memory, self.device)
 
-    def preflight(self, request: Request, batch: int | str = 1, label: Label = plain_label) -> RunPlan:
+    def preflight(self, request: Request, batch: int | str = 1, label: Label = plain_label,
+                  count: int | None = None) -> RunPlan:  # fmt: skip
         """``request``'s plan, after refusing (UsageError, one line) what cannot run: every
         architecture check, and whether a forward of as many such canvases as ``batch``
-        groups fits in the device's memory now. Everything checked before anything loads."""
+        groups (never more than the ``count`` results of the run) fits in the device's
+        memory now. Everything checked before anything loads."""
         plan = self.plan(request, label)
-        self.check_fits(self.group_for(plan, batch, label))
+        canvases = plan.group_limit(batch)
+        self.check_fits(self.for_group(plan, canvases if count is None else max(1, min(canvases, count)), label))
         return plan
 
     def _memory(self, request: Request, canvas, width: int, height: int, canvases: int, label: Label):
@@ -120,14 +125,20 @@ class Planner:
         return memory.plan_memory(self.config, self.dtype, self.device, canvas.num_views * canvases,
                                   request.start_layer, request.end_layer,
                                   composition_bytes=canvas.composition_bytes(height, width),
-                                  max_views=request.max_views, budget=request.memory_budget, label=label)  # fmt: skip
+                                  max_views=request.max_views, budget=request.memory_budget, label=label,
+                                  process_bytes=self._process_bytes(request))  # fmt: skip
+
+    def _process_bytes(self, request: Request) -> int:
+        if request.memory_budget is None:
+            return 0
+        return memory.process_overhead(self.config, self.dtype, self.device, self.weights_loaded)
 
     def _canvas_for(self, request: Request, label: Label):
         """The request's canvas (shared with earlier equal ones) and output size."""
         size = self.config.output_dim
         if request.kind == "panorama":
             canvas = self._shared(SphereCanvas(self._sphere_views(request, size, label)))
-            if request.layout not in LAYOUT_NAMES:
+            if request.layout not in LAYOUT_NAMES and not is_dense(request.layout):  # built-in ones are tested
                 self._check_coverage(canvas, label)
             width, height = _panorama_size(request, size, canvas, label)
             return canvas, width, height

@@ -9,8 +9,10 @@ that says how much is needed and how much there is, instead of dying half-way wi
 API (all sizes in bytes):
 
 - :func:`memory_available` -> int: what this process may still allocate: MemAvailable
-  from ``/proc/meminfo`` (``os.sysconf`` elsewhere), capped by a cgroup v2 memory limit.
+  from ``/proc/meminfo`` (``os.sysconf`` elsewhere), capped by a cgroup memory limit
+  and by what ``ulimit -v`` (RLIMIT_AS) leaves.
 - :func:`memory_total` -> int: physical memory (MemTotal), capped likewise.
+- :func:`process_memory` -> int: this process's resident memory now (VmRSS).
 - :func:`disk_free` (path) -> int: free bytes on the file system that would hold ``path``
   (it need not exist yet: its nearest existing ancestor is asked).
 - :func:`check_memory` (needed, what) and :func:`check_disk` (needed, path, what):
@@ -28,6 +30,8 @@ from pathlib import Path
 from ganorama.errors import UsageError
 
 _CGROUP = Path("/sys/fs/cgroup")
+# cgroup v1 spells "no limit" as a page-rounded 2**63 - 1.
+_CGROUP_V1_UNLIMITED = 2**62
 _UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9,
           "t": 10**12, "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}  # fmt: skip
 
@@ -75,15 +79,21 @@ def _meminfo(path: str = "/proc/meminfo") -> dict[str, int]:
 
 
 def _cgroup_room() -> tuple[int | None, int | None]:
-    """cgroup v2 (limit, limit - current usage), or (None, None) without a limit."""
-    try:
-        limit = (_CGROUP / "memory.max").read_text().strip()
-        if limit == "max":
+    """The cgroup's memory (limit, limit - current usage), v2 or else v1, or
+    (None, None) without a limit."""
+    for limit_file, usage_file in (("memory.max", "memory.current"),
+                                   ("memory/memory.limit_in_bytes", "memory/memory.usage_in_bytes")):  # fmt: skip
+        try:
+            limit = (_CGROUP / limit_file).read_text().strip()
+            if limit == "max":
+                return None, None
+            current = int((_CGROUP / usage_file).read_text().strip())
+        except (OSError, ValueError):
+            continue
+        if int(limit) >= _CGROUP_V1_UNLIMITED:
             return None, None
-        current = int((_CGROUP / "memory.current").read_text().strip())
         return int(limit), max(0, int(limit) - current)
-    except (OSError, ValueError):
-        return None, None
+    return None, None
 
 
 def _sysconf(name: str) -> int | None:
@@ -106,14 +116,47 @@ def memory_total() -> int:
 
 def memory_available() -> int:
     """Bytes this process can still allocate without swapping: MemAvailable (or, where
-    there is no /proc/meminfo, free pages from sysconf), capped by a cgroup v2 limit."""
+    there is no /proc/meminfo, free pages from sysconf), capped by a cgroup memory limit
+    (v2 or v1) and by the address space ``ulimit -v`` (RLIMIT_AS) leaves this process."""
     info = _meminfo()
     available = info.get("MemAvailable", info.get("MemFree"))
     if available is None:
         pages, page_size = _sysconf("SC_AVPHYS_PAGES"), _sysconf("SC_PAGE_SIZE")
         available = pages * page_size if pages and page_size else 0
-    _, room = _cgroup_room()
-    return min(available, room) if room is not None else available
+    rooms = [_cgroup_room()[1], _address_space_room()]
+    return min([available, *(room for room in rooms if room is not None)])
+
+
+def _address_space_room() -> int | None:
+    """What RLIMIT_AS (``ulimit -v``) still allows this process to map, or None without
+    a limit: an allocation past it fails however much memory the machine has free."""
+    try:
+        import resource
+
+        limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+    except (ImportError, OSError, ValueError):
+        return None
+    if limit == resource.RLIM_INFINITY:
+        return None
+    return max(0, limit - _status_field("VmSize"))
+
+
+def _status_field(name: str) -> int:
+    """A size from ``/proc/self/status`` (``VmRSS``, ``VmSize``) in bytes; 0 where unknown."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith(name + ":"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def process_memory() -> int:
+    """This process's resident memory now (bytes): the interpreter, its libraries and
+    whatever it holds; 0 where the system does not say."""
+    return _status_field("VmRSS")
 
 
 def _exists(path: Path) -> bool:

@@ -9,8 +9,9 @@ from ganorama.canvas.sphere import SphereCanvas, auto_panorama_width, check_cove
 from ganorama.errors import UsageError
 
 
-@pytest.mark.parametrize("equator_views", [8, 12, 16, 32])
+@pytest.mark.parametrize("equator_views", [8, 12, 16, 32, MAX_DENSE_VIEWS])
 def test_dense_layouts_cover_the_sphere_with_poles(equator_views):
+    """Every N the planner accepts is a layout it does not check again at run time."""
     views = dense_layout(equator_views)
     check_covers_sphere(views, "layout")
     assert {view.elevation for view in views} >= {90.0, -90.0}
@@ -64,3 +65,15 @@ def test_a_dense_name_alone_gives_its_native_views():
     from ganorama.canvas.layouts import layout_views
 
     assert len(layout_views("dense:8")) == len(dense_layout(8)) and len(layout_views("dense")) == len(dense_layout(32))
+
+
+def test_a_layout_of_too_many_views_is_refused_at_once_naming_the_limit(tmp_path):
+    """100,000 views were refused only after the coverage check tried to allocate 157 GB."""
+    import json
+
+    from ganorama.canvas.layouts import MAX_LAYOUT_VIEWS
+
+    layout = tmp_path / "many.json"
+    layout.write_text(json.dumps([{"azimuth": index % 360, "elevation": 0} for index in range(100_000)]))
+    with pytest.raises(UsageError, match=f"has 100,000 views; at most {MAX_LAYOUT_VIEWS:,} are allowed"):
+        check_layout_value(str(layout), "--layout")

@@ -125,6 +125,9 @@ def _check_dense(value: str, label: str) -> str:
 _VIEW_FIELDS = ("azimuth", "elevation", "roll", "fov")
 # A layout file is a list of views of some 60 bytes each; a larger file is not one (and is not read).
 MAX_LAYOUT_BYTES = 4 * 2**20
+# Every view is a forward of the model and a share of the sync: beyond this a layout is a
+# mistake (or an attack), and even the checks of it would cost minutes and gigabytes.
+MAX_LAYOUT_VIEWS = 4096
 # A pinhole view cannot see 180 degrees; beyond ~170 its border pixels stretch without bound.
 MAX_FOV = 170.0
 
@@ -164,6 +167,9 @@ def check_layout_value(value, label: str = "layout"):
         raise UsageError(f"{label} must be a list of views (objects with azimuth, elevation[, roll, fov] in degrees)")
     if not value:
         raise UsageError(f"{label} has no views; give at least one (objects with azimuth, elevation[, roll, fov])")
+    if len(value) > MAX_LAYOUT_VIEWS:
+        raise UsageError(f"{label} has {len(value):,} views; at most {MAX_LAYOUT_VIEWS:,} are allowed (the densest "
+                         f"built-in layout, {DENSE}:{MAX_DENSE_VIEWS}, has {len(dense_layout(MAX_DENSE_VIEWS)):,})")
     return tuple(_check_view(item, f"{label} view {index}") for index, item in enumerate(value))
 
 

@@ -17,6 +17,7 @@ from ganorama.errors import UsageError
 
 # Directions sampled when checking that a layout leaves no hole (about 0.7 degree apart).
 _COVERAGE_GRID = (256, 512)
+_COVERAGE_VIEWS_AT_ONCE = 32
 
 
 def check_covers_sphere(views, label: str) -> None:
@@ -26,8 +27,13 @@ def check_covers_sphere(views, label: str) -> None:
     canvas = SphereCanvas(list(views))
     rotation, fov = canvas.cameras(dtype=torch.float32)
     directions = geometry.equirect_directions(height, width).reshape(-1, 3)
-    coords, in_front = geometry.project_to_views(directions, rotation, fov, 1, 1)
-    covered = (in_front & (coords.abs().amax(dim=-1) < 1)).any(dim=0)
+    covered = torch.zeros(directions.shape[0], dtype=torch.bool)
+    # A few views at a time: the projections of every direction into thousands of views
+    # at once would take gigabytes.
+    for first in range(0, len(canvas.views), _COVERAGE_VIEWS_AT_ONCE):
+        chunk = slice(first, first + _COVERAGE_VIEWS_AT_ONCE)
+        coords, in_front = geometry.project_to_views(directions, rotation[chunk], fov[chunk], 1, 1)
+        covered |= (in_front & (coords.abs().amax(dim=-1) < 1)).any(dim=0)
     if bool(covered.all()):
         return
     lon, lat = geometry.equirect_lonlat(height, width)

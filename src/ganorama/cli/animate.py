@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     batch = parse_batch(args.batch)
     model_args = model_arguments(args)
     planner = planner_before_loading(model_args)
-    plan = planner.preflight(request, batch, flag_label) if planner is not None else None
+    plan = planner.preflight(request, batch, flag_label, frames) if planner is not None else None
     store = FrameStore(args.frames_dir, walk, request) if args.frames_dir else None
     if plan is not None:
         check_video_size(plan.width, plan.height)
@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     generator = load_generator(model_args, planner)
     raise_if_interrupted()
     if plan is None or generator.planner is not planner:
-        plan = generator.planner.preflight(request, batch, flag_label)
+        plan = generator.planner.preflight(request, batch, flag_label, frames)
         check_video_size(plan.width, plan.height)
     missing = store.missing() if store is not None else range(frames)
     if store is not None:

@@ -60,12 +60,12 @@ def generate_and_save(args: argparse.Namespace, requests, count: int, output: "O
         # Plan before loading where the architecture is known: every check that needs it,
         # and the memory, answer at once; the plans and their canvases are then run.
         planner = planner_before_loading(model_args)
-        first = planner.preflight(checked[0], batch, flag_label) if planner is not None else None
+        first = planner.preflight(checked[0], batch, flag_label, count) if planner is not None else None
         generator = load_generator(model_args, planner)
         raise_if_interrupted()
         check_model_choice(model_args, generator.model.config)
         if first is None or generator.planner is not planner:  # known only now (a Hub repo)
-            first = generator.planner.preflight(checked[0], batch, flag_label)
+            first = generator.planner.preflight(checked[0], batch, flag_label, count)
         plans = chain([first], (generator.planner.plan(request, flag_label) for request in chain(checked[1:], requests)))
         with Progress(count, quiet=args.quiet) as progress:
             results = generator.run_many(plans, batch=batch, on_progress=progress.update)
