@@ -349,3 +349,74 @@ def test_help_explains_jobs_with_jsonl_and_csv_examples(capsys):
     assert exit_status.value.code == 0
     assert "JOBS is a JSONL file" in text and '{"kind": "panorama", "classes": "sandbar", "seed": 1}' in text
     assert "id,kind,classes,seed,truncation" in text and "--address" in text and "summary.json" in text
+
+
+def _under_address_space_limit(limit: int):
+    def apply() -> None:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    return apply
+
+
+def _local_batch_under_limit(tmp_path, checkpoint, limit: int, timeout_s: int) -> tuple[subprocess.CompletedProcess,
+                                                                                        list[int]]:
+    """``ganorama batch`` starting its own local Ray under ``ulimit -v``; what of its
+    session is left 10 s after it ended (stopped by pid)."""
+    process = subprocess.Popen(batch_command("--count", "2", str(tmp_path / "out"), "--weights", str(checkpoint), *SIZE,
+                                             "--max_views", "2", "--quiet"),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                               env={**os.environ, **RAY_ENV, "GANORAMA_RAY_START_TIMEOUT": str(timeout_s)},
+                               preexec_fn=_under_address_space_limit(limit))  # fmt: skip
+    try:
+        output, errors = process.communicate(timeout=timeout_s + 120)
+    finally:
+        left = stop_session(process, grace=10)
+    return subprocess.CompletedProcess(process.args, process.returncode, output, errors), left
+
+
+def test_ray_under_a_tight_ulimit_v_fails_in_bounded_time_with_one_line(tmp_path, tiny_checkpoint):
+    """Ray's processes cannot map their shared memory under 1.3 GB a process: ray.init used
+    to wait for minutes (it blocks in C++, holding the GIL), then exit 1 with no line."""
+    result, left = _local_batch_under_limit(tmp_path, tiny_checkpoint, int(1.3 * 2**30), timeout_s=30)
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ganorama batch: error: cannot start a local Ray"), result.stderr
+    assert not left, "Ray's processes outlived the failed start"
+
+
+def test_ray_under_a_looser_ulimit_v_starts_with_an_object_store_that_fits(tmp_path, tiny_checkpoint):
+    """By default Ray maps 30% of the machine's memory for its object store, which 2.5 GB
+    a process refuses: it timed out at start-up. Sized to the limit, the rows run."""
+    result, _ = _local_batch_under_limit(tmp_path, tiny_checkpoint, int(2.5 * 2**30), timeout_s=120)
+    assert result.returncode == 0, result.stderr
+    assert result_names(tmp_path / "out") == expected_names(2)
+
+
+RAY_INIT_THAT_HANGS = """
+import subprocess, sys
+import ray
+def hanging_init(**options):
+    subprocess.run(["sleep", "600"])  # as Ray's processes that never answer: in a child of this one
+    raise RuntimeError("the node was lost")
+ray.init = hanging_init
+from ganorama.cli import console_main
+console_main(sys.argv[1:])
+"""
+
+
+def test_a_ray_start_that_never_answers_is_one_line_within_the_timeout(tmp_path, tiny_checkpoint):
+    """ray.init blocks in C++ holding the GIL, so the bound is a watchdog process: it
+    writes the line, stops what the start left running, and the run exits 1."""
+    process = subprocess.Popen([sys.executable, "-c", RAY_INIT_THAT_HANGS, "batch", "--count", "1", str(tmp_path / "o"),
+                                "--weights", str(tiny_checkpoint), *SIZE],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                               env={**os.environ, **RAY_ENV, "GANORAMA_RAY_START_TIMEOUT": "5"})  # fmt: skip
+    try:
+        _, errors = process.communicate(timeout=120)
+    finally:
+        left = stop_session(process, grace=5)
+    assert process.returncode == 1, errors
+    assert errors.strip().splitlines() == ["ganorama batch: error: cannot start a local Ray: no answer within 5 s"]
+    assert not left, "the hanging start's processes were left running"

@@ -20,6 +20,16 @@ from ganorama.request import AUTO
 # reported failed: enough for a lost machine, not forever for a row that kills every worker.
 TASK_RETRIES = 3
 INSTALL_HINT = 'pip install "ganorama[ray]"'
+# A local Ray's start-up, bounded (seconds; it normally takes 5-15 here).
+RAY_START_TIMEOUT_S = 120.0
+# The smallest object store Ray accepts (bytes).
+RAY_MIN_OBJECT_STORE = 80 * 2**20
+# Address space a Ray worker needs beyond its libraries and object store: the model and a
+# chunk of views (bytes).
+RAY_WORKER_ROOM = 256 * 2**20
+# "[2026-12-07 23:15:53,381 C 16751 16761] (raylet) plasma_allocator.cc:79:  MESSAGE":
+# a fatal (C) or error (E) line of Ray's C++ processes.
+_RAY_FATAL_LINE = re.compile(r"^\[[^\]]* [CE] \d+ \d+\](?: \(\w+\))? [\w.]+:\d+:\s+(.*)$")
 
 
 def require_ray():
@@ -58,6 +68,7 @@ def start_ray(address: str | None = None, cpus: int | None = None, gpus: int | N
     a local Ray on this machine's cores and GPUs; quiet (errors reach the user through
     the rows' statuses). Returns the ray module."""
     import logging
+    import time
 
     ray = require_ray()
     if ray.is_initialized():
@@ -70,17 +81,175 @@ def start_ray(address: str | None = None, cpus: int | None = None, gpus: int | N
     if address:
         check_address(address)
         _check_reachable(address)
+    what = f"cannot reach the Ray cluster at {address}" if address else "cannot start a local Ray"
+    started, timeout = time.time(), _start_timeout()
+    store = {} if address else _local_object_store()
     try:
-        with _stderr_silenced():
+        with _stderr_silenced() as stderr_fd, _startup_watchdog(what, stderr_fd, timeout, started):
             if address:
                 ray.init(address=address, **common)
             else:
-                ray.init(num_cpus=cpus or local_cpu_count(), num_gpus=gpus, include_dashboard=False, **common)
+                ray.init(num_cpus=cpus or local_cpu_count(), num_gpus=gpus, include_dashboard=False,
+                         **store, **common)  # fmt: skip
     except Exception as error:  # noqa: BLE001 - Ray's start-up faults, as one line
-        what = f"cannot reach the Ray cluster at {address}" if address else "cannot start a local Ray"
-        raise GanoramaError(f"{what}: {_root_cause(error) if str(error).strip() else type(error).__name__}") from None
+        cause = _root_cause(error) if str(error).strip() else type(error).__name__
+        logged = _startup_fault_in_logs(started)
+        raise GanoramaError(f"{what}: {cause}" + (f"; Ray's log says: {logged}" if logged else "")) from None
+    if store:
+        _check_a_worker_starts(ray, what, timeout)
     _quiet_ray_data()
     return ray
+
+
+def _check_a_worker_starts(ray, what: str, timeout: float) -> None:
+    """Under ``ulimit -v``, run one task that imports what a row's worker imports: a
+    worker that cannot map its libraries fails its import, and Ray restarts it forever
+    (with pages of tracebacks) instead of failing the rows. One line instead, bounded."""
+    @ray.remote(max_retries=0)
+    def imports() -> bool:
+        import numpy  # noqa: F401
+        import pyarrow  # noqa: F401
+        import torch  # noqa: F401
+
+        return True
+
+    try:
+        with _stderr_silenced():
+            ray.get(imports.remote(), timeout=timeout)
+    except Exception as error:  # noqa: BLE001 - Ray's faults, as one line
+        cause = f"no worker started within {timeout:g} s" if isinstance(error, ray.exceptions.GetTimeoutError) \
+            else _root_cause(error)  # fmt: skip
+        with _stderr_silenced():
+            ray.shutdown()
+        raise GanoramaError(f"{what}: a Ray worker cannot start under ulimit -v: {cause}; raise the limit "
+                            "(ulimit -v unlimited) or run the rows with ganorama panorama") from None
+
+
+def _local_object_store() -> dict:
+    """``object_store_memory`` for a local Ray under ``ulimit -v`` (RLIMIT_AS), which
+    every Ray process maps whole: by default 30% of the machine's memory, which such a
+    limit refuses (Ray's raylet then dies in a way ray.init reports only as a start-up
+    timeout). A quarter of the room the limit leaves a process like this one, at least
+    Ray's minimum; nothing without a limit. GanoramaError when the limit leaves a Ray
+    worker no room at all (its workers would fail to import their libraries and be
+    restarted forever)."""
+    import resource
+
+    import ray.data  # noqa: F401 - a worker maps what it maps (pyarrow reserves much address space)
+
+    from ganorama.resources import _address_space_room, format_bytes
+
+    room = _address_space_room()
+    if room is None:
+        return {}
+    store = max(RAY_MIN_OBJECT_STORE, room // 4)
+    if room - store < RAY_WORKER_ROOM:
+        limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+        raise GanoramaError(f"cannot start a local Ray under ulimit -v {limit // 1024} (KiB): a Ray worker maps about "
+                            f"{format_bytes(limit - room)} for its libraries, plus at least "
+                            f"{format_bytes(RAY_MIN_OBJECT_STORE + RAY_WORKER_ROOM)} for its object store and the "
+                            "model; raise the limit, or run the rows with ganorama panorama")  # fmt: skip
+    return {"object_store_memory": store}
+
+
+# The watchdog of Ray's start-up, a process of its own: ray.init blocks in C++ holding
+# the GIL, so no thread of the starting process runs until it returns. Past the timeout
+# it writes the one line (with the cause from Ray's session logs), then stops the
+# processes the starter made (Ray's GCS, raylet and helpers), which ends ray.init with an
+# error (or Ray ends the process, status 1); if nothing ends it, it stops the starter.
+_WATCHDOG = """
+import os, select, signal, sys
+starter, timeout, done, stderr, started = (int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]),
+                                           int(sys.argv[4]), float(sys.argv[6]))
+if select.select([done], [], [], timeout)[0]:
+    sys.exit(0)
+from ganorama.batch.cluster import _startup_fault_in_logs
+logged = _startup_fault_in_logs(started)
+os.write(stderr, (sys.argv[5] + (f"; Ray's log says: {logged}" if logged else "") + "\\n").encode())
+for name in os.listdir("/proc"):
+    try:
+        if name.isdigit() and int(name) != os.getpid():
+            with open(f"/proc/{name}/stat") as stat:
+                if int(stat.read().rsplit(")", 1)[1].split()[1]) == starter:
+                    os.kill(int(name), signal.SIGKILL)
+    except (OSError, ValueError, IndexError):
+        pass
+if not select.select([done], [], [], 20)[0]:
+    os.kill(starter, signal.SIGKILL)
+"""
+
+
+@contextlib.contextmanager
+def _startup_watchdog(what: str, stderr_fd: int, timeout: float, started: float) -> Iterator[None]:
+    """Bound the block (ray.init) to ``timeout`` seconds: see ``_WATCHDOG``. A start-up
+    it had to end raises SystemExit(1): its line has been written."""
+    import subprocess
+    import sys
+    import time
+
+    done_read, done_write = os.pipe()
+    line = f"ganorama batch: error: {what}: no answer within {timeout:g} s"
+    watchdog = subprocess.Popen([sys.executable, "-c", _WATCHDOG, str(os.getpid()), str(timeout), str(done_read),
+                                 str(stderr_fd), line, str(started)], pass_fds=(done_read, stderr_fd),
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    os.close(done_read)
+    try:
+        yield
+    except Exception:
+        if time.time() - started >= timeout:
+            raise SystemExit(1) from None
+        raise
+    finally:
+        os.close(done_write)  # the watchdog sees the pipe end and leaves
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            watchdog.wait(timeout=5)
+
+
+def _start_timeout() -> float:
+    """How long a Ray start-up may take: ``GANORAMA_RAY_START_TIMEOUT`` seconds, else 120."""
+    try:
+        value = float(os.environ.get("GANORAMA_RAY_START_TIMEOUT", RAY_START_TIMEOUT_S))
+    except ValueError:
+        return RAY_START_TIMEOUT_S
+    return value if value > 0 else RAY_START_TIMEOUT_S
+
+
+def _startup_fault_in_logs(since: float | None = None) -> str:
+    """The first fatal or error line Ray's own processes wrote to the newest session's
+    logs (``RAY_TMPDIR`` or /tmp/ray; only a session started after ``since``), without
+    its timestamp and source location; "" when there is none."""
+    from pathlib import Path
+
+    logs = Path(os.environ.get("RAY_TMPDIR", "/tmp/ray")) / "session_latest" / "logs"
+    try:
+        if since is not None and logs.stat().st_mtime < since - 1:
+            return ""
+    except OSError:
+        return ""
+    files = [logs / name for name in ("raylet.err", "raylet.out", "gcs_server.err", "gcs_server.out")]
+    for path in files + sorted(logs.glob("worker-*.err"))[:50]:
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        for line in text.splitlines():
+            match = _RAY_FATAL_LINE.match(line)
+            if match:
+                message = match.group(1)
+                message = re.sub(r"An unexpected system state has occurred\..*?work with you to fix it\. ", "", message)
+                return re.sub(r"\s+", " ", message).strip()[:240] + _address_space_hint(message)
+    return ""
+
+
+def _address_space_hint(message: str) -> str:
+    """Why an mmap failed, when ``ulimit -v`` is the likely reason."""
+    import resource
+
+    limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+    if "mmap" not in message or limit == resource.RLIM_INFINITY:
+        return ""
+    return (f" (ulimit -v allows {limit // 2**20} MiB a process: Ray's processes map shared memory and torch; "
+            "raise the limit)")
 
 
 def check_address(address: str) -> None:
@@ -112,10 +281,11 @@ def _check_reachable(address: str, timeout: float = 10.0) -> None:
 
 
 @contextlib.contextmanager
-def _stderr_silenced() -> Iterator[None]:
+def _stderr_silenced() -> Iterator[int]:
     """Point file descriptor 2 at /dev/null for the block: what Ray's C++ code and the
     processes ray.init starts write there bypasses Python. Failures still arrive as
-    exceptions, and those processes keep their log files."""
+    exceptions, and those processes keep their log files. Yields a descriptor of the
+    real stderr."""
     import sys
 
     sys.stderr.flush()
@@ -123,7 +293,7 @@ def _stderr_silenced() -> Iterator[None]:
     try:
         with open(os.devnull, "wb") as null:
             os.dup2(null.fileno(), 2)
-        yield
+        yield saved
     finally:
         os.dup2(saved, 2)
         os.close(saved)
