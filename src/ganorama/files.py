@@ -350,12 +350,14 @@ class ResultClaim:
 
 
 @contextlib.contextmanager
-def claim_result(directory: str | os.PathLike, stem: str) -> Iterator[ResultClaim]:
+def claim_result(directory: str | os.PathLike, stem: str, clean: bool = True) -> Iterator[ResultClaim]:
     """Hold the claim of the result named ``STEM`` in ``directory`` while it is written
-    (after removing what killed runs left there); UsageError if another run holds it."""
+    (after removing what killed runs left there, unless ``clean`` is False: the caller
+    just did); UsageError if another run holds it."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(directory)
+    if clean:
+        remove_stale_temporaries(directory)
     claim = ResultClaim(directory, stem)
     if not claim.take():
         raise UsageError(f"{directory / stem} is being written by another run; choose another output name")

@@ -44,11 +44,12 @@ def writing_order(paths: dict[str, Path]) -> list[Path]:
     return [path for role, path in paths.items() if role != "sidecar"] + [paths["sidecar"]]
 
 
-def check_result_paths(image_path: Path, request) -> None:
+def check_result_paths(image_path: Path, request, clean: bool = True) -> None:
     """UsageError if any file of the result would replace an existing one or has a name
     too long to be written. What a killed run left in the folder (temporaries, a result
-    without its sidecar) is removed first, so it never blocks a new run."""
-    if image_path.parent.is_dir():
+    without its sidecar) is removed first (unless ``clean`` is False: a caller that has
+    just done it), so it never blocks a new run."""
+    if clean and image_path.parent.is_dir():
         remove_stale_temporaries(image_path.parent)
     for role, path in result_paths(image_path, request).items():
         check_name_lengths(path, temporary=role != "cubemap")  # the cubemap is a folder
@@ -66,7 +67,7 @@ def save_result_files(result, image_path: Path, format: str | None = None, quali
     with contextlib.ExitStack() as stack:
         if claim is None:
             check_result_paths(image_path, result.request)  # a clear message before claiming
-            claim = stack.enter_context(claim_result(image_path.parent, image_path.stem))
+            claim = stack.enter_context(claim_result(image_path.parent, image_path.stem, clean=False))
         return _save_claimed(result, image_path, format, quality, on_written, claim)
 
 
@@ -75,7 +76,7 @@ def _save_claimed(result, image_path: Path, format: str | None, quality: int | N
     request = result.request
     format = result_format(image_path, format, request.format)
     quality = quality or request.quality
-    check_result_paths(image_path, request)  # again: a run may have finished it meanwhile
+    check_result_paths(image_path, request, clean=False)  # again: a run may have finished it meanwhile
     paths = result_paths(image_path, request)
     claim.record([path.name for path in writing_order(paths)])
     with file_set(on_written) as files:
