@@ -41,9 +41,13 @@ CSS = """
 #classes-help .ganorama-hint { margin: -6px 4px 0; font-size: var(--block-info-text-size); color: var(--block-info-text-color); }
 /* Field names whole on a narrow window: they are the CLI's option names. */
 #ganorama-form label span, #ganorama-form [data-testid=block-info] { overflow-wrap: anywhere; }
-/* A wide window: the result column stays in view while the form scrolls. */
+/* A wide window: the result column stays in view while the form scrolls. A narrow one:
+   the result, below the form, is a window high, so scrolling to it puts it at the top. */
 @media (min-width: 800px) {
   #ganorama-result { position: sticky; top: 8px; align-self: flex-start; }
+}
+@media (max-width: 799px) {
+  #ganorama-result { min-height: 100vh; }
 }
 /* History captions whole, on as many lines as they need. */
 #history .caption-label, #history figcaption, #history .thumbnail-item span {
