@@ -490,7 +490,9 @@ def test_after_a_click_the_window_shows_the_error_without_scrolling(browser, ui_
         page.page.evaluate("() => window.scrollTo(0, 0)")
         click_generate_from_where_the_page_opens(page)
         page.page.locator("#ganorama-error .ganorama-error").wait_for(timeout=30_000)
-        assert fully_visible(page, "#ganorama-error .ganorama-error")
+        assert fully_visible(page, "#ganorama-error .ganorama-error"), (
+            page.page.locator("#ganorama-error .ganorama-error").bounding_box(), page.page.evaluate("() => window.scrollY"),
+            page.page.locator("#ganorama-result").bounding_box())
     finally:
         page.close()
 

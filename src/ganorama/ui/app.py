@@ -49,6 +49,8 @@ CSS = """
 @media (max-width: 799px) {
   #ganorama-result { min-height: 100vh; }
 }
+/* No scroll anchoring: an error shown above the info line must not push the result up. */
+html, body, #ganorama-result { overflow-anchor: none; }
 /* History captions whole, on as many lines as they need. */
 #history .caption-label, #history figcaption, #history .thumbnail-item span {
   white-space: normal !important; overflow: visible !important; text-overflow: clip !important;
