@@ -2,9 +2,13 @@
 
 What a user does, checked against what the CLI makes: the panorama appears in the
 project's WebGL viewer and turns when dragged; the downloaded PNG is byte for byte the
-CLI's for the same seed and parameters; a bad value shows the CLI's one line in the
-page; two pages generating at once each get their own result; the history reopens an
-earlier result; "Reproduce" fills the form from a sidecar; a texture is shown tiled.
+CLI's for the same seed and parameters (one result or several, -n); a bad value shows the
+CLI's one line in the page; two pages generating at once each get their own result; the
+history (the server's) reopens an earlier result, also after a reload, with whole
+captions; "Reproduce" fills the form from a sidecar and refuses a bad file in one line
+(and one log line); a texture is shown tiled; Animate makes the animate command's 360
+MP4. At 1280x720 and 390x844, Generate is in the window as the page opens and a click
+shows progress and then the result or the error in the window; Cancel stops a run.
 Images come from a random-weight *test fixture*: they are compared, never looked at.
 """
 from __future__ import annotations
