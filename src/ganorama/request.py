@@ -381,7 +381,14 @@ def read_sidecar_json(path, what: str, hint: str = "") -> Any:
     if os.path.getsize(path) > MAX_SIDECAR_BYTES:
         raise UsageError(f"{what} is larger than {MAX_SIDECAR_BYTES // 2**20} MiB; it is not a ganorama sidecar")
     with open(path, "rb") as file:
-        data = file.read()
+        return parse_sidecar_json(file.read(), what, hint)
+
+
+def parse_sidecar_json(data: bytes, what: str, hint: str = "") -> Any:
+    """The JSON in a sidecar's bytes (a file's, or a page's upload), checked as
+    :func:`read_sidecar_json` checks a file."""
+    if len(data) > MAX_SIDECAR_BYTES:
+        raise UsageError(f"{what} is larger than {MAX_SIDECAR_BYTES // 2**20} MiB; it is not a ganorama sidecar")
     try:
         return checks.parse_json(data.decode("utf-8"))
     except checks.JSONTooDeep as error:

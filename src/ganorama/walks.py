@@ -22,6 +22,10 @@ from ganorama.errors import UsageError
 # A 10-minute 360 video at 60 fps; more is a job for a cluster, not one command.
 MAX_FRAMES = 36000
 EASINGS = ("linear", "smooth", "cosine")
+# The panorama request fields every frame of an animation shares (its classes and seeds
+# are the keyframes'): what ganorama animate and the web app's Animate tab take.
+FRAME_FIELDS = ("truncation", "z_mul", "class_mul", "no_share_z", "share_class", "start_layer", "end_layer",
+                "panorama_width", "panorama_height", "layout", "max_views", "memory_budget")
 
 
 def ease(easing: str, fraction: float) -> float:

@@ -99,10 +99,30 @@ def ui_server(tiny_checkpoint, tmp_path_factory):
         server.stop()
 
 
+def gradio_before_its_first_start(folder: Path) -> Path:
+    """A site folder holding the installed gradio as it is before its first start: each of
+    its entries linked, but no hash_seed.txt (which gradio writes beside its code at the
+    first import). Returns the folder to put first on PYTHONPATH."""
+    import importlib.util
+
+    installed = Path(importlib.util.find_spec("gradio").origin).parent
+    copy = folder / "gradio"
+    copy.mkdir(parents=True)
+    for entry in installed.iterdir():
+        if entry.name != "hash_seed.txt":
+            (copy / entry.name).symlink_to(entry)
+    return folder
+
+
 @pytest.fixture()
 def own_ui_server(tiny_checkpoint, tmp_path):
-    """A server of the test's own, for a test that stops it (the group is killed anyway)."""
-    server = UiServer(tiny_checkpoint, tmp_path / "own-server")
+    """A server of the test's own, for a test that stops it (the group is killed anyway),
+    on a gradio that has never started (see gradio_before_its_first_start)."""
+    site = gradio_before_its_first_start(tmp_path / "site")
+    path = os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))
+    server = UiServer(tiny_checkpoint, tmp_path / "own-server",
+                      extra_env={"PYTHONPATH": path, "PYTHONDONTWRITEBYTECODE": "1"})  # fmt: skip
+    server.site = site
     try:
         server.wait_until_ready()
         yield server

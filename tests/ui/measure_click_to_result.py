@@ -53,7 +53,7 @@ def main() -> None:
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
                 page.set_default_timeout(600_000)
                 page.goto(server.url)
-                page.locator("#generate-panorama").wait_for()
+                page.locator("#generate").wait_for()
                 seed = 1
                 for size in args.sizes:
                     for attempt in ("first", "again"):
@@ -73,7 +73,7 @@ def click_to_viewer(page, seed: int, size: str) -> tuple[float, str]:
     height = "auto" if size == "auto" else str(int(size) // 2)
     page.locator("#panorama_height textarea, #panorama_height input").first.fill(height)
     started = time.perf_counter()
-    page.locator("#generate-panorama").click()
+    page.locator("#generate").click()
     page.locator("#ganorama-info", has_text=f"seed {seed} (panorama)").wait_for()
     while True:  # the sandboxed viewer is another origin: its pixels are what tells it drew
         shot = Image.open(io.BytesIO(page.locator("#ganorama-viewer iframe").screenshot()))

@@ -2,9 +2,13 @@
 
 What a user does, checked against what the CLI makes: the panorama appears in the
 project's WebGL viewer and turns when dragged; the downloaded PNG is byte for byte the
-CLI's for the same seed and parameters; a bad value shows the CLI's one line in the
-page; two pages generating at once each get their own result; the history reopens an
-earlier result; "Reproduce" fills the form from a sidecar; a texture is shown tiled.
+CLI's for the same seed and parameters (one result or several, -n); a bad value shows the
+CLI's one line in the page; two pages generating at once each get their own result; the
+history (the server's) reopens an earlier result, also after a reload, with whole
+captions; "Reproduce" fills the form from a sidecar and refuses a bad file in one line
+(and one log line); a texture is shown tiled; Animate makes the animate command's 360
+MP4. At 1280x720 and 390x844, Generate is in the window as the page opens and a click
+shows progress and then the result or the error in the window; Cancel stops a run.
 Images come from a random-weight *test fixture*: they are compared, never looked at.
 """
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -87,8 +92,8 @@ def cli(tiny_checkpoint, tmp_path_factory):
 class AppPage:
     """One browser tab on the app, with the steps a user takes."""
 
-    def __init__(self, browser, server, downloads: Path):
-        self.context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
+    def __init__(self, browser, server, downloads: Path, viewport: dict = VIEWPORT):
+        self.context = browser.new_context(viewport=viewport, accept_downloads=True)
         self.context.set_default_timeout(30_000)
         self.page = self.context.new_page()
         self.server = server
@@ -96,7 +101,7 @@ class AppPage:
         self.requests: list[str] = []
         self.page.on("request", lambda request: self.requests.append(request.url))
         self.page.goto(server.url)
-        self.page.locator("#generate-panorama").wait_for(timeout=60_000)
+        self.page.locator("#generate").wait_for(timeout=60_000)
 
     def close(self) -> None:
         self.context.close()
@@ -115,8 +120,8 @@ class AppPage:
         self.text_field("panorama_width").fill(str(width))
         self.text_field("panorama_height").fill(str(height))
 
-    def generate(self, kind: str = "panorama") -> None:
-        self.page.locator(f"#generate-{kind}").click()
+    def generate(self) -> None:
+        self.page.locator("#generate").click()
 
     def wait_for_result(self, title_part: str) -> None:
         """Wait until the result info names ``title_part`` (e.g. "seed 100")."""
@@ -236,7 +241,7 @@ def test_two_pages_generating_at_once_each_get_their_own_result(browser, ui_serv
         for page, (seed, width) in zip(pages, requests):
             page.fill_panorama(seed=seed, width=width, height=width // 2)
         for page in pages:  # a script's click: both within milliseconds, even on a busy machine
-            page.page.evaluate("() => document.querySelector('#generate-panorama').click()")
+            page.page.evaluate("() => document.querySelector('#generate').click()")
         overlapped = pages[0].viewer().count() == 0  # the first result had not arrived yet
         progress = watch_progress(pages, [f"seed {seed}" for seed, _ in requests])
         images = [page.download(f"panorama_{seed}.png").read_bytes() for page, (seed, _) in zip(pages, requests)]
@@ -264,9 +269,10 @@ def watch_progress(pages: list[AppPage], titles: list[str], timeout: float = 90.
     return texts
 
 
-def test_a_mix_typed_into_the_class_box_is_used_without_pressing_enter(app_page):
-    box = app_page.page.locator("#classes input")
-    box.fill("0.7*sandbar+0.3*valley")
+def test_the_mix_hint_shows_as_typed_and_typing_it_is_used_without_pressing_enter(app_page):
+    hint = app_page.page.locator("#classes-help code").first.inner_text()
+    assert hint == "0.7*sandbar+0.3*valley"  # not eaten as emphasis
+    app_page.page.locator("#classes input").fill(hint)
     app_page.text_field("seed").fill("31")
     app_page.text_field("panorama_width").fill(str(WIDTH))
     app_page.text_field("panorama_height").fill(str(HEIGHT))
@@ -275,6 +281,13 @@ def test_a_mix_typed_into_the_class_box_is_used_without_pressing_enter(app_page)
     sidecar = json.loads(app_page.download("panorama_31.json").read_text())
     assert sidecar["request"]["classes"] == "0.7*sandbar+0.3*valley"
     assert sidecar["view_classes"][0] == {"977": pytest.approx(0.7), "979": pytest.approx(0.3)}
+    assert app_page.page.locator("#ganorama-info", has_text="0.7 sandbar + 0.3 valley, seed 31").count() == 1
+
+
+def test_the_field_help_is_true_about_share_z_and_count(app_page):
+    text = app_page.body_text()
+    assert "the CLI option of the same name" not in text
+    assert "unchecked is --no_share_z" in text and "count is -n" in text
 
 
 def test_search_mix_editor_and_dice_fill_the_form(app_page):
@@ -297,14 +310,22 @@ def test_search_mix_editor_and_dice_fill_the_form(app_page):
     page.wait_for_function("() => /^[0-9]+$/.test(document.querySelector('#seed textarea, #seed input').value)")
 
 
-def test_history_strip_reopens_an_earlier_result_of_the_page(app_page):
+def history_item(page: AppPage, title_part: str):
+    """The history's thumbnails whose caption holds ``title_part`` (not followed by a
+    digit: "seed 32" is not "seed 320")."""
+    return page.page.locator("#history .thumbnail-item", has_text=re.compile(re.escape(title_part) + r"(?!\d)"))
+
+
+def test_history_strip_reopens_an_earlier_result_also_after_a_reload(app_page):
     for seed in (21, 22):
         app_page.fill_panorama(seed=seed)
         app_page.generate()
         app_page.wait_for_result(f"seed {seed}")
-    thumbnails = app_page.page.locator("#history button.thumbnail-item, #history .thumbnail-item")
-    assert thumbnails.count() == 2
-    thumbnails.nth(1).click()  # newest first: the second is seed 21
+    assert history_item(app_page, "seed 22").count() == 1 and history_item(app_page, "seed 21").count() == 1
+    app_page.page.reload()  # the history is the server's: a new page finds it
+    app_page.page.locator("#generate").wait_for(timeout=60_000)
+    history_item(app_page, "seed 21").wait_for(timeout=30_000)
+    history_item(app_page, "seed 21").click()
     app_page.wait_for_result("seed 21")
     assert "seed 21" in app_page.viewer().get_attribute("title")
     assert app_page.page.locator('#downloads a[download="panorama_21.png"]').count() == 1
@@ -320,7 +341,7 @@ def test_reproduce_fills_the_form_from_a_sidecar_and_makes_the_same_image(app_pa
     app_page.page.locator("#ganorama-info", has_text="from the sidecar").wait_for(timeout=30_000)
     assert app_page.text_field("seed").input_value() == str(seed)
     assert app_page.text_field("panorama_width").input_value() == str(WIDTH)
-    assert app_page.page.locator("#generate-panorama").is_visible()  # the panorama tab is shown again
+    assert app_page.page.locator("#panorama_width").is_visible()  # the panorama tab is shown again
 
     app_page.generate()
     app_page.wait_for_result(f"seed {seed}")
@@ -343,7 +364,7 @@ def test_texture_is_shown_tiled_3x3(app_page, tmp_path):
     app_page.set_classes(CLASS)
     app_page.text_field("seed").fill("5")
     app_page.page.locator("#texture-size input").fill("64")
-    app_page.generate("texture")
+    app_page.generate()
     app_page.wait_for_result("seed 5")
     texture = np.asarray(Image.open(app_page.download("texture_5.png")).convert("RGB"))
     tiled_url = app_page.page.locator("#result-tiled img").get_attribute("src")
@@ -363,7 +384,7 @@ def test_big_image_tab_makes_a_morph_and_hides_the_360_viewer(app_page):
     app_page.text_field("seed").fill("6")
     page.locator("#bigimg-cols input").fill("3")
     page.locator("#bigimg-morph input").check()
-    app_page.generate("bigimg")
+    app_page.generate()
     app_page.wait_for_result("seed 6")
     assert not page.locator("#ganorama-viewer").is_visible()
     image = Image.open(app_page.download("bigimg_6.png"))
@@ -397,8 +418,234 @@ def test_the_server_writes_only_into_its_temporary_folder_and_removes_it_when_st
     workspaces = list(server.tmp.iterdir())
     assert [folder.name[:12] for folder in workspaces] == ["ganorama-ui-"]
     assert list(workspaces[0].rglob("panorama_1.png"))  # the result lives there
+    assert list(workspaces[0].rglob("hash_seed.txt"))  # gradio's first start wrote its seed there
+    gradio_entries = sorted(path.name for path in (server.site / "gradio").iterdir())
 
     assert server.stop() == 0, server.log()
     assert "stopped" in server.log() and "Traceback" not in server.log()
     assert list(server.tmp.iterdir()) == []
     assert list(server.home.rglob("*")) == [] and list(server.cwd.rglob("*")) == []
+    assert "hash_seed.txt" not in gradio_entries  # not beside gradio's code
+    assert sorted(path.name for path in (server.site / "gradio").iterdir()) == gradio_entries
+
+
+# --- where the eye is: the two window sizes of issue 20 -------------------------------------
+
+WINDOWS = {"1280x720": {"width": 1280, "height": 720}, "390x844": {"width": 390, "height": 844}}
+# The part of an element inside the window, in pixels of height (0: hidden or outside).
+VISIBLE_HEIGHT = """(selector) => {
+  const element = document.querySelector(selector);
+  if (!element) { return 0; }
+  const box = element.getBoundingClientRect();
+  if (box.width === 0 || box.height === 0) { return 0; }
+  return Math.max(0, Math.min(box.bottom, window.innerHeight) - Math.max(box.top, 0));
+}"""
+# gradio's progress indicator on the line above the result, with its text.
+PROGRESS = "#ganorama-info [data-testid=status-tracker]"
+
+
+def visible_height(page: AppPage, selector: str) -> float:
+    return page.page.evaluate(VISIBLE_HEIGHT, selector)
+
+
+def fully_visible(page: AppPage, selector: str) -> bool:
+    height = page.page.evaluate(f"() => document.querySelector({selector!r}).getBoundingClientRect().height")
+    return height > 0 and abs(visible_height(page, selector) - height) < 1
+
+
+def click_generate_from_where_the_page_opens(page: AppPage) -> None:
+    """Generate must be in the window as the page opens (above the fold), and is clicked
+    where it is: a click that had to scroll would not count."""
+    assert page.page.evaluate("() => window.scrollY") == 0
+    assert fully_visible(page, "#generate"), page.page.locator("#generate").bounding_box()
+    page.page.locator("#generate").click(no_wait_after=True)
+
+
+@pytest.mark.parametrize("window", WINDOWS)
+def test_after_a_click_the_window_shows_progress_then_the_result_without_scrolling(browser, ui_server, tmp_path,
+                                                                                   window):  # fmt: skip
+    page = AppPage(browser, ui_server, tmp_path, viewport=WINDOWS[window])
+    try:
+        seed = 60 if window == "1280x720" else 70
+        page.fill_panorama(seed=seed, width=SLOW_WIDTH, height=SLOW_WIDTH // 2)
+        page.page.locator("#count input").fill("3")  # three results: seconds of progress to see
+        page.page.evaluate("() => window.scrollTo(0, 0)")  # as the page opened
+        click_generate_from_where_the_page_opens(page)
+        progress_seen = []
+        deadline = time.monotonic() + RESULT_TIMEOUT_MS / 1000
+        while not page.page.locator("#ganorama-info", has_text="Result 3 of 3").count():
+            assert time.monotonic() < deadline, "no result in time"
+            if visible_height(page, PROGRESS) > 0:
+                progress_seen.append(page.page.locator(PROGRESS).inner_text())
+            time.sleep(0.05)
+        assert any("generating" in text for text in progress_seen), progress_seen[-5:]
+        assert fully_visible(page, "#ganorama-info")
+        assert fully_visible(page, "#ganorama-viewer iframe")  # the panorama, whole in the window
+        assert page.page.locator("#ganorama-info", has_text=f"seed {seed + 2}").count() == 1
+    finally:
+        page.close()
+
+
+@pytest.mark.parametrize("window", WINDOWS)
+def test_after_a_click_the_window_shows_the_error_without_scrolling(browser, ui_server, tmp_path, window):
+    page = AppPage(browser, ui_server, tmp_path, viewport=WINDOWS[window])
+    try:
+        page.fill_panorama(seed=1, classes="notaclass")
+        page.page.evaluate("() => window.scrollTo(0, 0)")
+        click_generate_from_where_the_page_opens(page)
+        page.page.locator("#ganorama-error .ganorama-error").wait_for(timeout=30_000)
+        assert fully_visible(page, "#ganorama-error .ganorama-error"), (
+            page.page.locator("#ganorama-error .ganorama-error").bounding_box(), page.page.evaluate("() => window.scrollY"),
+            page.page.locator("#ganorama-result").bounding_box())
+    finally:
+        page.close()
+
+
+def test_cancel_stops_the_run_and_keeps_only_what_was_made_before(app_page, ui_server):
+    """12 results of a coral reef; Cancel once the first is in the history: the run stops
+    within a step, the page says so, nothing more is made afterwards and the app takes
+    the next click."""
+    app_page.fill_panorama(seed=300, width=SLOW_WIDTH // 2, height=SLOW_WIDTH // 4, classes="coral reef")
+    app_page.page.locator("#count input").fill("12")
+    app_page.generate()
+    history_item(app_page, "coral reef, seed 300").wait_for(timeout=RESULT_TIMEOUT_MS)
+    app_page.page.locator("#cancel").click()
+    app_page.page.locator("#ganorama-info", has_text="Cancelled").wait_for(timeout=30_000)
+    made = app_page.page.locator("#history .thumbnail-item", has_text="coral reef").count()
+    assert 1 <= made < 12
+    time.sleep(2)
+    app_page.page.reload()
+    app_page.page.locator("#generate").wait_for(timeout=60_000)
+    app_page.page.locator("#history .thumbnail-item").first.wait_for(timeout=30_000)
+    assert app_page.page.locator("#history .thumbnail-item", has_text="coral reef").count() == made  # stopped
+    app_page.fill_panorama(seed=400)
+    app_page.generate()
+    app_page.wait_for_result("seed 400")
+    assert "Traceback" not in ui_server.log()
+
+
+def test_several_results_are_the_clis_n_results(app_page, cli):
+    app_page.fill_panorama(seed=CLI_SEEDS[0])
+    app_page.page.locator("#count input").fill(str(len(CLI_SEEDS)))
+    app_page.generate()
+    app_page.page.locator("#ganorama-info", has_text=f"Result 3 of 3: sandbar, seed {CLI_SEEDS[2]}").wait_for(
+        state="attached", timeout=RESULT_TIMEOUT_MS)
+    assert app_page.download(f"panorama_{CLI_SEEDS[2]}.png").read_bytes() == cli.png(CLI_SEEDS[2]).read_bytes()
+    for seed in CLI_SEEDS:
+        assert history_item(app_page, f"sandbar, seed {seed}").count() >= 1
+
+
+def test_history_captions_are_whole_and_name_every_class_of_a_mix(app_page):
+    app_page.fill_panorama(seed=32, classes="0.7*sandbar+0.3*valley")
+    app_page.generate()
+    app_page.wait_for_result("seed 32")
+    item = history_item(app_page, "seed 32")
+    assert "0.7 sandbar + 0.3 valley, seed 32" in item.inner_text()
+    clipped = item.evaluate("""(item) => Array.from(item.querySelectorAll('*')).concat([item])
+        .filter(element => element.textContent.includes('seed 32'))
+        .filter(element => element.scrollWidth > element.clientWidth + 1 || element.scrollHeight > element.clientHeight + 1)
+        .map(element => element.outerHTML.slice(0, 120))""")
+    assert clipped == []
+
+
+def test_the_animate_tab_makes_a_360_video_and_shows_it(app_page, tmp_path):
+    imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg", reason="360 videos need imageio-ffmpeg")
+    page = app_page.page
+    page.get_by_role("tab", name="Animate").click()
+    app_page.set_classes("valley|sandbar")
+    app_page.text_field("seed").fill("3")
+    for name, value in (("frames", "4"), ("fps", "4"), ("panorama_width", "64"), ("panorama_height", "32")):
+        app_page.text_field(f"animate-{name}").fill(value)
+    app_page.generate()
+    app_page.wait_for_result("4 frames")
+    assert app_page.page.locator("#ganorama-info", has_text="valley -> sandbar -> valley").count() == 1
+    source = page.locator("#result-video video").get_attribute("src")
+    assert source and source.startswith(app_page.server.url.rstrip("/"))
+    video = app_page.download("animation_3.mp4")
+    assert imageio_ffmpeg.count_frames_and_secs(str(video))[0] == 4
+    assert b"sv3d" in video.read_bytes() and b"GSpherical" in video.read_bytes()
+    sidecar = json.loads(app_page.download("animation_3.json").read_text())
+    assert sidecar["walk"]["frames"] == 4 and sidecar["walk"]["loop"] is True
+    assert not page.locator("#ganorama-viewer").is_visible()
+
+
+# --- issue 18, family 6: refused uploads, nothing written outside the temporary folder --------
+
+REFUSED_UPLOADS = {
+    "notes.txt": (b"hello, not a sidecar", "not valid JSON"),
+    "deep.json": (b"[" * 100_000 + b"]" * 100_000, "nested deeper"),
+    "wrong-types.json": (json.dumps({"request": {"kind": 3}}).encode(), "kind"),
+    "layout-file.json": (json.dumps({"request": {"kind": "panorama", "layout": "/etc/passwd.json"}}).encode(),
+                         "reads no files on the server"),
+    "huge.json": (b'{"request": {}, "pad": "' + b" " * (5 * 2**20) + b'"}', "4 MiB"),
+}
+
+
+def test_reproduce_with_a_file_the_server_refuses_shows_one_line_and_logs_one_line(app_page, ui_server, tmp_path):
+    error = app_page.page.locator("#ganorama-error .ganorama-error")
+    for name, (content, fragment) in REFUSED_UPLOADS.items():
+        upload = tmp_path / name
+        upload.write_bytes(content)
+        logged_before = ui_server.log().count("refused an upload")
+        with app_page.page.expect_file_chooser(timeout=30_000) as chooser:
+            app_page.page.locator("#reproduce").click()
+        chooser.value.set_files(str(upload))
+        app_page.page.locator("#ganorama-error .ganorama-error", has_text=fragment).wait_for(timeout=30_000)
+        assert "\n" not in error.inner_text().strip(), name
+        deadline = time.monotonic() + 10
+        while ui_server.log().count("refused an upload") == logged_before and time.monotonic() < deadline:
+            time.sleep(0.1)
+        log = ui_server.log()
+        assert log.count("refused an upload") == logged_before + 1, (name, log[-2000:])
+        assert "Traceback" not in log, log[-3000:]
+
+
+def join_event(server, elem_id: str, data: list, session: str) -> list[dict]:
+    """Send the event of the component ``elem_id`` with ``data`` as any HTTP client can
+    (gradio's queue API on loopback) and return the server's messages up to its answer."""
+    import urllib.request
+
+    config = json.loads(urllib.request.urlopen(server.url + "config", timeout=30).read())
+    ids = {component["id"] for component in config["components"]
+           if component.get("props", {}).get("elem_id") == elem_id}  # fmt: skip
+    fn_index = next(index for index, dependency in enumerate(config["dependencies"])
+                    if any(target[0] in ids for target in dependency["targets"]))  # fmt: skip
+    body = json.dumps({"data": data, "fn_index": config["dependencies"][fn_index]["id"], "session_hash": session,
+                       "event_data": None, "trigger_id": None}).encode()  # fmt: skip
+    join = urllib.request.Request(server.url + "gradio_api/queue/join", data=body,
+                                  headers={"Content-Type": "application/json"})  # fmt: skip
+    urllib.request.urlopen(join, timeout=30).read()
+    messages = []
+    with urllib.request.urlopen(f"{server.url}gradio_api/queue/data?session_hash={session}", timeout=60) as stream:
+        for line in stream:
+            if line.startswith(b"data:"):
+                messages.append(json.loads(line[5:]))
+                if messages[-1].get("msg") == "process_completed":
+                    return messages
+    return messages
+
+
+@pytest.mark.parametrize(
+    "payload, fragment",
+    [
+        ("\x00binary, not JSON", "not valid JSON"),
+        ("x" * (4 * 2**20 + 1), "larger than 4 MiB"),
+        ("[" * 100_000, "not valid JSON"),
+        (json.dumps({"request": {"kind": "panorama", "truncation": "high"}}), "truncation"),
+    ],
+    ids=["not-json", "too-large", "deep", "wrong-type"],
+)  # fmt: skip
+def test_a_refused_reproduce_over_http_answers_one_line_and_logs_one_line(ui_server, payload, fragment):
+    """What any HTTP client can send as the sidecar's text (the page sends text, never a
+    file: gradio's own refusal of a file, a traceback and no word, cannot happen)."""
+    logged_before = ui_server.log().count("refused an upload")
+    messages = join_event(ui_server, "sidecar-text", [payload], session=f"http-{time.monotonic_ns()}")
+    answer = messages[-1]
+    assert answer["msg"] == "process_completed" and answer["success"] is True, answer
+    shown = json.dumps(answer["output"])
+    assert "ganorama-error" in shown and fragment in shown
+    deadline = time.monotonic() + 10
+    while ui_server.log().count("refused an upload") == logged_before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    log = ui_server.log()
+    assert log.count("refused an upload") == logged_before + 1 and "Traceback" not in log, log[-3000:]

@@ -152,3 +152,79 @@ def test_an_uploaded_file_that_is_no_good_sidecar_is_refused_in_one_line(tmp_pat
 
 def test_a_dense_layout_is_taken_by_name():
     assert form.layout_value("dense") == "dense" and form.layout_value(" dense:16 ") == "dense:16"
+
+
+def panorama_values(**changes) -> dict:
+    return {**form.default_values("panorama"), "panorama_width": "64", "panorama_height": "32", **changes}
+
+
+def test_count_makes_the_clis_numbered_requests_seed_after_seed_and_class_after_class():
+    from ganorama.request import numbered_requests
+
+    requests = form.requests_from_form("panorama", panorama_values(classes="sandbar|valley", seed="40"), 3)
+    template = {"kind": "panorama", "panorama_width": 64, "panorama_height": 32}
+    assert requests == list(numbered_requests(template, 3, "sandbar|valley", 40))
+    assert [(request.classes, request.seed) for request in requests] == [("sandbar", 40), ("valley", 41),
+                                                                         ("sandbar", 42)]  # fmt: skip
+    assert form.requests_from_form("panorama", panorama_values(classes="sandbar", seed="7"), 1.0) == [
+        form.request_from_form("panorama", panorama_values(classes="sandbar", seed="7"))]
+
+
+@pytest.mark.parametrize("count, message", [(0, "count \\(-n\\) 0 is out of range"), (25, "25 is out of range"),
+                                            (2.5, "not a whole number")])  # fmt: skip
+def test_a_count_outside_what_the_history_keeps_is_refused_in_one_line(count, message):
+    with pytest.raises(UsageError, match=message):
+        form.requests_from_form("panorama", panorama_values(), count)
+
+
+def animate_values(**changes) -> dict:
+    names = form.ANIMATE_WIDGETS
+    values = {**form.default_values("panorama"), **form.ANIMATE_DEFAULTS, "classes": "valley|sandbar", "seed": "3"}
+    return {**{name: values[name] for name in names}, **changes}
+
+
+def test_the_animate_tab_gives_the_walk_and_frame_request_of_the_same_cli_command(tiny_checkpoint):
+    """The form's (request, walk) equal what ``ganorama animate`` builds for the same flags."""
+    from ganorama.cli import build_parser
+    from ganorama.cli.animate import _request_fields
+    from ganorama.walks import Walk, keyframes_from
+
+    args = build_parser().parse_args(["animate", "--weights", str(tiny_checkpoint), "--class_names", "valley|sandbar",
+                                      "--seed", "3", "--frames", "8", "--fps", "8", "--loop", "--panorama_width",
+                                      "64", "--panorama_height", "32", "-o", "v.mp4"])  # fmt: skip
+    walk = Walk(keyframes_from(args.class_names, args.seed), 8, 8.0, True, "smooth")
+    request, page_walk = form.animation_from_form(animate_values(frames=8, fps=8, panorama_width="64",
+                                                                 panorama_height="32"))  # fmt: skip
+    assert page_walk == walk
+    assert request == Request.from_dict(_request_fields(args, walk))
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"classes": "valley", "loop": True}, "2 or more keyframes"),
+        ({"frames": 1}, "--frames 1 is out of range"),
+        ({"fps": 0}, "fps"),
+        ({"classes": "valley|notaclass"}, "unknown ImageNet class 'notaclass'"),
+        ({"panorama_width": "63"}, "not 2:1"),
+        ({"keyframes": "two"}, "--keyframes 'two' is not a whole number"),
+        ({"keyframes": "0"}, "--keyframes 0 is out of range"),
+    ],
+    ids=["one-keyframe-loop", "one-frame", "fps-0", "bad-second-keyframe", "not-2-to-1", "keyframes-text",
+         "keyframes-0"],
+)
+def test_a_bad_animation_is_refused_in_one_line_before_any_frame(changes, message):
+    with pytest.raises(UsageError, match=message) as caught:
+        form.animation_from_form(animate_values(**changes))
+    assert "\n" not in str(caught.value)
+
+
+def test_keyframes_given_cycle_through_the_classes():
+    _, walk = form.animation_from_form(animate_values(classes="valley|sandbar", keyframes=" 3 "))
+    assert [(keyframe.classes, keyframe.seed) for keyframe in walk.keyframes] == [("valley", 3), ("sandbar", 4),
+                                                                                  ("valley", 5)]  # fmt: skip
+
+
+def test_share_z_unchecked_is_the_clis_no_share_z():
+    assert form.request_from_form("panorama", panorama_values(share_z=False)).no_share_z is True
+    assert form.request_from_form("panorama", panorama_values(share_z=True)).no_share_z is False

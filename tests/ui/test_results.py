@@ -11,7 +11,8 @@ from PIL import Image
 from ganorama.errors import UsageError
 from ganorama.pipeline import Ganorama
 from ganorama.request import Request
-from ganorama.ui.results import TILED_PREVIEW_MAX, ResultStore, generate_result, tile_3x3
+from ganorama.ui.results import (TILED_PREVIEW_MAX, ResultStore, RunCancelled, RunControl, classes_title,
+                                 generate_result, generate_video, tile_3x3)
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +26,8 @@ def test_a_stored_panorama_has_the_files_result_save_writes(generator, tmp_path)
     progress = []
     stored = generate_result(generator, ResultStore(tmp_path / "store"), request,
                              on_progress=lambda done, total: progress.append((done, total)))  # fmt: skip
-    assert progress and progress[-1][0] < progress[-1][1]  # steps reported as they happen
+    assert progress[-2][0] < progress[-2][1]  # steps reported as they happen
+    assert progress[-1][0] == progress[-1][1]  # then the last: composed
 
     reference = tmp_path / "cli" / "panorama_3.png"
     generator.run(request).save(reference)  # what the CLI writes for -o panorama_3.png
@@ -72,3 +74,85 @@ def test_discarding_results_removes_their_files(generator, tmp_path):
     store.discard([dropped.id, "no-such-id"])
     assert store.get(dropped.id) is None and not dropped.folder.exists()
     assert store.get(kept.id) == kept and kept.image.exists()
+
+
+def test_the_history_keeps_the_newest_results_and_removes_older_files(generator, tmp_path):
+    store = ResultStore(tmp_path, keep=2)
+    made = [generate_result(generator, store, Request(kind="texture", seed=seed, size=32)) for seed in (1, 2, 3)]
+    assert [entry.id for entry in store.recent()] == [made[2].id, made[1].id]  # newest first
+    assert not made[0].folder.exists() and store.get(made[0].id) is None
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted([made[1].id, made[2].id])
+
+
+def test_a_mix_is_captioned_by_all_its_classes(generator, tmp_path):
+    request = Request(kind="panorama", classes="0.3*valley+0.7*sandbar", seed=3, panorama_width=64,
+                      panorama_height=32)  # fmt: skip
+    assert generate_result(generator, ResultStore(tmp_path), request).title == "0.7 sandbar + 0.3 valley, seed 3"
+    assert classes_title([{977: 2.0, 979: 2.0}, {977: 1.0}]) == "0.5 sandbar + 0.5 valley, sandbar"
+
+
+@pytest.mark.parametrize("at_step", [1, "last"], ids=["mid-run", "after-composing"])
+def test_a_cancelled_run_stops_at_its_next_step_and_keeps_nothing(generator, tmp_path, at_step):
+    runs, store = RunControl(), ResultStore(tmp_path)
+    runs.start("page")
+    steps = []
+
+    def on_progress(done: int, total: int) -> None:
+        steps.append(done)
+        if done == (total if at_step == "last" else at_step):
+            runs.cancel("page")
+        runs.check("page")
+
+    request = Request(kind="panorama", seed=3, panorama_width=64, panorama_height=32)
+    with pytest.raises(RunCancelled):
+        generate_result(generator, store, request, on_progress=on_progress)
+    assert store.recent() == [] and list(tmp_path.iterdir()) == []
+    if at_step == 1:
+        assert steps[-1] == 1  # no step after the cancel
+
+
+def test_cancel_without_a_run_stops_nothing_later():
+    runs = RunControl()
+    assert runs.cancel("page") is False
+    runs.start("page")
+    runs.check("page")  # a new run is not cancelled by a click before it
+    runs.finish("page")
+    runs.check("page")
+
+
+def test_a_stored_360_video_is_the_animate_commands_mp4_and_sidecar(generator, tmp_path):
+    import json
+
+    imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg", reason="360 videos need imageio-ffmpeg")
+    from ganorama.walks import Walk, keyframes_from
+
+    walk = Walk(keyframes_from("valley|sandbar", 3), 4, 4.0, True, "smooth")
+    request = Request(kind="panorama", classes="valley", seed=3, panorama_width=64, panorama_height=32)
+    frames = []
+    stored = generate_video(generator, ResultStore(tmp_path), request, walk,
+                            on_progress=lambda frame, count, done, total: frames.append(frame))  # fmt: skip
+    assert [path.name for path in stored.downloads] == ["animation_3.mp4", "animation_3.json"]
+    assert imageio_ffmpeg.count_frames_and_secs(str(stored.video))[0] == 4
+    content = stored.video.read_bytes()
+    assert b"sv3d" in content and b"GSpherical" in content  # V2 and V1 360 metadata
+    sidecar = json.loads(stored.sidecar.read_text())
+    assert sidecar["kind"] == "animation" and sidecar["walk"] == walk.to_dict()
+    assert sorted(set(frames)) == [0, 1, 2, 3]
+    assert stored.title == "valley -> sandbar -> valley, 4 frames, seeds 3-4"
+    first_frame = np.asarray(Image.open(stored.image).convert("RGB"))
+    assert first_frame.shape == (32, 64, 3)
+
+
+def test_a_cancelled_video_keeps_no_file(generator, tmp_path):
+    pytest.importorskip("imageio_ffmpeg", reason="360 videos need imageio-ffmpeg")
+    from ganorama.walks import Walk, keyframes_from
+
+    def stop_at_frame_two(frame: int, frames: int, done: int, total: int) -> None:
+        if frame == 2:
+            raise RunCancelled("cancelled")
+
+    walk = Walk(keyframes_from("valley|sandbar", 3), 4, 4.0, True, "smooth")
+    request = Request(kind="panorama", classes="valley", seed=3, panorama_width=64, panorama_height=32)
+    with pytest.raises(RunCancelled):
+        generate_video(generator, ResultStore(tmp_path), request, walk, on_progress=stop_at_frame_two)
+    assert list(tmp_path.iterdir()) == []

@@ -116,8 +116,8 @@ def _fresh_seed() -> int:
 def _request_fields(args: argparse.Namespace, walk) -> dict:
     """The panorama request every frame shares: the first keyframe's class and seed, and
     the flags that apply to each frame."""
-    names = ("truncation", "z_mul", "class_mul", "no_share_z", "share_class", "start_layer", "end_layer",
-             "panorama_width", "panorama_height", "layout", "max_views", "memory_budget")  # fmt: skip
-    values = {name: getattr(args, name) for name in names}
+    from ganorama.walks import FRAME_FIELDS
+
+    values = {name: getattr(args, name) for name in FRAME_FIELDS}
     first = walk.keyframes[0]
     return {"kind": "panorama", "classes": first.classes, "seed": first.seed, **values}

@@ -8,10 +8,11 @@ from ganorama.cli.generate import check_model_choice, known_config, load_generat
 from ganorama.cli.parsing import add_subparser
 
 DESCRIPTION = """\
-Serve a local web app to make panoramas, big images and textures in a browser: the
-panorama in the 360 viewer, the image, the views, downloads (PNG/JPEG with GPano
-metadata, the JSON sidecar, cubemap, sphere, viewer page) and a history of the page's
-results; "Reproduce" fills the form from a sidecar. The model is loaded once; one
+Serve a local web app to make panoramas, big images, textures and 360 videos in a
+browser: the panorama in the 360 viewer, the video, the image, the views, downloads
+(PNG/JPEG with GPano metadata, the JSON sidecar, cubemap, sphere, viewer page, MP4) and
+the server's history of results (a reloaded page finds it); several results at once,
+Cancel, and "Reproduce" fills the form from a sidecar. The model is loaded once; one
 result is made at a time and other requests wait their turn. Results are kept in a
 temporary folder that is removed when the server stops; nothing else is written.
 Needs the ui extra: pip install "ganorama[ui]".

@@ -6,21 +6,25 @@ Every value still goes through :meth:`Request.from_dict` with the CLI's labels
 (``--truncation``), so a bad value gives the page the same one line the CLI prints.
 The form only turns widget types into field values (a seed typed as text, a checkbox
 "share_z" for the field ``no_share_z``) and refuses what a web page must not ask of
-the server: a layout naming a file on the server's disk.
+the server: a layout naming a file on the server's disk. Several results (``count``,
+the CLI's ``-n``) and the Animate tab's walk follow the CLI's rules
+(:func:`~ganorama.request.numbered_requests`, :mod:`ganorama.walks`).
 """
 from __future__ import annotations
 
 import functools
 import json
 import math
+import secrets
 from pathlib import Path
 from typing import Any, Mapping
 
 from ganorama.canvas.layouts import is_dense
 from ganorama.checks import parse_json
 from ganorama.errors import UsageError
-from ganorama.request import (FIELD_KINDS, FIELD_TYPES, FIELDS, KINDS, LAYOUT_NAMES, Request, fields_for, flag_label,
-                              parse_text, read_sidecar_json)
+from ganorama.request import (FIELD_KINDS, FIELD_TYPES, FIELDS, KINDS, LAYOUT_NAMES, MAX_SIDECAR_BYTES, Request,
+                              fields_for, flag_label, numbered_requests, parse_sidecar_json, parse_text)
+from ganorama.walks import FRAME_FIELDS, Walk, frame_count, keyframes_from
 
 # The panorama's extra files, as (label, field) choices of one "exports" widget.
 PANORAMA_EXPORTS = (("views contact sheet", "save_views"), ("viewer page (.html)", "viewer"),
@@ -58,6 +62,16 @@ NUMBER_WIDGETS = tuple(name for name in FIELDS if FIELD_TYPES[name] in (int, flo
 
 # The largest seed the dice draws: any seed up to MAX_SEED works, short ones are easier to note.
 DICE_SEEDS = 2**31
+# Results one click makes at most: the server's history keeps 24, and all of them stay there.
+MAX_COUNT = 24
+
+# The Animate tab: every frame is a panorama (the shared widgets but the image format,
+# the panorama's canvas widgets), and the walk's own.
+WALK_WIDGETS = ("keyframes", "frames", "fps", "loop", "easing")
+ANIMATE_WIDGETS = (tuple(name for name in SHARED_WIDGETS if name not in ("format", "quality"))
+                   + ("layout", "panorama_width", "panorama_height") + WALK_WIDGETS)  # fmt: skip
+ANIMATE_DEFAULTS = {"keyframes": "", "frames": 24, "fps": 12, "loop": True, "easing": "smooth",
+                    "panorama_width": "512", "panorama_height": "256"}  # fmt: skip
 
 
 def widgets_for(kind: str) -> tuple[str, ...]:
@@ -75,12 +89,69 @@ def default_values(kind: str) -> dict[str, Any]:
 def request_from_form(kind: str, values: Mapping[str, Any]) -> Request:
     """The request the form describes for ``kind`` (``values``: widget name -> value, the
     widgets of :func:`widgets_for`). Raises UsageError with the CLI's one-line message."""
+    return Request.from_dict(_form_fields(kind, values), label=flag_label)
+
+
+def requests_from_form(kind: str, values: Mapping[str, Any], count: Any = 1) -> list[Request]:
+    """The ``count`` requests one click makes, by the CLI's ``-n`` rule: result k has seed
+    + k (random seeds when the seed is empty) and class name k of "a|b|c" (all of them
+    with morph)."""
+    count = _count(count)
+    fields = _form_fields(kind, values)
+    classes, seed = fields.pop("classes"), fields.pop("seed")
+    names = None if classes is None else str(classes)
+    return list(numbered_requests(fields, count, names, seed, label=flag_label))
+
+
+def _count(value: Any) -> int:
+    from ganorama import checks
+
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return 1
+    return checks.integer(value, "count (-n)", 1, MAX_COUNT)
+
+
+def _optional_whole(value: Any, label: str) -> int | None:
+    """A whole number typed as text, or None when empty."""
+    from ganorama import checks
+
+    text = "" if value is None else str(value).strip()
+    if not text:
+        return None
+    try:
+        number = int(text)
+    except ValueError:
+        raise UsageError(f"{label} {text!r} is not a whole number; leave it empty for the default") from None
+    return checks.integer(number, label, 1, None)
+
+
+def _form_fields(kind: str, values: Mapping[str, Any]) -> dict[str, Any]:
     if kind not in KINDS:
         raise UsageError(f"kind {kind!r} is invalid; allowed: {', '.join(KINDS)}")
     fields: dict[str, Any] = {"kind": kind}
     for name in widgets_for(kind):
         fields.update(_field_values(name, values.get(name)))
-    return Request.from_dict(fields, label=flag_label)
+    return fields
+
+
+def animation_from_form(values: Mapping[str, Any]) -> tuple[Request, Walk]:
+    """The Animate tab as (the panorama request every frame shares, the walk), checked as
+    ``ganorama animate`` checks its flags: keyframes from the classes ("a|b|c", one per
+    name, seeds seed, seed + 1, ...), every keyframe's class and seed, frames and fps."""
+    fields: dict[str, Any] = {}
+    for name in ANIMATE_WIDGETS:
+        fields.update(_field_values(name, values.get(name)))
+    seed = fields["seed"] if fields["seed"] is not None else secrets.randbelow(DICE_SEEDS)
+    classes = None if fields["classes"] is None else str(fields["classes"])
+    keyframes = _optional_whole(fields["keyframes"], flag_label("keyframes"))
+    frames = frame_count(fields["frames"], None, fields["fps"], flag_label)
+    walk = Walk(keyframes_from(classes, seed, keyframes), frames, fields["fps"], fields["loop"], fields["easing"])
+    first = walk.keyframes[0]
+    request = Request.from_dict({"kind": "panorama", "classes": first.classes, "seed": first.seed,
+                                 **{name: fields[name] for name in FRAME_FIELDS}}, label=flag_label)  # fmt: skip
+    for keyframe in walk.keyframes[1:]:  # every keyframe's class and seed, before the run
+        request.replace(classes=keyframe.classes, seed=keyframe.seed)
+    return request, walk
 
 
 def _field_values(name: str, value: Any) -> dict[str, Any]:
@@ -244,9 +315,19 @@ def compose_mix(parts: list[tuple[Any, Any]]) -> str:
 
 
 def request_from_sidecar_file(path: str | Path) -> Request:
-    """The request in an uploaded sidecar (``N.json`` written beside a result), read as
-    data only: size-capped, JSON, and a layout that names no file on the server."""
-    sidecar = read_sidecar_json(path, "the uploaded file", hint="; upload the N.json written beside a result")
+    """The request in an uploaded sidecar file (``N.json`` written beside a result)."""
+    with open(path, "rb") as file:
+        return request_from_sidecar_text(file.read(MAX_SIDECAR_BYTES + 1))
+
+
+def request_from_sidecar_text(text: Any) -> Request:
+    """The request in a sidecar's text as the page sends it (the browser reads the file),
+    read as data only: size-capped, JSON, and a layout that names no file on the server."""
+    if not isinstance(text, (str, bytes)):
+        raise UsageError(f"the upload is {type(text).__name__}, not the text of a file; upload the N.json written "
+                         "beside a result")  # fmt: skip
+    data = text.encode("utf-8", errors="replace") if isinstance(text, str) else text
+    sidecar = parse_sidecar_json(data, "the uploaded file", hint="; upload the N.json written beside a result")
     if isinstance(sidecar, dict) and isinstance(sidecar.get("request"), dict) and "layout" in sidecar["request"]:
         sidecar["request"]["layout"] = layout_value(sidecar["request"]["layout"])
     return Request.from_sidecar(sidecar)

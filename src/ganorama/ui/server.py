@@ -1,14 +1,17 @@
 """The web app's server: its address, its temporary folder and its lifetime.
 
-Everything the server writes (results, gradio's upload and file cache, libraries'
-temporary files) goes under one folder made at start and removed at exit, also when
-the server is stopped with SIGTERM or Ctrl-C. Gradio reads where its cache is when it
-is imported, so :func:`workspace` must be entered before :func:`import_gradio`.
+Everything the server writes (results, gradio's upload and file cache, gradio's hash
+seed, libraries' temporary files) goes under one folder made at start and removed at
+exit, also when the server is stopped with SIGTERM or Ctrl-C. Gradio reads where its
+cache is when it is imported, so :func:`workspace` must be entered before
+:func:`import_gradio`.
 """
 from __future__ import annotations
 
 import contextlib
 import errno
+import importlib.abc
+import importlib.machinery
 import ipaddress
 import os
 import shutil
@@ -26,6 +29,13 @@ INSTALL_HINT = 'pip install "ganorama[ui]"'
 
 # Gradio's own settings that keep the app local: no usage reports to gradio's servers.
 _GRADIO_ENVIRONMENT = {"GRADIO_ANALYTICS_ENABLED": "False"}
+# Gradio's writable places that an environment variable moves, each to a folder of the
+# workspace (the examples cache defaults to ./.gradio in the working directory).
+_GRADIO_FOLDERS = {"GRADIO_TEMP_DIR": "gradio", "GRADIO_EXAMPLES_CACHE": "gradio-examples"}
+# Gradio keeps a random hash seed in a file beside its own code (gradio/hash_seed.txt),
+# written at the first import: no variable moves it, so the module's path to it is
+# pointed into the workspace as the module is imported, before the seed is read.
+_HASH_SEED_MODULE, _HASH_SEED_PATH = "gradio.utils", "HASH_SEED_PATH"
 
 
 def check_port(text: str) -> int:
@@ -86,12 +96,14 @@ def workspace() -> Iterator[Path]:
     """A new private temporary folder for this server, removed (with everything in it) at
     exit; gradio's cache and Python's ``tempfile`` point into it meanwhile."""
     root = Path(tempfile.mkdtemp(prefix="ganorama-ui-"))
-    saved_environment = {name: os.environ.get(name) for name in ("GRADIO_TEMP_DIR", *_GRADIO_ENVIRONMENT)}
+    names = (*_GRADIO_FOLDERS, *_GRADIO_ENVIRONMENT)
+    saved_environment = {name: os.environ.get(name) for name in names}
     saved_tempdir = tempfile.tempdir
     try:
-        (root / "gradio").mkdir()
         (root / "tmp").mkdir()
-        os.environ["GRADIO_TEMP_DIR"] = str(root / "gradio")
+        for variable, folder in _GRADIO_FOLDERS.items():
+            (root / folder).mkdir()
+            os.environ[variable] = str(root / folder)
         os.environ.update(_GRADIO_ENVIRONMENT)
         tempfile.tempdir = str(root / "tmp")
         yield root
@@ -106,15 +118,57 @@ def workspace() -> Iterator[Path]:
 
 
 def import_gradio():
-    """gradio, or UsageError with the install line when the ``ui`` extra is missing."""
+    """gradio, or UsageError with the install line when the ``ui`` extra is missing; its
+    hash seed file in the workspace (see _HASH_SEED_MODULE)."""
     if "GRADIO_TEMP_DIR" not in os.environ:
         raise GanoramaError("internal: import gradio inside ganorama.ui.server.workspace()")
+    hash_seed = str(Path(os.environ["GRADIO_TEMP_DIR"]) / "hash_seed.txt")
+    finder = _SetAfterImport(_HASH_SEED_MODULE, _HASH_SEED_PATH, hash_seed)
+    sys.meta_path.insert(0, finder)
     try:
         import gradio
     except ImportError as error:
         raise UsageError(f"the web app needs gradio, which is not installed ({error}); install it with: "
                          f"{INSTALL_HINT}") from None  # fmt: skip
+    finally:
+        sys.meta_path.remove(finder)
+    if not finder.done:  # imported before (in this process): the seed was read already
+        setattr(sys.modules[_HASH_SEED_MODULE], _HASH_SEED_PATH, hash_seed)
     return gradio
+
+
+class _SetAfterImport(importlib.abc.MetaPathFinder):
+    """Imports ``module`` as usual, then sets its ``name`` to ``value`` before any other
+    module can use it (the module's own import-time code has not read it yet when
+    ``name`` is only read by its functions)."""
+
+    def __init__(self, module: str, name: str, value):
+        self.module, self.name, self.value = module, name, value
+        self.done = False
+
+    def find_spec(self, fullname, path, target=None):
+        if fullname != self.module:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _AfterExec(spec.loader, self)
+        return spec
+
+
+class _AfterExec(importlib.abc.Loader):
+    def __init__(self, loader, setter: _SetAfterImport):
+        self.loader, self.setter = loader, setter
+
+    def __getattr__(self, name):  # get_source, get_resource_reader, ...: the loader's own
+        return getattr(self.loader, name)
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module) -> None:
+        self.loader.exec_module(module)
+        setattr(module, self.setter.name, self.setter.value)
+        self.setter.done = True
 
 
 def serve(generator, host: str, port: int, root: Path, announce=print) -> None:
