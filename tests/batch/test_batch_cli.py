@@ -329,6 +329,17 @@ def test_outputs_addresses_and_counts_that_cannot_work_exit_2_before_ray(tmp_pat
     assert not (tmp_path / "out").exists()
 
 
+def test_a_long_pre_flight_says_what_it_is_doing_before_its_answer(tmp_path, tiny_checkpoint):
+    """100,000 rows take seconds to check: the run says so at once (then, here, refuses
+    a budget too small for any row, before Ray)."""
+    result = run(batch_command("--count", "100000", str(tmp_path / "out"), "--weights", str(tiny_checkpoint), *SIZE,
+                               "--memory_budget", "1MB"), timeout=240)  # fmt: skip
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2, result.stderr
+    assert lines[0] == "checking 100,000 rows before anything runs..." and len(lines) == 2, result.stderr
+    assert "row 0: memory_budget" in lines[1] and "too small" in lines[1]
+
+
 def test_without_ray_the_command_says_how_to_install_it(tmp_path):
     shim = tmp_path / "no-ray"
     (shim / "ray").mkdir(parents=True)
