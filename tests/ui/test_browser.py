@@ -649,3 +649,18 @@ def test_a_refused_reproduce_over_http_answers_one_line_and_logs_one_line(ui_ser
         time.sleep(0.1)
     log = ui_server.log()
     assert log.count("refused an upload") == logged_before + 1 and "Traceback" not in log, log[-3000:]
+
+
+def test_a_file_reference_to_a_server_path_is_refused_with_one_log_line(ui_server):
+    """A hand-made request naming a file outside gradio's cache: gradio refuses it before
+    our code runs (and printed its whole traceback); the log gets one line."""
+    before = ui_server.log()
+    payload = {"path": "/etc/passwd", "meta": {"_type": "gradio.FileData"}, "orig_name": "passwd"}
+    messages = join_event(ui_server, "sidecar-text", [payload], session=f"file-{time.monotonic_ns()}")
+    assert messages[-1]["msg"] == "process_completed" and messages[-1]["success"] is False, messages[-1]
+    deadline = time.monotonic() + 10
+    while "refused a request" not in ui_server.log()[len(before):] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    new = ui_server.log()[len(before):]
+    assert new.count("refused a request") == 1 and "Traceback" not in new, new[-3000:]
+    assert "root:" not in json.dumps(messages)

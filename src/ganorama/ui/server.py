@@ -20,6 +20,7 @@ import socket
 import sys
 import tempfile
 import threading
+import traceback
 from pathlib import Path
 from typing import Iterator
 
@@ -134,7 +135,31 @@ def import_gradio():
         sys.meta_path.remove(finder)
     if not finder.done:  # imported before (in this process): the seed was read already
         setattr(sys.modules[_HASH_SEED_MODULE], _HASH_SEED_PATH, hash_seed)
+    for name in _TRACEBACK_PRINTERS:
+        module = sys.modules.get(name)
+        if module is not None and getattr(module, "traceback", None) is traceback:
+            module.traceback = _OneLineTracebacks()
     return gradio
+
+
+# gradio's modules that print a whole traceback for every request they refuse (e.g. a
+# file reference naming a path outside its cache, which any HTTP client can send): the
+# server's log gets one line for each instead. Our own handlers catch what they raise.
+_TRACEBACK_PRINTERS = ("gradio.queueing", "gradio.routes", "gradio.utils", "gradio.route_utils")
+
+
+class _OneLineTracebacks:
+    """The ``traceback`` module, except that ``print_exc`` logs one line."""
+
+    @staticmethod
+    def print_exc(*args, **kwargs) -> None:
+        error = sys.exc_info()[1]
+        text = str(error).strip().splitlines()[0][:300] if error is not None and str(error).strip() else ""
+        print(f"ganorama ui: refused a request: {type(error).__name__}{': ' + text if text else ''}",
+              file=sys.stderr, flush=True)  # fmt: skip
+
+    def __getattr__(self, name: str):
+        return getattr(traceback, name)
 
 
 class _SetAfterImport(importlib.abc.MetaPathFinder):
