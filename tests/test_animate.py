@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 
 import pytest
 import torch
@@ -35,6 +36,43 @@ def test_a_frame_on_a_keyframe_is_that_keyframes_panorama(generator):
     for index, keyframe in zip((0, 2, 4), walk.keyframes):
         single = generator.run(Request.from_dict({**TEMPLATE, "classes": keyframe.classes, "seed": keyframe.seed}))
         assert torch.allclose(frames[index], single.image, atol=1e-5)
+
+
+def test_keyframes_with_their_own_z_mul_and_truncation_are_those_panoramas(generator):
+    """A keyframe's own z_mul and truncation: its frame is the panorama made with them;
+    a frame between two truncations runs at the blend of the two."""
+    walk = Walk((Keyframe("valley", 3, truncation=0.3), Keyframe("sandbar", 4, z_mul=1.5, truncation=0.9)),
+                frames=5, easing="linear")  # fmt: skip
+    frames = walk_frames(generator, walk)
+    for index, keyframe in ((0, walk.keyframes[0]), (4, walk.keyframes[1])):
+        fields = {"truncation": keyframe.truncation, **({"z_mul": keyframe.z_mul} if keyframe.z_mul else {})}
+        single = generator.run(Request.from_dict({**TEMPLATE, "classes": keyframe.classes, "seed": keyframe.seed,
+                                                  **fields}))  # fmt: skip
+        assert torch.allclose(frames[index], single.image, atol=1e-5)
+    assert [walk.truncation_at(index, 0.5) for index in range(5)] == [0.3, 0.45, 0.6, 0.75, 0.9]
+    plain = walk_frames(generator, Walk((Keyframe("valley", 3), Keyframe("sandbar", 4)), frames=5, easing="linear"))
+    assert difference(frames[0], plain[0]) > 1e-3  # the keyframe's truncation was used, not the request's
+
+
+def test_a_keyframes_file_is_read_with_every_field_checked(tmp_path):
+    from ganorama.errors import UsageError
+    from ganorama.walks import read_keyframes
+
+    good = tmp_path / "keys.json"
+    good.write_text(json.dumps({"keyframes": [{"classes": "valley", "seed": 3, "truncation": 0.4},
+                                              {"classes": "0.7*sandbar+0.3*valley", "z_mul": 2}]}))  # fmt: skip
+    assert read_keyframes(str(good), seed=10) == (Keyframe("valley", 3, truncation=0.4),
+                                                  Keyframe("0.7*sandbar+0.3*valley", 11, z_mul=2.0))  # fmt: skip
+    for text, expected in [("[]", "must be a list of keyframes"),
+                           ('[{"seed": 1, "speed": 2}]', "unknown field 'speed'"),
+                           ('[{"seed": -1}]', "seed -1 is out of range"),
+                           ('[{"seed": 1, "z_mul": "big"}]', "z_mul 'big' is not a number"),
+                           ('[{"seed": 1, "classes": [1, 2]}]', "classes [1, 2] must be a class name"),
+                           ("[" * 100_000, "is not valid JSON")]:  # fmt: skip
+        bad = tmp_path / "bad.json"
+        bad.write_text(text)
+        with pytest.raises(UsageError, match=re.escape(expected)):
+            read_keyframes(str(bad), seed=0)
 
 
 def test_a_frame_between_keyframes_is_the_panorama_of_the_interpolated_latent(generator):

@@ -49,6 +49,20 @@ def choice(value: Any, label: str, choices: Sequence[str]) -> str:
     return value
 
 
+# Seeds seed torch's CPU generator, which takes any 64-bit value; the signed range keeps
+# them portable (JSON readers, other languages) and leaves room for seed + k with -n.
+MAX_SEED = 2**63 - 1
+# |z_mul| and |class_mul| beyond this only saturate or overflow the generator (z_mul 3
+# already gives the seed's "wild, abstract" results).
+MAX_MULTIPLIER = 1000.0
+
+
+def check_multiplier(value: Any, label: str) -> float:
+    """A noise or class multiplier: |m| <= MAX_MULTIPLIER."""
+    return number(value, label, lambda m: abs(m) <= MAX_MULTIPLIER,
+                  f"-{MAX_MULTIPLIER:g} to {MAX_MULTIPLIER:g} (1 = unchanged; 3 gives wild results)")  # fmt: skip
+
+
 def check_truncation(value: Any, label: str = "truncation") -> float:
     """Noise truncation: 0 < t <= 1 (the model's statistics are stored for that range)."""
     return number(value, label, lambda t: 0 < t <= 1, "0 < truncation <= 1")

@@ -16,8 +16,9 @@ same with keyword arguments.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, fields
-from typing import Callable, Iterable, Iterator, Protocol, Sequence
+import itertools
+from dataclasses import dataclass, fields, replace
+from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence
 
 import torch
 
@@ -211,15 +212,22 @@ class Ganorama:
         if plan.request.kind != "panorama":
             raise UsageError(f"an animation is made of panoramas, not a {plan.request.kind}")
         sampling = plan.request.sampling
-        stops = [self._draw(keyframe.seed, keyframe.classes, sampling, plan.canvas) for keyframe in walk.keyframes]
+        stops = [self._draw(keyframe.seed, keyframe.classes, _keyframe_sampling(sampling, keyframe), plan.canvas)
+                 for keyframe in walk.keyframes]  # fmt: skip
         indices = list(range(walk.frames)) if frames is None else [int(index) for index in frames]
         for index in indices:
             walk.position(index)  # every index checked before the first forward
         limit = plan.group_limit(batch)
+        # Frames of one truncation share a forward (the model takes it per forward): with
+        # keyframes of their own truncations, the frames between them go one by one.
+        plans = {sampling.truncation: plan}
         for first in range(0, len(indices), limit):
-            group = indices[first : first + limit]
-            drawn = [_between(stops, *walk.position(index)) for index in group]
-            yield from zip(group, self._run_group([plan] * len(group), on_progress, drawn))
+            for truncation, group in _runs(indices[first : first + limit],
+                                           lambda index: walk.truncation_at(index, sampling.truncation)):  # fmt: skip
+                if truncation not in plans:
+                    plans[truncation] = self.planner.plan(plan.request.replace(truncation=truncation))
+                drawn = [_between(stops, *walk.position(index)) for index in group]
+                yield from zip(group, self._run_group([plans[truncation]] * len(group), on_progress, drawn))
 
     def _schedule(self, start_layer: int, end_layer: int, max_views: int, batch: int) -> Schedule:
         sizes = block_view_bytes(self.model.config, self.dtype)[:-1]  # the blocks, not the output layer
@@ -332,6 +340,18 @@ class _Inputs:
     z: torch.Tensor  # (V, z_dim)
     class_vectors: torch.Tensor  # (V, num_classes)
     per_view: list
+
+
+def _keyframe_sampling(sampling: Sampling, keyframe) -> Sampling:
+    """The request's sampling with the keyframe's own z_mul and truncation, where it has them."""
+    own = {name: getattr(keyframe, name) for name in ("z_mul", "truncation") if getattr(keyframe, name) is not None}
+    return replace(sampling, **own) if own else sampling
+
+
+def _runs(indices: list[int], key) -> Iterator[tuple[Any, list[int]]]:
+    """``indices`` cut into runs of consecutive ones with equal ``key(index)``."""
+    for value, run in itertools.groupby(indices, key):
+        yield value, list(run)
 
 
 def _between(stops: list[_Inputs], start: int, end: int, fraction: float) -> _Inputs:

@@ -17,17 +17,11 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 from ganorama import checks
 from ganorama.canvas.layouts import LAYOUT_NAMES, check_layout_value
 from ganorama.canvas.tiling import WRAPS, check_overlap_range, check_wrap, check_wrap_choice
-from ganorama.checks import check_displace, check_truncation
+from ganorama.checks import MAX_SEED, check_displace, check_multiplier, check_truncation
 from ganorama.errors import UsageError
 from ganorama.formats import FORMATS
 
 KINDS = ("panorama", "bigimg", "texture")
-# Seeds seed torch's CPU generator, which takes any 64-bit value; the signed range keeps
-# them portable (JSON readers, other languages) and leaves room for seed + k with -n.
-MAX_SEED = 2**63 - 1
-# |z_mul| and |class_mul| beyond this only saturate or overflow the generator (z_mul 3
-# already gives the seed's "wild, abstract" results).
-MAX_MULTIPLIER = 1000.0
 EXPORTS = ("cubemap", "viewer", "turntable", "mesh", "export_point_cloud")
 AUTO = "auto"
 __all__ = ["AUTO", "DEFAULTS", "EXPORTS", "FIELDS", "FORMATS", "KINDS", "LAYOUT_NAMES", "MAX_SEED", "Request",
@@ -128,8 +122,7 @@ def _check_memory_budget(value: Any, label: str) -> int | None:
 
 
 def _multiplier(value: Any, label: str) -> float:
-    return checks.number(value, label, lambda m: abs(m) <= MAX_MULTIPLIER,
-                   f"-{MAX_MULTIPLIER:g} to {MAX_MULTIPLIER:g} (1 = unchanged; 3 gives wild results)")  # fmt: skip
+    return check_multiplier(value, label)
 
 
 def _whole(low: int | None = None, high: int | None = None) -> Callable[[Any, str], int]:

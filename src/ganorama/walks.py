@@ -57,10 +57,23 @@ def frame_count(frames: Any = None, seconds: Any = None, fps: Any = 24.0, label:
 
 @dataclass(frozen=True)
 class Keyframe:
-    """One stop of the walk: its class spec (None: random classes from the seed) and seed."""
+    """One stop of the walk: its class spec (None: random classes from the seed), seed,
+    and optionally its own noise multiplier and truncation (None: the request's)."""
 
     classes: Any
     seed: int
+    z_mul: float | None = None
+    truncation: float | None = None
+
+    def __post_init__(self):
+        if self.z_mul is not None:
+            object.__setattr__(self, "z_mul", checks.check_multiplier(self.z_mul, "keyframe z_mul"))
+        if self.truncation is not None:
+            object.__setattr__(self, "truncation", checks.check_truncation(self.truncation, "keyframe truncation"))
+
+    def to_dict(self) -> dict:
+        """Its fields, without the ones it leaves to the request."""
+        return {name: value for name, value in asdict(self).items() if value is not None or name == "classes"}
 
 
 @dataclass(frozen=True)
@@ -98,27 +111,89 @@ class Walk:
         fraction = scaled - start
         return start, (start + 1) % len(self.keyframes), ease(self.easing, fraction)
 
+    def truncation_at(self, frame: int, default: float) -> float:
+        """Frame ``frame``'s truncation: its keyframes' (``default`` for one that leaves it
+        to the request) blended by the eased fraction, rounded to 6 places so that frames
+        between keyframes of one truncation share it exactly (and one forward)."""
+        start, end, fraction = self.position(frame)
+        first = self.keyframes[start].truncation or default
+        second = self.keyframes[end].truncation or default
+        return round((1 - fraction) * first + fraction * second, 6)
+
     def to_dict(self) -> dict:
-        return {"keyframes": [asdict(keyframe) for keyframe in self.keyframes], "frames": self.frames,
+        return {"keyframes": [keyframe.to_dict() for keyframe in self.keyframes], "frames": self.frames,
                 "fps": self.fps, "loop": self.loop, "easing": self.easing}  # fmt: skip
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> "Walk":
         if not isinstance(values, Mapping) or not isinstance(values.get("keyframes"), list):
             raise UsageError("a walk must be an object with a list of keyframes")
-        keyframes = []
-        for index, item in enumerate(values["keyframes"]):
-            if not isinstance(item, Mapping) or set(item) - {"classes", "seed"}:
-                raise UsageError(f"keyframe {index} must be an object with classes and seed")
-            keyframes.append(Keyframe(item.get("classes"), checks.integer(item.get("seed"), f"keyframe {index} seed",
-                                                                          0, None)))  # fmt: skip
-        return cls(tuple(keyframes), values.get("frames"), values.get("fps", 24.0), values.get("loop", False),
+        keyframes = tuple(keyframe_from_dict(item, f"keyframe {index}") for index, item in enumerate(values["keyframes"]))
+        return cls(keyframes, values.get("frames"), values.get("fps", 24.0), values.get("loop", False),
                    values.get("easing", "smooth"))  # fmt: skip
+
+
+KEYFRAME_FIELDS = ("classes", "seed", "z_mul", "truncation")
+MAX_KEYFRAMES = 1000
+# A keyframes file is a list of a few small objects; a bigger one is not one (nor read).
+MAX_KEYFRAMES_BYTES = 2**20
+
+
+def keyframe_from_dict(item: Any, label: str, default_seed: int | None = None) -> Keyframe:
+    """A keyframe from its JSON object (``KEYFRAME_FIELDS``; ``seed`` may be left out when
+    ``default_seed`` is given), every field checked, UsageError naming ``label``."""
+    if not isinstance(item, Mapping):
+        raise UsageError(f"{label} must be an object with {', '.join(KEYFRAME_FIELDS)}, got {item!r:.60}")
+    unknown = sorted(set(item) - set(KEYFRAME_FIELDS))
+    if unknown:
+        raise UsageError(f"{label} has unknown field {unknown[0]!r:.60}; allowed: {', '.join(KEYFRAME_FIELDS)}")
+    seed = item.get("seed", default_seed)
+    if seed is None:
+        raise UsageError(f"{label} needs a seed")
+    classes = item.get("classes")
+    if classes is not None and (isinstance(classes, bool) or not isinstance(classes, (str, int, dict))):
+        raise UsageError(f"{label} classes {classes!r:.60} must be a class name or id, a mix like "
+                         "\"0.7*sandbar+0.3*valley\", or left out for random classes")  # fmt: skip
+    return Keyframe(classes, checks.integer(seed, f"{label} seed", 0, checks.MAX_SEED),
+                    z_mul=None if item.get("z_mul") is None else checks.check_multiplier(item["z_mul"],
+                                                                                          f"{label} z_mul"),
+                    truncation=None if item.get("truncation") is None else checks.check_truncation(
+                        item["truncation"], f"{label} truncation"))  # fmt: skip
+
+
+def read_keyframes(path: str, seed: int, label: str = "--keyframes") -> tuple[Keyframe, ...]:
+    """The keyframes in the JSON file at ``path``: a list of objects (or ``{"keyframes":
+    [...]}``, as a video's sidecar holds them) with classes, seed, z_mul and truncation;
+    a keyframe without a seed gets ``seed + its index``. Size-capped, depth-bounded,
+    every field checked: UsageError naming the file and the field."""
+    import os
+
+    what = f"{label} file {path}"
+    try:
+        if os.path.getsize(path) > MAX_KEYFRAMES_BYTES:
+            raise UsageError(f"{what} is larger than {MAX_KEYFRAMES_BYTES // 2**20} MiB; a keyframes file is a list "
+                             "of a few small objects")  # fmt: skip
+        with open(path, "rb") as file:
+            data = checks.parse_json(file.read().decode("utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"{what} does not exist; give a JSON file of keyframes or a number of keyframes") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise UsageError(f"{what} cannot be read ({error.__class__.__name__})") from None
+    except ValueError as error:
+        raise UsageError(f"{what} is not valid JSON ({error})") from None
+    if isinstance(data, Mapping) and "keyframes" in data:
+        data = data["keyframes"]
+    if not isinstance(data, list) or not data:
+        raise UsageError(f"{what} must be a list of keyframes (objects with {', '.join(KEYFRAME_FIELDS)})")
+    if len(data) > MAX_KEYFRAMES:
+        raise UsageError(f"{what} has {len(data):,} keyframes; allowed: at most {MAX_KEYFRAMES}")
+    return tuple(keyframe_from_dict(item, f"{what} keyframe {index}", default_seed=seed + index)
+                 for index, item in enumerate(data))  # fmt: skip
 
 
 def keyframes_from(class_names: str | None, seed: int, count: int | None = None) -> tuple[Keyframe, ...]:
     """The command line's keyframes: one per ``class_names`` name ("a|b|c"), or ``count``
     of them cycling through the names; keyframe k has seed ``seed + k``."""
     names = [name.strip() for name in class_names.split("|")] if class_names else [None]
-    count = len(names) if count is None else checks.integer(count, "--keyframes", 1, 1000)
+    count = len(names) if count is None else checks.integer(count, "--keyframes", 1, MAX_KEYFRAMES)
     return tuple(Keyframe(names[index % len(names)], seed + index) for index in range(count))

@@ -171,3 +171,37 @@ def test_frames_dir_of_another_walk_is_refused(rendered, small_checkpoint, tmp_p
                    "--weights", str(small_checkpoint), "-o", str(tmp_path / "w.mp4"), "--frames_dir",
                    str(rendered / "frames"))  # fmt: skip
     assert done.returncode == 2 and "another walk" in done.stderr
+
+
+@pytest.mark.parametrize("text, extra, named", [
+    ('[{"classes": "valley", "seed": 3, "truncation": 1.5}, {"seed": 4}]', (), "keyframe 0 truncation 1.5"),
+    ('[{"classes": "valley", "seed": 3}, {"classes": "no such class"}]', (), "no such class"),
+    ('[{"seed": 3}, {"seed": 4}]', ("--class_names", "valley"), "not both"),
+])  # fmt: skip
+def test_a_bad_keyframes_file_is_one_line_before_the_model_loads(text, extra, named, small_checkpoint, tmp_path):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    shutil.copy(Path(small_checkpoint) / "config.json", broken / "config.json")
+    (broken / "pytorch_model.bin").write_bytes(b"not a checkpoint")
+    keys = tmp_path / "keys.json"
+    keys.write_text(text)
+    done = run_cli("animate", "--keyframes", str(keys), *extra, "--frames", "4", *SIZE, "--weights", str(broken),
+                   "-o", str(tmp_path / "v.mp4"))  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and named in done.stderr, done.stderr
+    assert not (tmp_path / "v.mp4").exists()
+
+
+def test_a_keyframes_file_walks_through_its_truncations_and_records_them(tiny_checkpoint, tmp_path):
+    keys = tmp_path / "keys.json"
+    keys.write_text(json.dumps([{"classes": "valley", "seed": 3, "truncation": 0.3},
+                                {"classes": "sandbar", "z_mul": 1.5, "truncation": 0.9}]))  # fmt: skip
+    done = run_cli("animate", "--keyframes", str(keys), "--seed", "7", "--frames", "4", "--fps", "4",
+                   "--panorama_width", "64", "--panorama_height", "32", "--weights", str(tiny_checkpoint),
+                   "-o", str(tmp_path / "v.mp4"), "--quiet")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    walk = json.loads((tmp_path / "v.json").read_text())["walk"]
+    assert walk["keyframes"] == [{"classes": "valley", "seed": 3, "truncation": 0.3},
+                                 {"classes": "sandbar", "seed": 8, "z_mul": 1.5, "truncation": 0.9}]  # fmt: skip
+    probe = ffprobe(tmp_path / "v.mp4", "-count_frames", "-select_streams", "v", "-show_streams")
+    assert probe["streams"][0]["nb_read_frames"] == "4"

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from ganorama.cli.flags import add_field, add_model_arguments, add_run_arguments, add_sampling_arguments
-from ganorama.cli.parsing import finite_float, positive_int
+from ganorama.cli.parsing import finite_float, positive_int, raise_usage
 
 DESCRIPTION = """\
 Make an equirectangular 360 video: every frame is a synced panorama, and the frames walk
@@ -33,8 +33,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     add_sampling_arguments(parser, per="keyframe")
     walk = parser.add_argument_group("walk and video")
     walk.add_argument("-o", "--output", required=True, metavar="FILE.mp4", help="the video to write (a new file)")
-    walk.add_argument("--keyframes", type=positive_int, default=None, metavar="N",
-                      help="keyframes to walk through (default: one per --class_names name); names cycle")
+    walk.add_argument("--keyframes", default=None, metavar="N|FILE.json",
+                      help="N keyframes to walk through (default: one per --class_names name; names cycle), or a "
+                           "JSON list of keyframes, each with classes, seed, and optionally z_mul and truncation of "
+                           "its own, e.g. [{\"classes\": \"valley\", \"seed\": 3, \"truncation\": 0.4}, ...] "
+                           "(a keyframe without a seed gets --seed + its index)")  # fmt: skip
     walk.add_argument("--frames", type=positive_int, default=None, help=f"frames in all, 2 to {MAX_FRAMES}")
     walk.add_argument("--seconds", type=finite_float, default=None, help="length in seconds instead of --frames")
     walk.add_argument("--fps", type=finite_float, default=24.0, help=f"frames per second, 0 < fps <= {MAX_FPS:g}")
@@ -61,11 +64,11 @@ def run(args: argparse.Namespace) -> int:
     from ganorama.export.frames import FrameStore, animation_paths, check_video_size, video_disk_bytes, write_sidecar
     from ganorama.request import Request, flag_label
     from ganorama.resources import check_disk
-    from ganorama.walks import Walk, frame_count, keyframes_from
+    from ganorama.walks import Walk, frame_count
 
     frames = frame_count(args.frames, args.seconds, args.fps, flag_label)
     seed = args.seed if args.seed is not None else _fresh_seed()
-    walk = Walk(keyframes_from(args.class_names, seed, args.keyframes), frames, args.fps, args.loop, args.easing)
+    walk = Walk(_keyframes(args, seed), frames, args.fps, args.loop, args.easing)
     video, sidecar = animation_paths(args.output)
     request = Request.from_dict(_request_fields(args, walk), flag_label)
     for keyframe in walk.keyframes[1:]:  # every keyframe's class and seed, before the model loads
@@ -105,6 +108,18 @@ def run(args: argparse.Namespace) -> int:
         print(video)
         print(sidecar)
     return 0
+
+
+def _keyframes(args: argparse.Namespace, seed: int):
+    """--keyframes N (with --class_names) or --keyframes FILE.json."""
+    from ganorama.walks import keyframes_from, read_keyframes
+
+    value = args.keyframes
+    if value is None or value.strip().isdigit():
+        return keyframes_from(args.class_names, seed, None if value is None else int(value.strip()))
+    if args.class_names:
+        raise_usage(f"give --class_names or --keyframes {value} (its keyframes have their classes), not both")
+    return read_keyframes(value, seed)
 
 
 def _fresh_seed() -> int:
