@@ -120,7 +120,12 @@ class Planner:
         return memory.plan_memory(self.config, self.dtype, self.device, canvas.num_views * canvases,
                                   request.start_layer, request.end_layer,
                                   composition_bytes=canvas.composition_bytes(height, width),
+                                  sync_bytes=canvas.sync_bytes(self._synced_resolutions(request)),
                                   max_views=request.max_views, budget=request.memory_budget, label=label)  # fmt: skip
+
+    def _synced_resolutions(self, request: Request) -> list[int]:
+        """Feature-map sizes the synced blocks' outputs have: where sync operators are built."""
+        return self.config.block_resolutions()[request.start_layer : request.end_layer]
 
     def _canvas_for(self, request: Request, label: Label):
         """The request's canvas (shared with earlier equal ones) and output size."""
@@ -131,7 +136,7 @@ class Planner:
                 self._check_coverage(canvas, label)
             width, height = _panorama_size(request, size, canvas, label)
             return canvas, width, height
-        synced = self.config.block_resolutions()[request.start_layer : request.end_layer]
+        synced = self._synced_resolutions(request)
         # The feature grids before the pixel grid: that message names the block and the
         # overlaps that work, which says more than "not a whole number of pixels".
         check_overlap(request.overlap, size, synced, first_block=request.start_layer)
