@@ -798,3 +798,63 @@ def test_browser_page_without_the_flag_shows_the_panorama_and_no_test_hook(page,
     assert page.evaluate("typeof window.ganoramaViewer") == "undefined"
     assert page.evaluate("Object.keys(window).filter(k => /ganorama/i.test(k))") == []
     assert page.errors() == []
+
+
+# --------------------------------------------------------------------------------------
+# 360 videos
+# --------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def pattern_video(tmp_path_factory) -> Path:
+    """A 2-second 360 MP4 (512 x 256, 12 fps) of the synthetic panorama, as animate writes them."""
+    from ganorama.export.animation import encode_360_video
+
+    frame = pattern_panorama(256)
+    return encode_360_video((frame for _ in range(24)), tmp_path_factory.mktemp("video") / "pattern.mp4", 12)
+
+
+def test_save_viewer_embeds_a_360_video_and_refuses_one_that_is_not_2_to_1(pattern_video, tmp_path):
+    from ganorama.export.animation import encode_360_video
+
+    page = save_viewer(pattern_video, tmp_path / "video.html").read_text()
+    assert '<video id="panorama"' in page and "data:video/mp4;base64," in page and "media-src data:" in page
+    square = encode_360_video((Image.new("RGB", (64, 64)) for _ in range(2)), tmp_path / "square.mp4", 2)
+    with pytest.raises(UsageError, match="square.mp4 is 64x64; a 360 video must be twice as wide"):
+        save_viewer(square, tmp_path / "square.html")
+    (tmp_path / "fake.mp4").write_bytes(b"not a video at all")
+    with pytest.raises(UsageError, match="fake.mp4 is not an MP4 video"):
+        save_viewer(tmp_path / "fake.mp4", tmp_path / "fake.html")
+
+
+@pytest.mark.browser
+def test_browser_plays_a_360_video_follows_drags_and_pauses(page, pattern_video, tmp_path):
+    url = save_viewer(pattern_video, tmp_path / "video.html").resolve().as_uri() + TEST_FLAG
+    state = page.open(url)
+    if state["error"] and "could not be decoded" in state["error"]:
+        pytest.skip("this chromium cannot decode H.264")
+    assert state["error"] is None, state["error"]
+    assert state["video"] is True and (state["textureWidth"], state["textureHeight"]) == (512, 256)
+    page.wait_for("window.ganoramaViewer.state.videoFrames > 3", "the video to play")
+    overlay = page.overlay_box()
+    # H.264 in yuv420p moves the flat colours a little: a wider tolerance than the PNG's.
+    check_rendering(page.screenshot(), page.state(), overlay, tolerance=24)
+
+    state = page.after_frame(lambda: page.drag((400, 300), (600, 300)))
+    assert math.degrees(state["yaw"]) == pytest.approx(-30, abs=1)
+    check_rendering(page.screenshot(), state, overlay, tolerance=24)
+
+    page.press(" ", "Space", 32)
+    page.wait_for("document.getElementById('panorama').paused", "the video to pause")
+    assert page.state()["paused"] is True
+    paused_at = page.evaluate("document.getElementById('panorama').currentTime")
+    frames = page.state()["videoFrames"]
+    time.sleep(0.5)
+    assert page.evaluate("document.getElementById('panorama').currentTime") == paused_at
+    assert page.state()["videoFrames"] == frames
+    assert page.evaluate("document.getElementById('play-button').textContent") == "Play"
+
+    page.press(" ", "Space", 32)
+    page.wait_for(f"window.ganoramaViewer.state.videoFrames > {frames}", "the video to play again")
+    assert page.state()["paused"] is False
+    urls = page.requested_urls()
+    assert all(url.startswith(("file:", "data:")) for url in urls), urls
+    assert page.errors() == []
