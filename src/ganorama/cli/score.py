@@ -18,7 +18,7 @@ new file. Sort many panoramas by a column to find the best.
 
 examples:
   ganorama score out/panorama/0.png
-  ganorama score out/panorama/0.png --json scores.json
+  ganorama score out/panorama/0.png --json 0_scores.json
 """
 
 COLUMNS = ("discontinuity_score", "wrap_step", "pole_spread")
