@@ -42,3 +42,12 @@ def test_a_group_that_cannot_fit_is_refused_before_anything_runs(planner):
     request = Request(kind="texture", size=128 * 400, max_views=1)
     with pytest.raises(UsageError, match="needs about .* of memory"):
         planner.preflight(request, label=flag_label)
+
+
+def test_memory_plan_counts_the_sync_operators_of_a_dense_layout(planner):
+    """A dense layout's many views make large sync operators: the plan says so, and its
+    estimate grows with the views while full's stays small."""
+    full = planner.plan(Request(panorama_width=2048, panorama_height=1024)).memory.parts
+    dense = planner.plan(Request(layout="dense", panorama_width=2048, panorama_height=1024)).memory.parts
+    assert 0 < full["sync operators"] < dense["sync operators"]
+    assert dense["sync operators"] > 10 * full["sync operators"]  # 334 views against 18

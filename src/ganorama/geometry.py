@@ -26,9 +26,11 @@ import torch
 
 
 def lonlat_to_direction(lon: torch.Tensor, lat: torch.Tensor) -> torch.Tensor:
-    """(...), (...) radians -> (..., 3) unit directions."""
+    """(...), (...) radians (broadcasting: a row of longitudes and a column of latitudes
+    give a grid, each sine taken once) -> (..., 3) unit directions."""
     cos_lat = torch.cos(lat)
-    return torch.stack((cos_lat * torch.sin(lon), -torch.sin(lat), cos_lat * torch.cos(lon)), dim=-1)
+    components = torch.broadcast_tensors(cos_lat * torch.sin(lon), -torch.sin(lat), cos_lat * torch.cos(lon))
+    return torch.stack(components, dim=-1)
 
 
 def direction_to_lonlat(direction: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -41,11 +43,46 @@ def direction_to_lonlat(direction: torch.Tensor) -> tuple[torch.Tensor, torch.Te
 
 def equirect_lonlat(height: int, width: int, device=None, dtype=torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
     """Longitude and latitude of every pixel centre of a W x H equirect image: two (H, W)."""
-    u = torch.arange(width, device=device, dtype=dtype)
-    v = torch.arange(height, device=device, dtype=dtype)
-    lon = 2 * math.pi * (u + 0.5) / width - math.pi
-    lat = math.pi / 2 - math.pi * (v + 0.5) / height
+    lon = column_longitude(torch.arange(width, device=device, dtype=dtype), width)
+    lat = row_latitude(torch.arange(height, device=device, dtype=dtype), height)
     return lon.expand(height, width), lat[:, None].expand(height, width)
+
+
+def column_longitude(column: torch.Tensor, width: int) -> torch.Tensor:
+    """Longitude (radians) of the pixel centres of equirect columns (float tensor, any shape)."""
+    return 2 * math.pi * (column + 0.5) / width - math.pi
+
+
+def row_latitude(row: torch.Tensor, height: int) -> torch.Tensor:
+    """Latitude (radians) of the pixel centres of equirect rows (float tensor, any shape)."""
+    return math.pi / 2 - math.pi * (row + 0.5) / height
+
+
+def view_radius(fov: torch.Tensor, height: int = 1, width: int = 1) -> torch.Tensor:
+    """Angle (radians) from a view's centre to its corners: every direction the view sees
+    lies within it. fov (V,) horizontal -> (V,)."""
+    tan_x, tan_y = _half_extents(fov, height, width)
+    return torch.atan(torch.sqrt(tan_x * tan_x + tan_y * tan_y))
+
+
+def equirect_cap_window(lon: float, lat: float, radius: float, height: int, width: int,
+                        device=None) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+    """The rows (R,) and columns (C,) of a W x H equirect image whose pixel centres hold
+    every direction within ``radius`` of (lon, lat) (radians): the cap's latitudes and,
+    unless it holds a pole, its longitudes (wrapping), a pixel of margin each side. Work on
+    the R x C window costs the cap's size, not the image's."""
+    top = math.floor((math.pi / 2 - (lat + radius)) * height / math.pi - 0.5) - 1
+    bottom = math.ceil((math.pi / 2 - (lat - radius)) * height / math.pi - 0.5) + 1
+    rows = torch.arange(max(top, 0), min(bottom, height - 1) + 1, device=device)
+    if abs(lat) + radius >= math.pi / 2 - 1e-9:
+        return rows, torch.arange(width, device=device)
+    # The widest longitude a spherical cap reaches, off the equator.
+    half = math.asin(min(1.0, math.sin(radius) / math.cos(lat))) * width / (2 * math.pi)
+    centre = (lon + math.pi) * width / (2 * math.pi) - 0.5
+    first, last = math.floor(centre - half) - 1, math.ceil(centre + half) + 1
+    if last - first + 1 >= width:
+        return rows, torch.arange(width, device=device)
+    return rows, torch.arange(first, last + 1, device=device) % width
 
 
 def equirect_directions(height: int, width: int, device=None, dtype=torch.float32) -> torch.Tensor:

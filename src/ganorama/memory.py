@@ -145,6 +145,7 @@ def plan_memory(
     start_layer: int,
     end_layer: int,
     composition_bytes: int = 0,
+    sync_bytes: int = 0,
     max_views: int | None = None,
     budget: int | None = None,
     label=lambda name: f"--{name}",
@@ -165,6 +166,7 @@ def plan_memory(
         "synced features": views * synced_feature_bytes(config, dtype, start_layer, end_layer),
         "images": image_bytes(config, views),
         "composition": composition_bytes,
+        "sync operators": sync_bytes,
     }
     fixed_total = sum(fixed.values())
     if max_views is None and budget is not None:

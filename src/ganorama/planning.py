@@ -125,6 +125,7 @@ class Planner:
         return memory.plan_memory(self.config, self.dtype, self.device, canvas.num_views * canvases,
                                   request.start_layer, request.end_layer,
                                   composition_bytes=canvas.composition_bytes(height, width),
+                                  sync_bytes=canvas.sync_bytes(self._synced_resolutions(request)),
                                   max_views=request.max_views, budget=request.memory_budget, label=label,
                                   process_bytes=self._process_bytes(request))  # fmt: skip
 
@@ -133,16 +134,22 @@ class Planner:
             return 0
         return memory.process_overhead(self.config, self.dtype, self.device, self.weights_loaded)
 
+    def _synced_resolutions(self, request: Request) -> list[int]:
+        """Feature-map sizes the synced blocks' outputs have: where sync operators are built."""
+        return self.config.block_resolutions()[request.start_layer : request.end_layer]
+
     def _canvas_for(self, request: Request, label: Label):
         """The request's canvas (shared with earlier equal ones) and output size."""
         size = self.config.output_dim
         if request.kind == "panorama":
             canvas = self._shared(SphereCanvas(self._sphere_views(request, size, label)))
-            if request.layout not in LAYOUT_NAMES and not is_dense(request.layout):  # built-in ones are tested
+            # Named and dense layouts cover the sphere by construction (their tests check
+            # it): only a user's own views are checked, which takes seconds for hundreds.
+            if request.layout not in LAYOUT_NAMES and not is_dense(request.layout):
                 self._check_coverage(canvas, label)
             width, height = _panorama_size(request, size, canvas, label)
             return canvas, width, height
-        synced = self.config.block_resolutions()[request.start_layer : request.end_layer]
+        synced = self._synced_resolutions(request)
         # The feature grids before the pixel grid: that message names the block and the
         # overlaps that work, which says more than "not a whole number of pixels".
         check_overlap(request.overlap, size, synced, first_block=request.start_layer)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ganorama.batch import Row, numbered_rows, parse_jobs, plan_rows, process_rows, read_jobs, request_differences
+from ganorama.batch import Row, RowStatus, numbered_rows, parse_jobs, plan_rows, process_rows, read_jobs, request_differences
 from ganorama.destinations import Destination
 from ganorama.errors import UsageError
 from ganorama.request import Request
@@ -161,6 +161,24 @@ def test_process_rows_writes_each_result_under_its_row_name_and_equals_a_single_
     single = tiny_generator.run(rows[1].request)
     single.save(tmp_path / "single.png")
     assert (tmp_path / "single.png").read_bytes() == (tmp_path / "row-000001.png").read_bytes()
+
+
+def test_process_rows_with_scores_reports_each_panoramas_scores_as_ganorama_score_does(tmp_path, tiny_generator):
+    from ganorama.batch.run import BatchSummary
+    from ganorama.export.io import load_panorama
+    from ganorama.scores import score_panorama
+
+    rows = numbered_rows({"kind": "panorama", **SMALL}, 2, None, 0)
+    statuses = process_rows(tiny_generator, Destination(str(tmp_path)), rows, scores=True)
+    summary = BatchSummary(total=2)
+    for status in statuses:
+        summary.add(RowStatus.from_record(status.to_record()))  # as a Ray worker hands it back
+    for entry in summary.to_dict()["done"]:
+        from_file = score_panorama(load_panorama(tmp_path / f"{entry['name']}.png")).to_dict()
+        # The saved PNG is the image rounded to 8 bits: the scores agree to that rounding.
+        for name, value in entry["scores"].items():
+            assert abs(value - from_file[name]) <= 0.02 * max(1.0, abs(value)), name
+    assert process_rows(tiny_generator, Destination(str(tmp_path / "plain")), rows[:1])[0].scores == {}
 
 
 def test_process_rows_skips_complete_results_and_replaces_an_unfinished_one(tmp_path, tiny_generator):

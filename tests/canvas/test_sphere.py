@@ -7,7 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ganorama.canvas.layouts import layout_views, seed16_layout
+from ganorama import geometry
+from ganorama.canvas.layouts import View, dense_layout, full_sphere_layout, layout_views, seed16_layout
 from ganorama.canvas.sphere import SphereCanvas
 from ganorama.errors import UsageError
 
@@ -64,6 +65,45 @@ def test_sync_operator_on_seed16_equals_pairwise_rule(height, width):
     expected = pairwise_sync(features, canvas.views, height, width)
     actual = canvas.sync_operator(height, width)(features)
     torch.testing.assert_close(actual, expected, atol=1e-5, rtol=0)
+
+
+def test_sync_operator_of_a_dense_layout_equals_pairwise_rule():
+    """Only views whose caps meet are paired when building: nothing is lost by it."""
+    canvas = SphereCanvas(dense_layout(8))
+    features = torch.randn(canvas.num_views, 2, 8, 8, generator=torch.Generator().manual_seed(3))
+    expected = pairwise_sync(features, canvas.views, 8, 8)
+    torch.testing.assert_close(canvas.sync_operator(8, 8)(features), expected, atol=1e-5, rtol=0)
+
+
+def test_sync_operator_bytes_estimate_covers_the_operators_kept():
+    canvas = SphereCanvas(dense_layout(8))
+    kept = 0
+    for size in (8, 16):
+        matrix = canvas.sync_operator(size, size).matrix
+        kept += sum(part.numel() * part.element_size() for part in (matrix.crow_indices(), matrix.col_indices(),
+                                                                      matrix.values()))  # fmt: skip
+    estimate = canvas.sync_bytes([8, 16, 16])
+    assert kept <= estimate <= 3 * kept, (kept, estimate)
+
+
+def _rolled_wide_layout() -> list[View]:
+    return [View(v.azimuth + 7, v.elevation, 25.0, v.fov + 10) for v in full_sphere_layout()]
+
+
+@pytest.mark.parametrize("views", [_rolled_wide_layout(), dense_layout(8)], ids=["rolled", "dense8"])
+def test_composition_plan_over_caps_takes_every_pixel_each_view_sees(views):
+    """Each view's pixels are found in a window around its cap; the window must hold all
+    those a projection of the whole image finds (odd sizes, a pole-holding view, wrap)."""
+    canvas = SphereCanvas(views)
+    height, width = 33, 67
+    plan = canvas.composition_plan(height, width)
+    rotation, fov = canvas.cameras(dtype=torch.float32)
+    directions = geometry.equirect_directions(height, width).reshape(-1, 3)
+    coords, in_front = geometry.project_to_views(directions, rotation, fov, 1, 1)
+    seen = in_front & (coords.abs().amax(dim=-1) <= 1)  # (V, H*W)
+    for view in range(canvas.num_views):
+        expected = torch.nonzero(seen[view], as_tuple=True)[0]
+        assert torch.equal(plan.pixels[view].long().sort().values, expected), f"view {view}"
 
 
 def test_sync_operator_syncs_several_panoramas_in_one_batch_independently():

@@ -126,3 +126,16 @@ def test_unreadable_image_message_names_the_file_not_a_buffer(capsys, tmp_path):
     status, stdout, err = run_cli(capsys, fake)
     assert_one_line_usage_error(status, err, str(fake))
     assert "object at 0x" not in err and "BytesIO" not in err
+
+
+def test_a_360_video_gets_a_viewer_beside_it(capsys, tmp_path):
+    from ganorama.export.animation import encode_360_video
+
+    video = encode_360_video((Image.new("RGB", (64, 32), (200, 40, 40)) for _ in range(3)), tmp_path / "v.mp4", 3)
+    status, stdout, err = run_cli(capsys, video)
+    assert status == 0, err
+    assert stdout.strip() == str(tmp_path / "v.html")
+    page = (tmp_path / "v.html").read_text()
+    assert '<video id="panorama"' in page and base64.b64encode(video.read_bytes()).decode() in page
+    status, _, err = run_cli(capsys, video)
+    assert_one_line_usage_error(status, err, "already exists")

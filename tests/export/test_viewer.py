@@ -665,21 +665,98 @@ def test_browser_keys_zoom_and_seam(page, viewer_url):
     assert page.errors() == []
 
 
-@pytest.mark.browser
-def test_browser_downscales_images_larger_than_the_texture_limit(page, viewer_url):
-    # Pretend the GPU's MAX_TEXTURE_SIZE is 256: the 1024 x 512 image must be shrunk first.
-    page.devtools.call("Page.addScriptToEvaluateOnNewDocument", source="""
-        (function () {
+def cap_webgl(page, texture_size: int | None = None, texture_units: int | None = None) -> None:
+    """Make the page's WebGL report a smaller MAX_TEXTURE_SIZE and/or fewer texture units,
+    as a phone's GPU does (4096 is common)."""
+    page.devtools.call("Page.addScriptToEvaluateOnNewDocument", source=f"""
+        (function () {{
           var original = WebGLRenderingContext.prototype.getParameter;
-          WebGLRenderingContext.prototype.getParameter = function (name) {
-            return name === this.MAX_TEXTURE_SIZE ? 256 : original.call(this, name);
-          };
-        })();""")
+          WebGLRenderingContext.prototype.getParameter = function (name) {{
+            if (name === this.MAX_TEXTURE_SIZE && {texture_size or 0}) return {texture_size or 0};
+            if (name === this.MAX_TEXTURE_IMAGE_UNITS && {texture_units or 0}) return {texture_units or 0};
+            return original.call(this, name);
+          }};
+        }})();""")
+
+
+@pytest.mark.browser
+def test_browser_tiles_images_larger_than_the_texture_limit_at_full_resolution(page, viewer_url):
+    # MAX_TEXTURE_SIZE 256: the 1024 x 512 image is held in 5 x 3 tiles, none downscaled.
+    cap_webgl(page, texture_size=256)
     state = page.open(viewer_url)
     assert state["error"] is None, state["error"]
-    assert (state["imageWidth"], state["imageHeight"]) == (1024, 512)
-    assert (state["textureWidth"], state["textureHeight"]) == (256, 128)
+    assert (state["textureWidth"], state["textureHeight"]) == (state["imageWidth"], state["imageHeight"]) == (1024, 512)
+    assert state["tiles"] == [5, 3]
     check_rendering(page.screenshot(), state, page.overlay_box())
+    assert page.errors() == []
+
+
+@pytest.mark.browser
+def test_browser_downscales_only_what_its_texture_units_cannot_tile(page, viewer_url):
+    # MAX_TEXTURE_SIZE 256 and 2 texture units: 2 tiles of 256 hold at most 511 x 256.
+    cap_webgl(page, texture_size=256, texture_units=2)
+    state = page.open(viewer_url)
+    assert state["error"] is None, state["error"]
+    assert state["tiles"] == [2, 1]
+    assert state["textureWidth"] <= 511 and state["textureHeight"] <= 256
+    assert state["textureWidth"] >= 400  # shrunk only as far as needed
+    check_rendering(page.screenshot(), state, page.overlay_box())
+    assert page.errors() == []
+
+
+def ramp_panorama(height: int) -> Image.Image:
+    """A colour-coded panorama whose every texel differs from its neighbours (red counts
+    columns, green rows, modulo 256; blue says which 256-block): a tile that samples the
+    wrong texel, or a filter that stops at a tile's edge, shows. Compresses well as PNG."""
+    columns = np.arange(2 * height)
+    rows = np.arange(height)
+    red = np.broadcast_to(columns % 256, (height, 2 * height))
+    green = np.broadcast_to((rows % 256)[:, None], (height, 2 * height))
+    blue = (columns[None, :] // 256 * 37 + rows[:, None] // 256 * 71) % 256
+    return Image.fromarray(np.stack((red, green, blue), axis=-1).astype(np.uint8))
+
+
+@pytest.mark.browser
+def test_browser_tiled_8192_panorama_equals_the_untiled_render_at_tile_borders(page, tmp_path):
+    """An 8192 x 4096 panorama with MAX_TEXTURE_SIZE capped at 4096 (3 tiles across) renders
+    as the same page with one 8192 texture does, zoomed in on each tile border."""
+    pano = tmp_path / "ramp.png"
+    ramp_panorama(4096).save(pano)
+    url = save_viewer(pano, tmp_path / "ramp.html").resolve().as_uri() + TEST_FLAG
+    step = math.ceil((8192 - 1) / 3)
+    views = []
+    for border in (step, 2 * step):  # the borders between tiles, a little above the equator, zoomed in
+        yaw = 2 * math.pi * (border + 0.5) / 8192 - math.pi
+        views.append(f"Object.assign(window.ganoramaViewer.state, {{yaw: {yaw}, pitch: 0.2, fov: {math.radians(20)}}});"
+                     " window.ganoramaViewer.render()")  # fmt: skip
+
+    def shots() -> list[np.ndarray]:
+        found = []
+        for view in views:
+            page.after_frame(lambda: page.evaluate(view))
+            found.append(page.screenshot().astype(int))
+        return found
+
+    state = page.open(url)
+    assert state["error"] is None, state["error"]
+    if state["tiles"] != [1, 1]:
+        pytest.skip(f"this browser's WebGL holds at most {state['textureWidth']} texels a side; the untiled "
+                    "reference needs 8192")  # fmt: skip
+    untiled = shots()
+    cap_webgl(page, texture_size=4096)  # from the next load of the page on
+    page.devtools.call("Page.navigate", url="about:blank")  # the same URL again would not reload it
+    page.wait_for("!window.ganoramaViewer", "the page to unload")
+    state = page.open(url)
+    assert state["tiles"] == [3, 1] and (state["textureWidth"], state["textureHeight"]) == (8192, 4096)
+    tiled = shots()
+    left, top, right, bottom = (int(value) for value in page.overlay_box())
+    for one, other in zip(untiled, tiled):
+        difference = np.abs(one - other).max(-1)
+        difference[max(top - 4, 0) : bottom + 4, max(left - 4, 0) : right + 4] = 0
+        # The ramp's red steps by one level a texel (and by 255 at each 256th): filter
+        # rounding moves a level here and there; a seam or a wrong texel would move many.
+        assert np.quantile(difference, 0.999) <= 3, np.quantile(difference, [0.99, 0.999, 1.0])
+        assert distinct_colours(other.astype(np.uint8)) >= 20
     assert page.errors() == []
 
 
@@ -720,4 +797,64 @@ def test_browser_page_without_the_flag_shows_the_panorama_and_no_test_hook(page,
         time.sleep(0.1)
     assert page.evaluate("typeof window.ganoramaViewer") == "undefined"
     assert page.evaluate("Object.keys(window).filter(k => /ganorama/i.test(k))") == []
+    assert page.errors() == []
+
+
+# --------------------------------------------------------------------------------------
+# 360 videos
+# --------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def pattern_video(tmp_path_factory) -> Path:
+    """A 2-second 360 MP4 (512 x 256, 12 fps) of the synthetic panorama, as animate writes them."""
+    from ganorama.export.animation import encode_360_video
+
+    frame = pattern_panorama(256)
+    return encode_360_video((frame for _ in range(24)), tmp_path_factory.mktemp("video") / "pattern.mp4", 12)
+
+
+def test_save_viewer_embeds_a_360_video_and_refuses_one_that_is_not_2_to_1(pattern_video, tmp_path):
+    from ganorama.export.animation import encode_360_video
+
+    page = save_viewer(pattern_video, tmp_path / "video.html").read_text()
+    assert '<video id="panorama"' in page and "data:video/mp4;base64," in page and "media-src data:" in page
+    square = encode_360_video((Image.new("RGB", (64, 64)) for _ in range(2)), tmp_path / "square.mp4", 2)
+    with pytest.raises(UsageError, match="square.mp4 is 64x64; a 360 video must be twice as wide"):
+        save_viewer(square, tmp_path / "square.html")
+    (tmp_path / "fake.mp4").write_bytes(b"not a video at all")
+    with pytest.raises(UsageError, match="fake.mp4 is not an MP4 video"):
+        save_viewer(tmp_path / "fake.mp4", tmp_path / "fake.html")
+
+
+@pytest.mark.browser
+def test_browser_plays_a_360_video_follows_drags_and_pauses(page, pattern_video, tmp_path):
+    url = save_viewer(pattern_video, tmp_path / "video.html").resolve().as_uri() + TEST_FLAG
+    state = page.open(url)
+    if state["error"] and "could not be decoded" in state["error"]:
+        pytest.skip("this chromium cannot decode H.264")
+    assert state["error"] is None, state["error"]
+    assert state["video"] is True and (state["textureWidth"], state["textureHeight"]) == (512, 256)
+    page.wait_for("window.ganoramaViewer.state.videoFrames > 3", "the video to play")
+    overlay = page.overlay_box()
+    # H.264 in yuv420p moves the flat colours a little: a wider tolerance than the PNG's.
+    check_rendering(page.screenshot(), page.state(), overlay, tolerance=24)
+
+    state = page.after_frame(lambda: page.drag((400, 300), (600, 300)))
+    assert math.degrees(state["yaw"]) == pytest.approx(-30, abs=1)
+    check_rendering(page.screenshot(), state, overlay, tolerance=24)
+
+    page.press(" ", "Space", 32)
+    page.wait_for("document.getElementById('panorama').paused", "the video to pause")
+    assert page.state()["paused"] is True
+    paused_at = page.evaluate("document.getElementById('panorama').currentTime")
+    frames = page.state()["videoFrames"]
+    time.sleep(0.5)
+    assert page.evaluate("document.getElementById('panorama').currentTime") == paused_at
+    assert page.state()["videoFrames"] == frames
+    assert page.evaluate("document.getElementById('play-button').textContent") == "Play"
+
+    page.press(" ", "Space", 32)
+    page.wait_for(f"window.ganoramaViewer.state.videoFrames > {frames}", "the video to play again")
+    assert page.state()["paused"] is False
+    urls = page.requested_urls()
+    assert all(url.startswith(("file:", "data:")) for url in urls), urls
     assert page.errors() == []

@@ -340,8 +340,8 @@ def ray_plan(ray, device: str, workers: int | None, batch, rows: int) -> RayPlan
     return RayPlan(device, max(1, min(workers, rows)), cpus, gpus, max(1, rows_per_task))
 
 
-def run_on_ray(ray, rows: Sequence[Row], destination: Destination, model: WorkerModel, batch, plan: RayPlan
-               ) -> Iterator[RowStatus]:  # fmt: skip
+def run_on_ray(ray, rows: Sequence[Row], destination: Destination, model: WorkerModel, batch, plan: RayPlan,
+               scores: bool = False) -> Iterator[RowStatus]:  # fmt: skip
     """Run ``rows`` on Ray Data, yielding each row's status as workers finish it."""
     import ray.data
 
@@ -351,7 +351,7 @@ def run_on_ray(ray, rows: Sequence[Row], destination: Destination, model: Worker
     model = replace(model, device=plan.device)
     statuses = dataset.map_batches(
         _RowWorker,
-        fn_constructor_kwargs=dict(out=destination.url, model=model, batch=batch, threads=threads),
+        fn_constructor_kwargs=dict(out=destination.url, model=model, batch=batch, threads=threads, scores=scores),
         batch_size=plan.rows_per_task,
         compute=ray.data.ActorPoolStrategy(size=plan.workers),
         num_cpus=plan.cpus,

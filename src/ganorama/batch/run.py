@@ -39,6 +39,8 @@ class BatchSummary:
                 values["error"] = status.error
             if status.files:
                 values["files"] = status.files
+            if status.scores:
+                values["scores"] = status.scores
             return values
 
         return {"rows": self.total, "counts": {"done": len(self.done), "skipped": len(self.skipped),
@@ -58,12 +60,13 @@ def unseen_result(destination: Destination) -> str:
 def run_batch(rows: Sequence[Row], out: str | Destination, model: WorkerModel = WorkerModel(),
               batch: int | str = 1, workers: int | None = None, address: str | None = None,
               on_status: Callable[[RowStatus], None] | None = None,
-              on_start: Callable[[int, int], None] | None = None) -> BatchSummary:  # fmt: skip
+              on_start: Callable[[int, int], None] | None = None, scores: bool = False) -> BatchSummary:  # fmt: skip
     """Make every row of ``rows`` not done yet in ``out`` on Ray (local unless
     ``address``), write summary.json there and return the summary. ``on_start(to_make,
     already_done)`` is called once Ray is up; ``on_status`` per finished row. Rows should
     be checked first (:func:`check_rows_with_model`); a row that fails is recorded, not
-    raised."""
+    raised. With ``scores``, each panorama made now has its :mod:`ganorama.scores` in
+    summary.json."""
     destination = out if isinstance(out, Destination) else Destination(out)
     destination.check()
     plan = plan_rows(rows, destination)
@@ -87,7 +90,7 @@ def run_batch(rows: Sequence[Row], out: str | Destination, model: WorkerModel = 
             seen: set[int] = set()
             sidecars = {row.index: row.sidecar_name for row in plan.todo}
             try:
-                for status in run_on_ray(ray, plan.todo, destination, model, batch, layout):
+                for status in run_on_ray(ray, plan.todo, destination, model, batch, layout, scores=scores):
                     if status.index in seen:
                         continue  # a retried task's record for a row already counted
                     seen.add(status.index)

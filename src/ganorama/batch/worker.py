@@ -41,23 +41,26 @@ class RowStatus:
     status: str
     error: str | None = None
     files: list[str] = field(default_factory=list)
+    scores: dict = field(default_factory=dict)  # ganorama.scores of a panorama made now, when asked
 
     def to_record(self) -> dict:
         return {"index": self.index, "name": self.name, "where": self.where, "status": self.status,
-                "error": self.error or "", "files": json.dumps(self.files)}  # fmt: skip
+                "error": self.error or "", "files": json.dumps(self.files), "scores": json.dumps(self.scores)}  # fmt: skip
 
     @classmethod
     def from_record(cls, record: Mapping) -> "RowStatus":
         return cls(int(record["index"]), str(record["name"]), str(record["where"]), str(record["status"]),
-                   str(record["error"]) or None, json.loads(str(record["files"])))  # fmt: skip
+                   str(record["error"]) or None, json.loads(str(record["files"])),
+                   json.loads(str(record.get("scores") or "{}")))  # fmt: skip
 
 
 def process_rows(generator, destination: Destination, rows: Sequence[Row], batch: int | str = 1,
-                 on_status: Callable[[RowStatus], None] | None = None) -> list[RowStatus]:  # fmt: skip
+                 on_status: Callable[[RowStatus], None] | None = None, scores: bool = False) -> list[RowStatus]:  # fmt: skip
     """Make and write the results of ``rows`` with ``generator`` (a Ganorama): rows whose
     result is complete in ``destination`` are skipped (a retried task finds the rows its
     killed predecessor wrote); leftovers of an unfinished write are removed first. Rows
-    sharing a canvas run ``batch`` per forward. A row that fails is reported, not raised."""
+    sharing a canvas run ``batch`` per forward. A row that fails is reported, not raised.
+    With ``scores``, a panorama's status carries its :mod:`ganorama.scores`."""
     statuses: list[RowStatus] = []
 
     def report(status: RowStatus) -> None:
@@ -72,7 +75,7 @@ def process_rows(generator, destination: Destination, rows: Sequence[Row], batch
         else:
             todo.append(row)
     for group in _groups(todo, generator, batch):
-        for status in _make_group(generator, destination, group, batch):
+        for status in _make_group(generator, destination, group, batch, scores):
             report(status)
     return statuses
 
@@ -97,7 +100,8 @@ def _groups(rows: list[Row], generator, batch) -> Iterator[list[tuple[Row, objec
     return runs_of((planned(row) for row in rows), key_and_limit)
 
 
-def _make_group(generator, destination: Destination, group: list[tuple[Row, object]], batch) -> Iterator[RowStatus]:
+def _make_group(generator, destination: Destination, group: list[tuple[Row, object]], batch,
+                scores: bool = False) -> Iterator[RowStatus]:  # fmt: skip
     """Generate a group in one forward and write each result; if the forward fails, run
     the rows one by one so that only the bad row fails."""
     rows = [row for row, _ in group]
@@ -111,20 +115,29 @@ def _make_group(generator, destination: Destination, group: list[tuple[Row, obje
             yield _failed(rows[0], error)
             return
         for item in group:
-            yield from _make_group(generator, destination, [item], 1)
+            yield from _make_group(generator, destination, [item], 1, scores)
         return
     for row, result in zip(rows, results):
-        yield _write(destination, row, result)
+        yield _write(destination, row, result, scores)
 
 
-def _write(destination: Destination, row: Row, result) -> RowStatus:
+def _write(destination: Destination, row: Row, result, scores: bool = False) -> RowStatus:
     try:
         for name in row.file_names().values():  # an unfinished write by a killed worker
             destination.remove(name)
         files = destination.save(result, row.name, row.request.format)
     except Exception as error:  # noqa: BLE001
         return _failed(row, error)
-    return RowStatus(row.index, row.name, row.where, "done", files=files)
+    return RowStatus(row.index, row.name, row.where, "done", files=files, scores=_scores(result) if scores else {})
+
+
+def _scores(result) -> dict:
+    """A panorama's seam and pole scores; other kinds (flat images) have none."""
+    if result.canvas.projection != "equirectangular":
+        return {}
+    from ganorama.scores import score_panorama
+
+    return score_panorama(result.image).to_dict()
 
 
 def _failed(row: Row | None, error: BaseException) -> RowStatus:
@@ -140,7 +153,7 @@ def _failed(row: Row | None, error: BaseException) -> RowStatus:
 class _RowWorker:
     """A Ray Data worker: loads the model once, then makes and writes batches of rows."""
 
-    def __init__(self, out: str, model: WorkerModel, batch, threads: int | None):
+    def __init__(self, out: str, model: WorkerModel, batch, threads: int | None, scores: bool = False):
         import torch
 
         from ganorama.devices import tune_cpu_allocator
@@ -151,6 +164,7 @@ class _RowWorker:
             torch.set_num_threads(threads)
         self.destination = Destination(out)
         self.batch = batch
+        self.scores = scores
         self.generator = None
         self.load_error = None
         try:
@@ -172,6 +186,6 @@ class _RowWorker:
                 statuses.append(RowStatus(int(record["index"]), str(record["name"]), str(record["where"]),
                                           "failed", error=str(error)))  # fmt: skip
         if rows:
-            statuses += process_rows(self.generator, self.destination, rows, self.batch)
+            statuses += process_rows(self.generator, self.destination, rows, self.batch, scores=self.scores)
         columns = [status.to_record() for status in statuses]
         return {key: [column[key] for column in columns] for key in RowStatus(0, "", "", "").to_record()}

@@ -15,7 +15,7 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
-from ganorama.canvas.sync import SyncOperator
+from ganorama.canvas.sync import SyncOperator, operator_bytes, operators_bytes
 from ganorama.canvas.tiling import DEFAULT_OVERLAP, check_grid, check_overlap, check_wrap, stride_for
 from ganorama.errors import UsageError
 
@@ -124,6 +124,17 @@ class PlaneCanvas:
         if key not in self._operators:
             self._operators[key] = self._build_sync_operator(height, width, device)
         return self._operators[key]
+
+    def sync_bytes(self, resolutions) -> int:
+        """Memory of the cached sync operators at these feature-map sizes, estimated before
+        building them: each feature keeps itself and one tap of every other tile covering its
+        cell (about (tile / stride)^2 - 1 of them), all tiles built at once."""
+        overlapping = max(1.0, self.tile_size / max(self.stride, 1)) ** 2
+        sizes = []
+        for size in set(resolutions):
+            rows = self.num_views * size * size
+            sizes.append(operator_bytes(rows, overlapping, rows))
+        return operators_bytes(sizes)
 
     def feature_cells(self, height: int, width: int) -> torch.Tensor:
         """(V*h*w,) flat canvas-cell index of every tile feature, in the operator's

@@ -11,13 +11,12 @@ import torch.nn.functional as F
 
 from ganorama import geometry
 from ganorama.canvas.layouts import DEFAULT_LAYOUT, View, full_sphere_layout, layout_views
-from ganorama.canvas.sync import SyncOperator
+from ganorama.canvas.sync import SyncOperator, operator_bytes, operators_bytes
 from ganorama.errors import UsageError
 
 
 # Directions sampled when checking that a layout leaves no hole (about 0.7 degree apart).
 _COVERAGE_GRID = (256, 512)
-_COVERAGE_VIEWS_AT_ONCE = 32
 
 
 def check_covers_sphere(views, label: str) -> None:
@@ -25,15 +24,11 @@ def check_covers_sphere(views, label: str) -> None:
     have a hole), sampled on a fine equirect grid."""
     height, width = _COVERAGE_GRID
     canvas = SphereCanvas(list(views))
-    rotation, fov = canvas.cameras(dtype=torch.float32)
-    directions = geometry.equirect_directions(height, width).reshape(-1, 3)
-    covered = torch.zeros(directions.shape[0], dtype=torch.bool)
-    # A few views at a time: the projections of every direction into thousands of views
-    # at once would take gigabytes.
-    for first in range(0, len(canvas.views), _COVERAGE_VIEWS_AT_ONCE):
-        chunk = slice(first, first + _COVERAGE_VIEWS_AT_ONCE)
-        coords, in_front = geometry.project_to_views(directions, rotation[chunk], fov[chunk], 1, 1)
-        covered |= (in_front & (coords.abs().amax(dim=-1) < 1)).any(dim=0)
+    covered = torch.zeros(height * width, dtype=torch.bool)
+    # View by view over its cap: all views at once held views x grid directions (2 GB for
+    # a dense layout's 334 views).
+    for flat, coords in canvas.view_pixels(height, width):
+        covered[flat[coords.abs().amax(dim=-1) < 1]] = True
     if bool(covered.all()):
         return
     lon, lat = geometry.equirect_lonlat(height, width)
@@ -62,6 +57,11 @@ def _view_solid_angle(fov_degrees: float) -> float:
     """Solid angle (steradians) of a square pinhole view with this field of view."""
     half = math.tan(math.radians(fov_degrees) / 2)
     return 4 * math.asin(half * half / (1 + half * half))
+
+
+def _pixel_index_dtype(height: int, width: int) -> torch.dtype:
+    """Half the memory of int64 for a cached plan's pixel indices, wherever they fit."""
+    return torch.int32 if height * width < 2**31 else torch.int64
 
 
 @dataclass(frozen=True)
@@ -115,11 +115,54 @@ class SphereCanvas:
         """Memory of the cached composition plan and the composed image, estimated
         before building it: the views cover the sphere about ``coverage`` times, each
         covered pixel costing an index, a sampling position and a weight."""
-        coverage = sum(_view_solid_angle(view.fov) for view in self.views) / (4 * math.pi)
         pixels = height * width
-        per_covered_pixel = 8 + 8 + 4
-        # The plan, plus while building it: directions, per-view coordinates and masks.
-        return int(pixels * (coverage * per_covered_pixel + 12 + 12 + 4 + 3 * 4 + 8))
+        # A pixel index (int32), a sampling position and a weight, and the weight before
+        # it is normalised, while the plan is made.
+        per_covered_pixel = 4 + 8 + 4 + 4
+        # The weight total and interior mask while planning; the composed image and its
+        # copies while it is written.
+        per_pixel = 4 + 1 + 3 * 4 + 3 * 4
+        return int(pixels * (self._coverage() * per_covered_pixel + per_pixel))
+
+    def view_pixels(self, height: int, width: int, device=None):
+        """Per view, the pixels of a W x H equirect image it sees (borders included): their
+        flat indices (K,) and grid_sample coordinates in the view (K, 2). Lazy, one view at
+        a time over its cap only: time and memory follow the views' area, not views x image
+        (a dense layout's 334 views at 2048 x 1024 took 20 s and, through the allocator's
+        fragments, gigabytes)."""
+        rotation, fov = self.cameras(device=device, dtype=torch.float32)
+        centre_lon, centre_lat, radius = self._caps()
+        for view in range(self.num_views):
+            rows, columns = geometry.equirect_cap_window(centre_lon[view], centre_lat[view], radius[view], height,
+                                                         width, device=device)  # fmt: skip
+            directions = geometry.lonlat_to_direction(geometry.column_longitude(columns.float(), width)[None, :],
+                                                      geometry.row_latitude(rows.float(), height)[:, None])  # fmt: skip
+            coords, in_front = geometry.project_to_views(directions.reshape(-1, 3), rotation[view : view + 1],
+                                                         fov[view : view + 1], 1, 1)  # fmt: skip
+            coords, in_front = coords[0], in_front[0]  # (K, 2), (K,)
+            inside = in_front & (coords.abs().amax(dim=-1) <= 1)
+            yield (rows[:, None] * width + columns[None, :]).reshape(-1)[inside], coords[inside]
+
+    def _caps(self) -> tuple[list[float], list[float], list[float]]:
+        """Each view's centre (lon, lat) and the radius of the cap it sees, in radians."""
+        angles = torch.tensor([[v.azimuth, v.elevation, v.fov] for v in self.views], dtype=torch.float64)
+        angles = angles.mul_(math.pi / 180)
+        radius = geometry.view_radius(angles[:, 2])
+        return angles[:, 0].tolist(), angles[:, 1].tolist(), radius.tolist()
+
+    def sync_bytes(self, resolutions) -> int:
+        """Memory of the cached sync operators at these feature-map sizes (h = w), estimated
+        before building them: each feature keeps itself and four bilinear taps of every other
+        view holding its direction (about ``coverage - 1`` of them), built view by view."""
+        others = self._coverage() - 1
+        sizes = [operator_bytes(self.num_views * size * size, 1 + 4 * others, size * size) for size in set(resolutions)]
+        # The cameras' rays at the largest size, float64, while building.
+        rays = 24 * self.num_views * max(resolutions, default=0) ** 2
+        return operators_bytes(sizes) + rays
+
+    def _coverage(self) -> float:
+        """How many views see a direction, on average over the sphere."""
+        return sum(_view_solid_angle(view.fov) for view in self.views) / (4 * math.pi)
 
     @property
     def num_views(self) -> int:
@@ -144,18 +187,27 @@ class SphereCanvas:
         return self._operators[key]
 
     def _build_sync_operator(self, height: int, width: int, device) -> SyncOperator:
+        blocks = self._sync_samples(height, width)
+        return SyncOperator.from_sample_blocks(self.num_views, height, width, blocks, device)
+
+    def _sync_samples(self, height: int, width: int):
+        """The sync's samples view by view (lazily: one view's alive at once), as
+        :meth:`SyncOperator.from_sample_blocks` takes them."""
         rotation, fov = self.cameras()
         rays = geometry.view_rays(rotation, fov, height, width)  # (V, h, w, 3)
         pixels_per_view = height * width
-        targets, sources, tap_weights = [], [], []
-        # One iteration per target view, vectorised over all source views and pixels.
+        overlapping = self._overlapping_views()
+        # One iteration per target view, vectorised over the source views whose caps meet
+        # its own (all views would make a dense layout's build quadratic in views).
         for target_view in range(self.num_views):
-            coords, in_front = geometry.project_to_views(rays[target_view], rotation, fov, height, width)
-            pixel = geometry.normalised_to_pixel(coords, height, width)  # (V, h, w, 2)
+            neighbours = overlapping[target_view]
+            coords, in_front = geometry.project_to_views(rays[target_view], rotation[neighbours], fov[neighbours],
+                                                         height, width)  # fmt: skip
+            pixel = geometry.normalised_to_pixel(coords, height, width)  # (N, h, w, 2)
             column, row = pixel[..., 0], pixel[..., 1]
             inside = in_front & (column >= 0) & (column <= width - 1) & (row >= 0) & (row <= height - 1)
-            inside[target_view] = False
-            source_view, target_row, target_column = torch.nonzero(inside, as_tuple=True)
+            neighbour, target_row, target_column = torch.nonzero(inside, as_tuple=True)
+            source_view = neighbours[neighbour]
             column, row = column[inside], row[inside]
             # Bilinear taps; clamping the base keeps the last pixel centre (weight 1 on it).
             column0 = column.floor().clamp(max=max(width - 2, 0)).long()
@@ -164,13 +216,22 @@ class SphereCanvas:
             column1 = (column0 + 1).clamp(max=width - 1)
             row1 = (row0 + 1).clamp(max=height - 1)
             base = source_view * pixels_per_view
-            sources.append(torch.stack((base + row0 * width + column0, base + row0 * width + column1,
-                                        base + row1 * width + column0, base + row1 * width + column1), dim=1))  # fmt: skip
-            tap_weights.append(torch.stack(((1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy), dim=1))
-            targets.append(target_view * pixels_per_view + target_row * width + target_column)
-        return SyncOperator.from_samples(
-            self.num_views, height, width, torch.cat(targets), torch.cat(sources), torch.cat(tap_weights), device
-        )
+            sources = torch.stack((base + row0 * width + column0, base + row0 * width + column1,
+                                   base + row1 * width + column0, base + row1 * width + column1), dim=1)  # fmt: skip
+            tap_weights = torch.stack(((1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy), dim=1)
+            first = target_view * pixels_per_view
+            yield first, first + pixels_per_view, first + target_row * width + target_column, sources, tap_weights
+
+    def _overlapping_views(self) -> list[torch.Tensor]:
+        """Per view, the other views whose caps meet its own (V x (N_v,) indices): the only
+        ones that can see a direction it sees."""
+        lon, lat, radius = (torch.tensor(values, dtype=torch.float64) for values in self._caps())
+        centres = geometry.lonlat_to_direction(lon, lat)  # (V, 3)
+        apart = torch.acos((centres @ centres.T).clamp(-1, 1))
+        # A little slack: the caps' pixel-centre ranges are a hair narrower than the caps.
+        meets = apart <= radius[:, None] + radius[None, :] + 1e-6
+        meets.fill_diagonal_(False)
+        return [torch.nonzero(row, as_tuple=True)[0] for row in meets]
 
     # --- composition -----------------------------------------------------------------
 
@@ -183,24 +244,18 @@ class SphereCanvas:
     def _build_composition_plan(self, height: int, width: int, device) -> CompositionPlan:
         if height < 1 or width < 1:
             raise UsageError(f"panorama size {width}x{height} is invalid; width and height must be >= 1")
-        rotation, fov = self.cameras(device=device, dtype=torch.float32)
-        directions = geometry.equirect_directions(height, width, device=device).reshape(-1, 3)
         pixels, grids, weights = [], [], []
         total = torch.zeros(height * width, device=device)
         interior = torch.zeros(height * width, dtype=torch.bool, device=device)
-        for view in range(self.num_views):  # per view: memory stays O(H * W)
-            coords, in_front = geometry.project_to_views(directions, rotation[view : view + 1], fov[view : view + 1], 1, 1)
-            coords, in_front = coords[0], in_front[0]  # (H*W, 2), (H*W,)
-            inside = in_front & (coords.abs().amax(dim=-1) <= 1)
-            flat = torch.nonzero(inside, as_tuple=True)[0]
-            weight = geometry.border_weight(coords[flat])
+        for flat, coords in self.view_pixels(height, width, device):
+            weight = geometry.border_weight(coords)
             interior[flat[weight > 0]] = True
             # A pixel lying exactly on view borders only still takes those views, equally
             # weighted, rather than coming out black.
             weight = weight + 1e-9
             total.index_add_(0, flat, weight)
-            pixels.append(flat)
-            grids.append(coords[flat].view(1, 1, -1, 2))
+            pixels.append(flat.to(_pixel_index_dtype(height, width)))
+            grids.append(coords.view(1, 1, -1, 2))
             weights.append(weight)
         if not (total > 0).all():
             missing = int((total <= 0).sum())

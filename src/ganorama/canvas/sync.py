@@ -10,8 +10,35 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import Iterable, Tuple
 
 import torch
+
+# (first, stop, target (K,), source (K, T), tap_weight (K, T)): the samples of the features
+# first <= target < stop.
+SampleBlock = Tuple[int, int, torch.Tensor, torch.Tensor, torch.Tensor]
+# Bytes of the kept CSR matrix per entry (float32 value, int64 column) and per row (int64 offset).
+_BYTES_PER_ENTRY, _BYTES_PER_ROW = 12, 8
+# Bytes per entry alive while one block's rows are built: int64 rows and columns, float64
+# values and their copies while sorting and summing (measured about 90 on a CPU).
+_BUILD_BYTES_PER_ENTRY = 100
+
+
+def operator_bytes(rows: int, entries_per_row: float, block_rows: int) -> tuple[int, int]:
+    """Memory of one sync operator of ``rows`` rows with about ``entries_per_row`` entries
+    each, built ``block_rows`` rows at a time: (bytes kept, bytes alive only while building:
+    one block's working copies and the joining of the blocks)."""
+    entries = rows * entries_per_row
+    kept = int(entries * _BYTES_PER_ENTRY + rows * _BYTES_PER_ROW)
+    building = int(block_rows * entries_per_row * _BUILD_BYTES_PER_ENTRY + entries * _BYTES_PER_ENTRY)
+    return kept, building
+
+
+def operators_bytes(sizes: Iterable[tuple[int, int]]) -> int:
+    """Peak memory of a canvas's cached operators, from (kept, building) per operator: all
+    kept at once, one built at a time."""
+    sizes = list(sizes)
+    return sum(kept for kept, _ in sizes) + max((building for _, building in sizes), default=0)
 
 
 @dataclass(frozen=True)
@@ -43,20 +70,34 @@ class SyncOperator:
         Each feature becomes (itself + sum of its samples) / (1 + number of samples).
         """
         size = num_views * height * width
-        samples_per_target = torch.bincount(target, minlength=size).to(torch.float64)
-        divisor = 1.0 + samples_per_target
-        taps = source.shape[1]
-        rows = torch.cat((torch.arange(size), target.repeat_interleave(taps)))
-        columns = torch.cat((torch.arange(size), source.reshape(-1)))
-        values = torch.cat((torch.ones(size, dtype=torch.float64), tap_weight.reshape(-1).to(torch.float64)))
-        values = values / divisor[rows]
-        keep = values != 0
-        matrix = torch.sparse_coo_tensor(
-            torch.stack((rows[keep], columns[keep])), values[keep].float(), (size, size), check_invariants=True
-        ).coalesce()
+        return cls.from_sample_blocks(num_views, height, width, [(0, size, target, source, tap_weight)], device)
+
+    @classmethod
+    def from_sample_blocks(cls, num_views: int, height: int, width: int, blocks: Iterable[SampleBlock],
+                           device=None) -> "SyncOperator":  # fmt: skip
+        """Build from samples given block by block, each block ``(first, stop, target,
+        source, tap_weight)`` holding the samples (as in :meth:`from_samples`) of the targets
+        ``first <= target < stop``, the blocks in order and together covering every feature.
+        A lazy iterable of blocks (a view's samples each) keeps the build's memory near the
+        matrix's own: only one block's samples and working copies are alive at once."""
+        size = num_views * height * width
+        row_counts, columns, values = [], [], []
+        expected_first = 0
+        for first, stop, target, source, tap_weight in blocks:
+            if first != expected_first or stop <= first:
+                raise ValueError(f"sample block [{first}, {stop}) does not follow row {expected_first}")
+            expected_first = stop
+            counts, block_columns, block_values = _csr_rows(first, stop, size, target, source, tap_weight)
+            row_counts.append(counts)
+            columns.append(block_columns)
+            values.append(block_values)
+        if expected_first != size:
+            raise ValueError(f"sample blocks cover rows [0, {expected_first}) of {size}")
+        crow = torch.cat((torch.zeros(1, dtype=torch.int64), torch.cat(row_counts).cumsum(0)))
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-            csr = matrix.to_sparse_csr().to(device)
+            csr = torch.sparse_csr_tensor(crow, torch.cat(columns), torch.cat(values), (size, size),
+                                          check_invariants=True).to(device)
         return cls(csr, num_views, height, width)
 
     def __call__(self, features: torch.Tensor) -> torch.Tensor:
@@ -77,3 +118,24 @@ class SyncOperator:
         synced = torch.sparse.mm(self.matrix, stacked)
         synced = synced.view(self.num_views, height * width, canvases, channels).permute(2, 0, 3, 1)
         return synced.reshape(batch, channels, height, width).to(features.dtype)
+
+
+def _csr_rows(first: int, stop: int, size: int, target: torch.Tensor, source: torch.Tensor,
+              tap_weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
+    """Rows ``first..stop`` of the sync matrix in CSR order: entries per row (stop - first,),
+    their columns (int64) and values (float32), sorted by row then column, equal entries
+    summed. Each row is (itself + its samples) / (1 + number of samples), in float64."""
+    rows_here = stop - first
+    local = target - first
+    divisor = 1.0 + torch.bincount(local, minlength=rows_here).to(torch.float64)
+    taps = source.shape[1]
+    rows = torch.cat((torch.arange(rows_here), local.repeat_interleave(taps)))
+    columns = torch.cat((torch.arange(first, stop), source.reshape(-1)))
+    values = torch.cat((torch.ones(rows_here, dtype=torch.float64), tap_weight.reshape(-1).to(torch.float64)))
+    values = values / divisor[rows]
+    keep = values != 0
+    keys, order = torch.sort(rows[keep] * size + columns[keep])
+    keys, inverse = torch.unique_consecutive(keys, return_inverse=True)
+    summed = torch.zeros(len(keys), dtype=torch.float64).index_add_(0, inverse, values[keep][order])
+    rows_sorted = torch.div(keys, size, rounding_mode="floor")
+    return torch.bincount(rows_sorted, minlength=rows_here), keys % size, summed.float()

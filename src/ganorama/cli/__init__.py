@@ -27,6 +27,7 @@ SUBCOMMANDS = (
     "turntable",
     "animate",
     "mesh",
+    "score",
 )
 
 

@@ -96,6 +96,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                           "here); ganorama must be installed on its nodes and --weights readable there")  # fmt: skip
     run.add_argument("--batch", default="1", metavar="K|auto",
                      help="rows per forward where their canvases match (auto: as many as --max_views holds)")
+    run.add_argument("--scores", action="store_true",
+                     help="add each panorama's seam and pole scores (see ganorama score) to summary.json")
     run.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors (no progress bar)")
     return parser
 
@@ -126,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
     with BatchProgress(len(rows), quiet=args.quiet) as progress:
         summary = batch_lib.run_batch(rows, destination, model, batch=batch, workers=args.workers,
                                       address=args.address, on_status=progress.row_finished,
-                                      on_start=progress.start)  # fmt: skip
+                                      on_start=progress.start, scores=args.scores)  # fmt: skip
     for status in summary.failed[:FAILURES_SHOWN]:
         print(f"{status.where} ({status.name}): {status.error}", file=sys.stderr)
     if len(summary.failed) > FAILURES_SHOWN:

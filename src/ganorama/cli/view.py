@@ -1,4 +1,4 @@
-"""``ganorama view PANO.png [-o PANO.html]``: an offline 360° viewer in one HTML file."""
+"""``ganorama view PANO.png|VIDEO.mp4 [-o PANO.html]``: an offline 360° viewer in one HTML file."""
 from __future__ import annotations
 
 import argparse
@@ -7,9 +7,11 @@ from ganorama.cli.parsing import ArgumentParser, add_subparser
 
 DESCRIPTION = """\
 Write one self-contained HTML file that shows an equirectangular panorama (PNG or JPEG,
-twice as wide as tall) in any WebGL browser, offline: the image is embedded in the page
-and nothing is loaded from the network. Drag, wheel, arrow keys or WASD to look around;
-G shows the panorama on a globe. An existing file is never replaced.
+twice as wide as tall) or plays a 360 video (an H.264 MP4 such as ganorama animate writes)
+in any WebGL browser, offline: the image or video is embedded in the page and nothing is
+loaded from the network. Drag, wheel, arrow keys or WASD to look around; G shows the
+panorama on a globe; space or K pauses a video. A panorama larger than the GPU's texture
+limit is shown at full resolution from tiles. An existing file is never replaced.
 
 examples:
   ganorama view out/panorama/0.png
@@ -24,7 +26,7 @@ def add_parser(subparsers) -> ArgumentParser:
         help="write an offline HTML 360° viewer for a panorama",
         description=DESCRIPTION,
     )
-    parser.add_argument("panorama", metavar="PANO", help="equirectangular PNG or JPEG image (2:1)")
+    parser.add_argument("panorama", metavar="PANO", help="equirectangular PNG or JPEG image, or 360 MP4 video (2:1)")
     parser.add_argument(
         "-o",
         "--output",

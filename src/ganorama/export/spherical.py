@@ -128,6 +128,23 @@ def _without(data: bytes, start: int, end: int, kinds: set[bytes]) -> bytes:
     return b"".join(data[offset:after] for kind, offset, _, after in iter_boxes(data, start, end) if kind not in kinds)
 
 
+def video_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) of the first video track of an MP4 held in ``data``, from its track
+    header (``tkhd``: 16.16 fixed-point width and height at its end); None without one.
+    Raises GanoramaError for broken boxes."""
+    for kind, _, payload, after in iter_boxes(data):
+        if kind != b"moov":
+            continue
+        for track, _, track_payload, track_after in iter_boxes(data, payload, after):
+            if track != b"trak" or not _is_video_track(data, track_payload, track_after):
+                continue
+            for inner, _, inner_payload, inner_after in iter_boxes(data, track_payload, track_after):
+                if inner == b"tkhd" and inner_after - inner_payload >= 8:
+                    width, height = struct.unpack(">II", data[inner_after - 8 : inner_after])
+                    return width >> 16, height >> 16
+    return None
+
+
 def _is_video_track(data: bytes, start: int, end: int) -> bool:
     """Whether the ``trak`` payload ``data[start:end]`` has a ``vide`` handler."""
     for kind, _, payload, after in iter_boxes(data, start, end):

@@ -20,11 +20,12 @@ from ganorama.errors import UsageError
 from ganorama.files import write_bytes_atomic
 from ganorama.formats import open_image, pixel_limit_reason
 
-#: Image types a browser can decode that the viewer accepts, by MIME type.
-SUPPORTED_MIME_TYPES = ("image/png", "image/jpeg")
+#: Media a browser can decode that the viewer accepts, by MIME type: images and 360 videos.
+SUPPORTED_MIME_TYPES = ("image/png", "image/jpeg", "video/mp4")
+VIDEO_SUFFIXES = (".mp4", ".m4v")
 
 _PIL_FORMAT_TO_MIME = {"PNG": "image/png", "JPEG": "image/jpeg"}
-_PLACEHOLDER = re.compile(r"\{\{(TITLE|IMAGE_DATA_URI)\}\}")
+_PLACEHOLDER = re.compile(r"\{\{(TITLE|MEDIA)\}\}")
 
 
 def _template() -> str:
@@ -32,7 +33,8 @@ def _template() -> str:
 
 
 def render_viewer_html(image_bytes: bytes, mime: str, title: str) -> str:
-    """The viewer page for an encoded equirectangular image (``image/png`` or ``image/jpeg``).
+    """The viewer page for an encoded equirectangular image (``image/png`` or ``image/jpeg``)
+    or 360 video (``video/mp4``, played as a looping video texture).
 
     The bytes are embedded unchanged; ``title`` is shown as the page title and in the
     overlay (HTML-escaped). No validation of the image itself happens here.
@@ -41,10 +43,11 @@ def render_viewer_html(image_bytes: bytes, mime: str, title: str) -> str:
         raise UsageError(f"image type {mime!r} is not supported by the viewer; use one of {', '.join(SUPPORTED_MIME_TYPES)}")
     if not image_bytes:
         raise UsageError("the panorama image is empty")
-    values = {
-        "TITLE": html.escape(" ".join(str(title).split()) or "Panorama"),
-        "IMAGE_DATA_URI": f"data:{mime};base64,{base64.b64encode(image_bytes).decode('ascii')}",
-    }
+    uri = f"data:{mime};base64,{base64.b64encode(image_bytes).decode('ascii')}"
+    # A video loops, starts muted (browsers play only muted media by themselves) and inline.
+    media = (f'<video id="panorama" hidden loop muted playsinline autoplay src="{uri}"></video>'
+             if mime.startswith("video/") else f'<img id="panorama" alt="" hidden src="{uri}">')  # fmt: skip
+    values = {"TITLE": html.escape(" ".join(str(title).split()) or "Panorama"), "MEDIA": media}
     # One pass, so that a title which happens to contain a placeholder stays literal text.
     return _PLACEHOLDER.sub(lambda match: values[match.group(1)], _template())
 
@@ -73,6 +76,8 @@ def read_panorama_for_viewer(panorama_path: str | os.PathLike) -> tuple[bytes, s
     if not path.is_file():
         raise UsageError(f"{path} is not a file")
     data = path.read_bytes()
+    if path.suffix.lower() in VIDEO_SUFFIXES:
+        return _checked_video(path, data), "video/mp4"
     try:
         with open_image(io.BytesIO(data)) as image:
             image_format = image.format
@@ -90,6 +95,23 @@ def read_panorama_for_viewer(panorama_path: str | os.PathLike) -> tuple[bytes, s
             f"{path} is {width}x{height}; an equirectangular panorama must be twice as wide as it is tall (2:1)"
         )
     return data, mime
+
+
+def _checked_video(path: Path, data: bytes) -> bytes:
+    """An MP4's bytes, once its first video track is known to be 2:1 (equirectangular)."""
+    from ganorama.errors import GanoramaError
+    from ganorama.export.spherical import video_size
+
+    try:
+        size = video_size(data) if data[4:8] == b"ftyp" else None
+    except GanoramaError as error:
+        raise UsageError(f"{path} is not a readable MP4 ({error})") from None
+    if size is None:
+        raise UsageError(f"{path} is not an MP4 video (no video track found); the viewer plays H.264 MP4s")
+    width, height = size
+    if width != 2 * height:
+        raise UsageError(f"{path} is {width}x{height}; a 360 video must be twice as wide as it is tall (2:1)")
+    return data
 
 
 def default_viewer_path(panorama_path: str | os.PathLike) -> Path:
