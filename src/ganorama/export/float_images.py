@@ -119,8 +119,8 @@ def read_exr(path: str | os.PathLike) -> tuple[torch.Tensor, dict]:
 
     file = OpenEXR.File(str(path))
     channels, header = file.channels(), file.header()
-    if "RGB" in channels:
-        rgb = channels["RGB"].pixels
+    if "RGB" in channels or "RGBA" in channels:  # the bindings group interleaved channels by name
+        rgb = channels["RGB" if "RGB" in channels else "RGBA"].pixels[..., :3]
     elif all(name in channels for name in "RGB"):
         rgb = np.stack([channels[name].pixels for name in "RGB"], axis=-1)
     else:
