@@ -19,7 +19,7 @@ run that fails part-way leaves nothing behind.
 examples:
   ganorama skybox --engine list
   ganorama skybox out/panorama/0.png --engine unity
-  ganorama skybox out/panorama/0.png --engine godot --format exr -o godot_sky
+  ganorama skybox out/panorama/0.png --engine godot --format hdr -o sky_godot
 """
 
 
