@@ -159,17 +159,16 @@ def horizontal_cross(faces: dict[str, torch.Tensor]) -> torch.Tensor:
 SAVE_BYTES_PER_FACE_PIXEL = 126
 # Per panorama pixel: the float32 panorama and the seam-padded copy sampling makes.
 SAVE_BYTES_PER_PANORAMA_PIXEL = 28
-# Upper estimate of the files: PNG of photographic content stays under raw RGB size.
-FILE_BYTES_PER_PIXEL = 3
+# Upper estimate of the files' bytes per pixel, by format: PNG and JPEG of photographic
+# content stay under raw RGB size; 16-bit PNG at raw size, EXR float32 (ZIP rarely gains
+# on noise), RGBE's four bytes plus run counts.
+FILE_BYTES_PER_PIXEL = {"png": 3, "jpg": 3, "png16": 6, "exr": 12, "hdr": 5}
 FILE_PIXELS_PER_FACE_PIXEL = 6 + 12  # six faces, and the cross of 4 x 3 faces
 
 
 # Float formats keep the six faces and the cross as float32 RGB until written (12 bytes a
 # pixel, 18 face areas), and encode from a float copy.
 FLOAT_SAVE_BYTES_PER_FACE_PIXEL = 12 * FILE_PIXELS_PER_FACE_PIXEL + 24
-# Upper file sizes per pixel of the float formats: 16-bit PNG at raw size, EXR float32
-# (ZIP rarely gains on noise), RGBE's four bytes plus run counts.
-FLOAT_FILE_BYTES_PER_PIXEL = {"png16": 6, "exr": 12, "hdr": 5}
 
 
 def cubemap_memory_bytes(face_size: int, height: int, width: int, float_faces: bool = False) -> int:
@@ -181,8 +180,7 @@ def cubemap_memory_bytes(face_size: int, height: int, width: int, float_faces: b
 
 def cubemap_file_bytes(face_size: int, format: str = "png") -> int:
     """Estimated upper size (bytes) of the seven files of :func:`save_cubemap`."""
-    per_pixel = FLOAT_FILE_BYTES_PER_PIXEL.get(format, FILE_BYTES_PER_PIXEL)
-    return per_pixel * FILE_PIXELS_PER_FACE_PIXEL * face_size * face_size
+    return FILE_BYTES_PER_PIXEL[format] * FILE_PIXELS_PER_FACE_PIXEL * face_size * face_size
 
 
 def cube_face(equirect: torch.Tensor, index: int, size: int, frame=GL_FRAME) -> torch.Tensor:

@@ -9,6 +9,9 @@ Where the XMP packet goes:
 - PNG: an ``iTXt`` chunk with the keyword ``XML:com.adobe.xmp`` (the XMP spec, part 3);
 - JPEG: an APP1 segment starting ``http://ns.adobe.com/xap/1.0/\\0`` (Pillow writes it
   from ``save(..., xmp=...)``).
+
+Float images (:func:`float_image_metadata`): a 16-bit PNG carries the same ``iTXt``
+packet; an EXR the sidecar JSON as a string header attribute; a Radiance file nothing.
 """
 from __future__ import annotations
 

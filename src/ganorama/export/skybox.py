@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from ganorama.engines import CUBE_FACES, README_NAME, EnginePreset, Piece, check_preset_options
-from ganorama.export.cubemap import all_or_nothing, cube_face, cubemap_memory_bytes
+from ganorama.export.cubemap import FILE_BYTES_PER_PIXEL, all_or_nothing, cube_face, cubemap_memory_bytes
 from ganorama.export.io import PanoramaSource, as_panorama, panorama_size, save_image
 from ganorama.formats import FLOAT_FORMATS, suffix_for
 
@@ -87,7 +87,7 @@ def save_skybox(equirect: PanoramaSource, outdir: str | os.PathLike, preset: Eng
     size = face_size_for(preset, width, face_size)
     what = f"a {preset.title} skybox with {size}x{size} faces"
     check_memory(skybox_memory_bytes(preset, size, height, width), what)
-    check_disk(_file_bytes(preset, size, height, width), outdir, what)
+    check_disk(_file_bytes(preset, fmt, size, height, width), outdir, what)
 
     source = as_panorama(equirect)
     source = source if source.is_floating_point() else source.float()
@@ -128,11 +128,8 @@ def _write_text(path: Path, text: str) -> None:
     write_with(path, lambda temp: Path(temp).write_text(text, encoding="utf-8"))
 
 
-# Upper bytes per pixel of each format's files (PNG and JPEG of photographs stay under raw).
-_FILE_BYTES_PER_PIXEL = {"png": 3, "jpg": 3, "png16": 6, "exr": 12, "hdr": 5}
-
-
-def _file_bytes(preset: EnginePreset, size: int, height: int, width: int) -> int:
+def _file_bytes(preset: EnginePreset, format: str, size: int, height: int, width: int) -> int:
+    """Upper estimate of the bytes a preset's files take, with room for the README."""
     pixels = 0
     for piece in preset.pieces:
         if piece.cells is None:
@@ -140,7 +137,7 @@ def _file_bytes(preset: EnginePreset, size: int, height: int, width: int) -> int
         else:
             rows, columns = piece_shape(piece)
             pixels += rows * columns * size * size
-    return max(_FILE_BYTES_PER_PIXEL.values()) * pixels + 64 * 1024
+    return FILE_BYTES_PER_PIXEL[format] * pixels + 64 * 1024
 
 
 def readme_text(preset: EnginePreset, format: str, face_size: int | None, panorama: tuple[int, int]) -> str:
