@@ -16,7 +16,7 @@ PACKAGE = Path(ganorama.__file__).parent
 # below (within a layer, the no-circle test keeps the order one way).
 LAYERS = (
     ("vocabulary", ("ganorama", "ganorama.errors", "ganorama.checks", "ganorama.formats", "ganorama.resources", "ganorama.files",
-                    "ganorama.urls", "ganorama.canvas", "ganorama.canvas.tiling", "ganorama.canvas.layouts",
+                    "ganorama.urls", "ganorama.engines", "ganorama.platforms", "ganorama.canvas", "ganorama.canvas.tiling", "ganorama.canvas.layouts",
                     "ganorama.models", "ganorama.models.imagenet", "ganorama.models.config", "ganorama.request",
                     "ganorama.walks")),
     ("geometry and the model", ("ganorama.geometry", "ganorama.devices", "ganorama.latents", "ganorama.memory",
@@ -29,7 +29,7 @@ LAYERS = (
     ("clients", ("ganorama.batch", "ganorama.ui", "ganorama.cli", "ganorama.__main__")),
 )
 # Modules that must import without torch (the --help path and request checking).
-TORCH_FREE = ("ganorama.errors", "ganorama.checks", "ganorama.formats", "ganorama.resources", "ganorama.files", "ganorama.urls",
+TORCH_FREE = ("ganorama.errors", "ganorama.checks", "ganorama.formats", "ganorama.engines", "ganorama.platforms", "ganorama.resources", "ganorama.files", "ganorama.urls",
               "ganorama.canvas.tiling", "ganorama.canvas.layouts", "ganorama.models.imagenet",
               "ganorama.models.config", "ganorama.models.weights", "ganorama.models.choice", "ganorama.request",
               "ganorama.walks", "ganorama.cli")

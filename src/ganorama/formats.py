@@ -9,21 +9,41 @@ from pathlib import Path
 
 from ganorama.errors import UsageError
 
-FORMATS = ("png", "jpg")
-# Image file suffixes and the format each means.
-IMAGE_SUFFIXES = {".png": "png", ".jpg": "jpg", ".jpeg": "jpg"}
+FORMATS = ("png", "jpg", "png16", "exr", "hdr")
+# Written from the float composition itself, not from its 8-bit image: 16-bit PNG (sRGB,
+# 48-bit RGB), OpenEXR and Radiance RGBE (both linear light, the sRGB curve decoded).
+FLOAT_FORMATS = ("png16", "exr", "hdr")
+# Formats that store linear light rather than sRGB-encoded values.
+LINEAR_FORMATS = ("exr", "hdr")
+# Image file suffixes and the format each means (a .png is 8-bit unless --format png16).
+IMAGE_SUFFIXES = {".png": "png", ".jpg": "jpg", ".jpeg": "jpg", ".exr": "exr", ".hdr": "hdr"}
+# The suffix each format's files get.
+FORMAT_SUFFIXES = {"png": ".png", "jpg": ".jpg", "png16": ".png", "exr": ".exr", "hdr": ".hdr"}
 DEFAULT_FORMAT = "png"
 
 
 def format_from_suffix(path: str | os.PathLike) -> str | None:
-    """"png" or "jpg" for an image file name, None for any other suffix."""
+    """The format an image file name means by its suffix ("png", "jpg", "exr", "hdr"),
+    None for any other suffix."""
     return IMAGE_SUFFIXES.get(Path(path).suffix.lower())
 
 
+def suffix_for(format: str) -> str:
+    """The file suffix of ``format``'s files, with its dot: png16 is a ``.png``."""
+    return FORMAT_SUFFIXES[format]
+
+
+def suffix_fits(format: str, path: str | os.PathLike) -> bool:
+    """Whether the file name ``path`` has a suffix that ``format`` writes (.jpeg for jpg,
+    .png for png16 too)."""
+    return format_from_suffix(path) in (format, format_from_suffix("x" + suffix_for(format)))
+
+
 def resolve_format(path: str | os.PathLike, format: str | None = None) -> str:
-    """'png' or 'jpg' from ``format`` if given, else from the file suffix; UsageError otherwise."""
+    """A format name (one of FORMATS) from ``format`` if given, else from the file suffix;
+    UsageError otherwise."""
     # Spellings accepted for each format, in the ``format`` argument or the file suffix.
-    aliases = {suffix.lstrip("."): name for suffix, name in IMAGE_SUFFIXES.items()}
+    aliases = {**{suffix.lstrip("."): name for suffix, name in IMAGE_SUFFIXES.items()}, **{name: name for name in FORMATS}}
     if format is not None:
         key = str(format).lower().lstrip(".")
         if key not in aliases:
@@ -33,17 +53,21 @@ def resolve_format(path: str | os.PathLike, format: str | None = None) -> str:
     if suffix not in aliases:
         raise UsageError(
             f"cannot tell the image format of {Path(path).name!r} from its suffix; "
-            f"use .png, .jpg or .jpeg (allowed formats: {', '.join(FORMATS)})"
+            f"use .png, .jpg, .jpeg, .exr or .hdr (allowed formats: {', '.join(FORMATS)})"
         )
     return aliases[suffix]
 
 
 def result_format(path: str | os.PathLike | None, format: str | None = None, fallback: str | None = None) -> str:
     """The format a result is written in: ``format`` when given, else the suffix of an
-    image file name ``path``, else ``fallback`` (the request's), else png."""
+    image file name ``path`` (``fallback``, the request's, where that suffix is one it
+    writes), else ``fallback``, else png."""
     if format is not None:
         return format
-    return (format_from_suffix(path) if path is not None else None) or fallback or DEFAULT_FORMAT
+    by_suffix = format_from_suffix(path) if path is not None else None
+    if by_suffix is not None and fallback is not None and suffix_fits(fallback, path):
+        return fallback  # a .png of a png16 request stays 16-bit
+    return by_suffix or fallback or DEFAULT_FORMAT
 
 
 @contextlib.contextmanager

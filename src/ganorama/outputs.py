@@ -20,7 +20,7 @@ from ganorama.files import (
     remove_stale_temporaries,
     write_with,
 )
-from ganorama.formats import result_format
+from ganorama.formats import FLOAT_FORMATS, result_format, suffix_for
 from ganorama.urls import is_local_url, join_url, local_path, upload, url_filesystem
 
 
@@ -117,13 +117,20 @@ def save_numbered_result(result, directory: str | os.PathLike, format: str | Non
     claimed atomically so concurrent runs into one folder never collide."""
     format = result_format(None, format, result.request.format)
     with claim_index(directory) as claim:
-        return save_result_files(result, Path(directory) / f"{claim.stem}.{format}", format=format,
+        return save_result_files(result, Path(directory) / f"{claim.stem}{suffix_for(format)}", format=format,
                                  on_written=on_written, claim=claim)  # fmt: skip
 
 
 
 def _save_image(result, path: Path, format: str, quality: int) -> Path:
-    if result.canvas.projection == "equirectangular":  # with the GPano 360 metadata
+    equirect = result.canvas.projection == "equirectangular"
+    if format in FLOAT_FORMATS:  # from the float composition, never its 8-bit image
+        from ganorama.export.float_images import save_float_image
+        from ganorama.export.metadata import float_image_metadata
+
+        text = float_image_metadata(format, result.metadata_json(), result.image.shape[-1] if equirect else None)
+        return save_float_image(result.image, path, format, text=text, envmap="latlong" if equirect else None)
+    if equirect:  # with the GPano 360 metadata
         from ganorama.export.metadata import save_panorama
 
         return Path(save_panorama(result.to_pil(), path, format=format, quality=quality))
@@ -141,14 +148,14 @@ def save_result_files_to_url(result, directory: str, stem: str, format: str | No
     nothing, the sidecar last. Returns the written paths (URLs keep their protocol)."""
     format = result_format(None, format, result.request.format)
     if is_local_url(directory):
-        paths = save_result_files(result, local_path(directory) / f"{stem}.{format}", format=format,
+        paths = save_result_files(result, local_path(directory) / f"{stem}{suffix_for(format)}", format=format,
                                   on_written=None if on_written is None else lambda p: on_written(str(p)))  # fmt: skip
         return [str(path) for path in paths]
     import tempfile
 
     fs, root = url_filesystem(directory)
     with tempfile.TemporaryDirectory(prefix="ganorama-staging-") as staging:
-        staged = save_result_files(result, Path(staging) / f"{stem}.{format}", format=format)
+        staged = save_result_files(result, Path(staging) / f"{stem}{suffix_for(format)}", format=format)
         for path in staged:  # refuse before uploading anything
             if fs.exists(join_url(root, path.name)):
                 raise UsageError(f"{join_url(directory, path.name)} already exists; choose another output name")

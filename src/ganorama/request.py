@@ -19,7 +19,7 @@ from ganorama.canvas.layouts import LAYOUT_NAMES, check_layout_value
 from ganorama.canvas.tiling import WRAPS, check_overlap_range, check_wrap, check_wrap_choice
 from ganorama.checks import MAX_SEED, check_displace, check_multiplier, check_truncation
 from ganorama.errors import UsageError
-from ganorama.formats import FORMATS
+from ganorama.formats import FLOAT_FORMATS, FORMATS
 
 KINDS = ("panorama", "bigimg", "texture")
 EXPORTS = ("cubemap", "viewer", "turntable", "mesh", "export_point_cloud")
@@ -446,6 +446,9 @@ def _check_together(values: dict, label: Label) -> None:
             raise UsageError(f"panorama size {width}x{height} is not 2:1; an equirectangular panorama is exactly "
                              f"twice as wide as tall, e.g. {label('panorama_width')} {2 * height} "
                              f"{label('panorama_height')} {height} (or auto)")
+    if values["viewer"] and values["format"] in FLOAT_FORMATS:
+        raise UsageError(f"{label('viewer')} embeds the image in a web page, which shows PNG or JPEG only; "
+                         f"{label('format')} {values['format']} cannot go in it: allowed with it: png, jpg")
     if values["max_views"] is not None and values["memory_budget"] is not None:
         raise UsageError(f"give {label('max_views')} or {label('memory_budget')}, not both")
 

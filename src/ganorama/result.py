@@ -99,8 +99,10 @@ class Result:
         return tensor_to_image(contact_sheet(self.views, columns or self.canvas.sheet_columns))
 
     def save(self, path, format: str | None = None, quality: int | None = None) -> list:
-        """Write what the CLI writes for this result: the image at ``path`` (PNG or JPEG by
-        its suffix; panoramas with GPano 360 metadata), its JSON sidecar beside it
+        """Write what the CLI writes for this result: the image at ``path`` (``format``, else
+        by its suffix: PNG, JPEG, EXR, Radiance .hdr; ``format="png16"`` for a 16-bit PNG;
+        the float formats from the float image itself; panoramas with GPano 360 metadata
+        where the format has room), its JSON sidecar beside it
         (``path`` with ``.json``), and the exports and views its request asks for. Never
         replaces a file; on failure nothing is left. Returns the paths written."""
         return save_result_files(self, Path(path), format=format, quality=quality)

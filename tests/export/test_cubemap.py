@@ -173,8 +173,8 @@ def test_save_cubemap_jpeg_and_bad_format(tmp_path):
     written = save_cubemap(panorama, tmp_path / "cube", face_size=16, format="jpg")
     with Image.open(written["px"]) as face:
         assert face.format == "JPEG" and face.size == (16, 16)
-    with pytest.raises(UsageError, match="allowed: png, jpg"):
-        save_cubemap(panorama, tmp_path / "other", format="exr")
+    with pytest.raises(UsageError, match="allowed: png, jpg, png16, exr, hdr"):
+        save_cubemap(panorama, tmp_path / "other", format="tiff")
     assert not (tmp_path / "other").exists()
 
 
@@ -193,14 +193,14 @@ def test_saved_faces_and_cross_are_the_computed_ones(tmp_path):
 
 
 def failing_after(count: int, real_write):
-    """A stand-in for write_with that writes ``count`` files, then fails as a full disk does."""
+    """A stand-in for save_image that writes ``count`` files, then fails as a full disk does."""
     calls = []
 
-    def write(path, writer):
+    def write(image, path, *args, **options):
         if len(calls) == count:
             raise OSError(errno.ENOSPC, "No space left on device", str(path))
         calls.append(path)
-        return real_write(path, writer)
+        return real_write(image, path, *args, **options)
 
     return write
 
@@ -210,20 +210,20 @@ def test_a_cube_map_that_fails_part_way_leaves_no_faces(tmp_path, monkeypatch, w
     import ganorama.export.cubemap as cubemap
 
     panorama = smooth_panorama(H, W)
-    real_write = cubemap.write_with
-    monkeypatch.setattr(cubemap, "write_with", failing_after(written_before_failure, real_write))
+    real_write = cubemap.save_image
+    monkeypatch.setattr(cubemap, "save_image", failing_after(written_before_failure, real_write))
     with pytest.raises(OSError, match="No space left"):
         save_cubemap(panorama, tmp_path / "new" / "cube", face_size=8)
     assert list(tmp_path.iterdir()) == []  # the directories it created went too
     # In a directory that was there before, only what was there stays.
     (tmp_path / "keep").mkdir()
     (tmp_path / "keep" / "notes.txt").write_text("mine")
-    monkeypatch.setattr(cubemap, "write_with", failing_after(written_before_failure, real_write))
+    monkeypatch.setattr(cubemap, "save_image", failing_after(written_before_failure, real_write))
     with pytest.raises(OSError):
         save_cubemap(panorama, tmp_path / "keep", face_size=8)
     assert sorted(p.name for p in (tmp_path / "keep").iterdir()) == ["notes.txt"]
     # Once the disk has room again, a rerun writes the whole set.
-    monkeypatch.setattr(cubemap, "write_with", real_write)
+    monkeypatch.setattr(cubemap, "save_image", real_write)
     written = save_cubemap(panorama, tmp_path / "keep", face_size=8)
     assert sorted(p.name for p in (tmp_path / "keep").iterdir()) == sorted(
         [path.name for path in written.values()] + ["notes.txt"]

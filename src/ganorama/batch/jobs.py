@@ -21,6 +21,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from ganorama.checks import parse_json
 from ganorama.errors import UsageError
+from ganorama.formats import suffix_for
 from ganorama.request import FIELDS, Request, fields_for, numbered_requests, plain_label
 
 ID_FIELD = "id"
@@ -51,7 +52,7 @@ class Row:
 
     @property
     def image_name(self) -> str:
-        return f"{self.name}.{self.request.format}"
+        return self.name + suffix_for(self.request.format)
 
     @property
     def sidecar_name(self) -> str:

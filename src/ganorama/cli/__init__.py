@@ -23,6 +23,7 @@ SUBCOMMANDS = (
     "download",
     "convert",
     "cubemap",
+    "skybox",
     "view",
     "turntable",
     "animate",

@@ -10,7 +10,9 @@ from ganorama.request import FORMATS
 DESCRIPTION = """\
 Convert an equirectangular (2:1) panorama into the six faces of a cube map, named and
 oriented as OpenGL and three.js's CubeTextureLoader expect (px nx py ny pz nz; pz is the
-panorama's centre, py its top), plus a horizontal cross of all six. The output
+panorama's centre, py its top), plus a horizontal cross of all six; --format png16, exr or
+hdr keeps the float precision of a 16-bit or EXR panorama (ganorama skybox writes the
+layouts of other engines). The output
 directory, the memory and the disk space needed are checked before anything is read;
 existing files are never replaced, and a run that fails part-way leaves no faces behind.
 
@@ -25,7 +27,7 @@ def add_parser(subparsers) -> ArgumentParser:
     parser = add_subparser(
         subparsers, "cubemap", help="convert a panorama to six cube-map faces", description=DESCRIPTION,
     )  # fmt: skip
-    parser.add_argument("panorama", metavar="PANO", help="equirectangular panorama image (PNG/JPEG, 2:1)")
+    parser.add_argument("panorama", metavar="PANO", help="equirectangular panorama image (PNG/JPEG/EXR, 2:1)")
     parser.add_argument("-o", "--outdir", default=None,
                         help="output directory (default: PANO's name + _cubemap, beside it)")  # fmt: skip
     parser.add_argument(*flag_names("face_size"), dest="face_size", type=positive_int, default=None,

@@ -4,6 +4,7 @@ then generate and save with progress. Torch is imported only once a command runs
 from __future__ import annotations
 
 import argparse
+import sys
 
 from ganorama.cli.flags import panorama_size
 from ganorama.cli.interrupts import raise_if_interrupted
@@ -66,6 +67,7 @@ def generate_and_save(args: argparse.Namespace, requests, count: int, output: "O
         check_model_choice(model_args, generator.model.config)
         if first is None or generator.planner is not planner:  # known only now (a Hub repo)
             first = generator.planner.preflight(checked[0], batch, flag_label, count)
+        warn_sharing_limits(first, args.quiet)
         plans = chain([first], (generator.planner.plan(request, flag_label) for request in chain(checked[1:], requests)))
         with Progress(count, quiet=args.quiet) as progress:
             results = generator.run_many(plans, batch=batch, on_progress=progress.update)
@@ -79,6 +81,15 @@ def generate_and_save(args: argparse.Namespace, requests, count: int, output: "O
     finally:
         output.remove_if_empty()
     return 0
+
+
+def warn_sharing_limits(plan, quiet: bool) -> None:
+    """One line on stderr when the panorama is too large for a platform that shows 360 photos."""
+    from ganorama.platforms import sharing_warning
+
+    note = sharing_warning(plan.width, plan.height) if plan.request.kind == "panorama" else None
+    if note and not quiet:
+        print(note, file=sys.stderr)
 
 
 def model_arguments(args: argparse.Namespace) -> argparse.Namespace:

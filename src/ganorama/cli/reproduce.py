@@ -35,7 +35,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ganorama.formats import format_from_suffix
+    from ganorama.formats import format_from_suffix, suffix_fits
     from ganorama.request import Request
 
     sidecar = read_sidecar(args.sidecar)
@@ -48,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
         # Another chunking rounds differently in the last bits: allowed, but on request only.
         request = request.replace(max_views=args.max_views, memory_budget=args.memory_budget)
     args.outdir = args.outdir or f"out/{request.kind}"
-    if args.format is None and format_from_suffix(args.outdir) is None:
+    # The sidecar's format, unless -o's suffix says another (a .png of a png16 result stays 16-bit).
+    if args.format is None and (format_from_suffix(args.outdir) is None or suffix_fits(request.format, args.outdir)):
         args.format = request.format
     output = OutputTarget.from_args(args, request.kind, 1)
     return generate_and_save(args, [request.replace(format=output.format)], 1, output)

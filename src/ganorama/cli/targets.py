@@ -25,15 +25,15 @@ class OutputTarget:
     def from_args(cls, args: argparse.Namespace, kind: str, count: int) -> "OutputTarget":
         from pathlib import Path
 
-        from ganorama.formats import format_from_suffix, result_format
+        from ganorama.formats import format_from_suffix, result_format, suffix_fits, suffix_for
 
         path = Path(args.outdir)
         file_format = format_from_suffix(path)
         if file_format and count > 1:
             raise_usage(f"-o {args.outdir} names one image file but -n {count} makes {count} results; give a "
                         "directory (results are DIR/N.png)")  # fmt: skip
-        if file_format and args.format and args.format != file_format:
-            raise_usage(f"--format {args.format} does not match -o {args.outdir}; use a .{args.format} name "
+        if file_format and args.format and not suffix_fits(args.format, path):
+            raise_usage(f"--format {args.format} does not match -o {args.outdir}; use a {suffix_for(args.format)} name "
                         "or leave out --format")  # fmt: skip
         try:
             is_existing_file = path.exists() and not path.is_dir()
@@ -41,7 +41,7 @@ class OutputTarget:
             raise_usage(f"-o {args.outdir} cannot be used: {error.strerror or error}")
         if not file_format and is_existing_file:
             raise_usage(f"-o {args.outdir} is an existing file, not a directory; give a directory, or a new "
-                        ".png/.jpg file name with -n 1")  # fmt: skip
+                        ".png/.jpg/.exr/.hdr file name with -n 1")  # fmt: skip
         return cls(path, file_format, result_format(path, args.format), args.quiet)
 
     def check_request(self, request) -> None:

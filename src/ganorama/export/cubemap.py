@@ -38,9 +38,9 @@ import torch
 import torch.nn.functional as F
 
 from ganorama import geometry
+from ganorama.engines import GL_FRAME
 from ganorama.errors import UsageError
-from ganorama.export.io import PanoramaSource, as_panorama, panorama_size, sample_equirect, tensor_to_image
-from ganorama.files import write_with
+from ganorama.export.io import PanoramaSource, as_panorama, panorama_size, sample_equirect, save_image, tensor_to_image
 
 FACES = ("px", "nx", "py", "ny", "pz", "nz")
 
@@ -55,17 +55,17 @@ _GL_FACE_AXES = (
     ((0, 0, 1), (1, 0, 0), (0, -1, 0)),  # pz
     ((0, 0, -1), (-1, 0, 0), (0, -1, 0)),  # nz
 )
-# World frame (x right, y down, z forward) -> OpenGL cube frame: flip y. Its own inverse.
-_WORLD_TO_GL = (1.0, -1.0, 1.0)
 
 # Horizontal cross, 4 faces wide and 3 high: (face, row, column) in units of faces.
 CROSS_LAYOUT = (("py", 0, 1), ("nx", 1, 0), ("pz", 1, 1), ("px", 1, 2), ("nz", 1, 3), ("ny", 2, 1))
 
 
-def face_axes(device=None, dtype=torch.float32) -> torch.Tensor:
-    """(6, 3, 3) [face, (centre, s axis, t axis), xyz] in our world frame."""
+def face_axes(device=None, dtype=torch.float32, frame=GL_FRAME) -> torch.Tensor:
+    """(6, 3, 3) [face, (centre, s axis, t axis), xyz] in our world frame, for a cube
+    whose lookup frame maps to ours by ``frame`` (world = frame @ L, rows; the default,
+    OpenGL's and three.js's, flips y: our world is x right, y down, z forward)."""
     axes = torch.tensor(_GL_FACE_AXES, device=device, dtype=dtype)
-    return axes * torch.tensor(_WORLD_TO_GL, device=device, dtype=dtype)
+    return axes @ torch.tensor(frame, device=device, dtype=dtype).T
 
 
 def face_directions(face_size: int, device=None, dtype=torch.float32) -> torch.Tensor:
@@ -159,24 +159,34 @@ def horizontal_cross(faces: dict[str, torch.Tensor]) -> torch.Tensor:
 SAVE_BYTES_PER_FACE_PIXEL = 126
 # Per panorama pixel: the float32 panorama and the seam-padded copy sampling makes.
 SAVE_BYTES_PER_PANORAMA_PIXEL = 28
-# Upper estimate of the files: PNG of photographic content stays under raw RGB size.
-FILE_BYTES_PER_PIXEL = 3
+# Upper estimate of the files' bytes per pixel, by format: PNG and JPEG of photographic
+# content stay under raw RGB size; 16-bit PNG at raw size, EXR float32 (ZIP rarely gains
+# on noise), RGBE's four bytes plus run counts.
+FILE_BYTES_PER_PIXEL = {"png": 3, "jpg": 3, "png16": 6, "exr": 12, "hdr": 5}
 FILE_PIXELS_PER_FACE_PIXEL = 6 + 12  # six faces, and the cross of 4 x 3 faces
 
 
-def cubemap_memory_bytes(face_size: int, height: int, width: int) -> int:
-    """Estimated peak memory (bytes) of :func:`save_cubemap` for a W x H panorama."""
-    return SAVE_BYTES_PER_FACE_PIXEL * face_size * face_size + SAVE_BYTES_PER_PANORAMA_PIXEL * height * width
+# Float formats keep the six faces and the cross as float32 RGB until written (12 bytes a
+# pixel, 18 face areas), and encode from a float copy.
+FLOAT_SAVE_BYTES_PER_FACE_PIXEL = 12 * FILE_PIXELS_PER_FACE_PIXEL + 24
 
 
-def cubemap_file_bytes(face_size: int) -> int:
+def cubemap_memory_bytes(face_size: int, height: int, width: int, float_faces: bool = False) -> int:
+    """Estimated peak memory (bytes) of :func:`save_cubemap` for a W x H panorama
+    (``float_faces``: for a float format)."""
+    per_face_pixel = SAVE_BYTES_PER_FACE_PIXEL + (FLOAT_SAVE_BYTES_PER_FACE_PIXEL if float_faces else 0)
+    return per_face_pixel * face_size * face_size + SAVE_BYTES_PER_PANORAMA_PIXEL * height * width
+
+
+def cubemap_file_bytes(face_size: int, format: str = "png") -> int:
     """Estimated upper size (bytes) of the seven files of :func:`save_cubemap`."""
-    return FILE_BYTES_PER_PIXEL * FILE_PIXELS_PER_FACE_PIXEL * face_size * face_size
+    return FILE_BYTES_PER_PIXEL[format] * FILE_PIXELS_PER_FACE_PIXEL * face_size * face_size
 
 
-def _face(equirect: torch.Tensor, index: int, size: int) -> torch.Tensor:
-    """Face ``index`` (into FACES) of equirect (C, H, W) float -> (C, S, S)."""
-    axes = face_axes(device=equirect.device, dtype=equirect.dtype)[index]
+def cube_face(equirect: torch.Tensor, index: int, size: int, frame=GL_FRAME) -> torch.Tensor:
+    """Face ``index`` (into FACES: the OpenGL order +x, -x, +y, -y, +z, -z of the cube's
+    own frame, see :func:`face_axes` for ``frame``) of equirect (C, H, W) float -> (C, S, S)."""
+    axes = face_axes(device=equirect.device, dtype=equirect.dtype, frame=frame)[index]
     grid = geometry.pixel_grid(size, size, device=equirect.device, dtype=equirect.dtype)
     directions = F.normalize(axes[0] + grid[..., 0:1] * axes[1] + grid[..., 1:2] * axes[2], dim=-1)
     return sample_equirect(equirect, directions)
@@ -189,7 +199,9 @@ def save_cubemap(
     format: str = "png",
 ) -> dict[str, Path]:
     """Write ``outdir/{px,nx,py,ny,pz,nz}.EXT`` and ``outdir/cross.EXT`` from a panorama
-    (path, PIL image or (3, H, W) tensor in [0, 1]). ``format``: 'png' or 'jpg'.
+    (path, PIL image or (3, H, W) tensor in [0, 1]). ``format``: any of
+    :data:`ganorama.formats.FORMATS`; the float ones (png16, exr, hdr) are written from
+    float faces sampled from the float panorama, never through 8 bits.
 
     Checked before the panorama is read: the directory can be written and none of the
     seven files exists, then, from the panorama's size alone, that the memory and disk
@@ -198,33 +210,34 @@ def save_cubemap(
     directories created for them are removed: there is never a partial set. Returns
     {face name or 'cross': path}."""
     from ganorama.export.paths import check_output_directory
-    from ganorama.formats import resolve_format
+    from ganorama.formats import FLOAT_FORMATS, resolve_format, suffix_for
     from ganorama.resources import check_disk, check_memory
 
     fmt = resolve_format("", format)
     outdir = Path(outdir)
     names = FACES + ("cross",)
-    targets = {name: outdir / f"{name}.{fmt}" for name in names}
+    targets = {name: outdir / f"{name}{suffix_for(fmt)}" for name in names}
     check_output_directory(outdir, [path.name for path in targets.values()], "cube map directory")
     if face_size is not None and int(face_size) < 1:
         raise UsageError(f"face size {face_size} is invalid; it must be >= 1")
     height, width = panorama_size(equirect)
     size = max(1, width // 4) if face_size is None else int(face_size)
     what = f"a cube map with {size}x{size} faces"
-    check_memory(cubemap_memory_bytes(size, height, width), what)
-    check_disk(cubemap_file_bytes(size), outdir, what)
+    check_memory(cubemap_memory_bytes(size, height, width, float_faces=fmt in FLOAT_FORMATS), what)
+    check_disk(cubemap_file_bytes(size, fmt), outdir, what)
 
     source = as_panorama(equirect)
     source = source if source.is_floating_point() else source.float()
-    # One face at a time, kept as 8-bit images: a sixth of the float32 memory of all six.
-    images = {name: tensor_to_image(_face(source, index, size)) for index, name in enumerate(FACES)}
-    images["cross"] = _cross_image(images, size)
-    pil_format = "PNG" if fmt == "png" else "JPEG"
-    options = {} if fmt == "png" else {"quality": 95}
-    with _all_or_nothing(outdir) as written:
+    if fmt in FLOAT_FORMATS:
+        faces = {name: cube_face(source, index, size) for index, name in enumerate(FACES)}
+        images = {**faces, "cross": horizontal_cross(faces)}
+    else:
+        # One face at a time, kept as 8-bit images: a sixth of the float32 memory of all six.
+        images = {name: tensor_to_image(cube_face(source, index, size)) for index, name in enumerate(FACES)}
+        images["cross"] = _cross_image(images, size)
+    with all_or_nothing(outdir) as written:
         for name in names:
-            image = images.pop(name)
-            write_with(targets[name], lambda temp, image=image: image.save(temp, pil_format, **options))
+            save_image(images.pop(name), targets[name], fmt)
             written.append(targets[name])
     return targets
 
@@ -241,7 +254,7 @@ def _cross_image(faces: dict, size: int):
 
 
 @contextlib.contextmanager
-def _all_or_nothing(directory: Path) -> Iterator[list[Path]]:
+def all_or_nothing(directory: Path) -> Iterator[list[Path]]:
     """Collect the paths written in the block; if it fails, remove them and the
     directories (``directory`` and the parents) that did not exist before it."""
     created = []

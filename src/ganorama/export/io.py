@@ -22,15 +22,52 @@ PanoramaSource = Union[str, os.PathLike, "PIL.Image.Image", torch.Tensor]  # noq
 
 
 def load_panorama(path: str | os.PathLike) -> torch.Tensor:
-    """Read an equirect image file -> (3, H, W) float32 in [0, 1].
+    """Read an equirect image file -> (3, H, W) float32 in [0, 1], sRGB-encoded: PNG or
+    JPEG, a 16-bit PNG at its full precision, or an OpenEXR file (linear light, encoded
+    here; values above 1 clip).
 
     Raises UsageError (one line, naming the file) for a missing file, something that
     is not an image, or an image that is not twice as wide as it is tall."""
-    with _opened_image(path) as image:
-        image.load()
-        tensor = image_to_tensor(image)
+    float_kind = _float_file_kind(path)
+    if float_kind is not None:
+        tensor = _read_float_file(path, float_kind)
+    else:
+        with _opened_image(path) as image:
+            image.load()
+            tensor = image_to_tensor(image)
     check_equirect_shape(tensor, name=str(path))
     return tensor
+
+
+def _float_file_kind(path: str | os.PathLike) -> str | None:
+    """'exr' or 'png16' for a file this module reads without Pillow (Pillow reads only
+    8 bits of a 48-bit PNG, and no EXR at all); None for the others."""
+    from ganorama.export.float_images import png_bit_depth
+
+    path = Path(path)
+    if not path.is_file():
+        return None  # the Pillow path names what is wrong
+    suffix = path.suffix.lower()
+    if suffix == ".exr":
+        return "exr"
+    if suffix == ".hdr":
+        raise UsageError(f"{path}: Radiance .hdr panoramas cannot be read; give the panorama as .exr, .png or .jpg")
+    if suffix == ".png" and png_bit_depth(path) == 16:
+        return "png16"
+    return None
+
+
+def _read_float_file(path: str | os.PathLike, kind: str) -> torch.Tensor:
+    from ganorama.export.float_images import linear_to_srgb, read_exr, read_png16
+
+    try:
+        if kind == "png16":
+            return read_png16(path)
+        return linear_to_srgb(read_exr(path)[0]).clamp(0, 1)
+    except UsageError:
+        raise
+    except Exception as error:  # pypng and the OpenEXR bindings raise their own kinds
+        raise UsageError(f"{path} could not be read as an image: {error}") from None
 
 
 @contextlib.contextmanager
@@ -64,6 +101,11 @@ def panorama_size(source: PanoramaSource) -> tuple[int, int]:
         return int(source.shape[-2]), int(source.shape[-1])
     if not isinstance(source, (str, os.PathLike)):
         width, height = source.size  # a PIL image
+    elif _float_file_kind(source) == "exr":
+        from ganorama.export.float_images import exr_size
+
+        height, width = exr_size(source)
+        source = str(Path(source))
     else:
         with _opened_image(source) as image:
             width, height = image.size
@@ -100,6 +142,23 @@ def tensor_to_image(tensor: torch.Tensor):
         raise ValueError(f"expected an image tensor (3, H, W) or (1, H, W), got shape {tuple(tensor.shape)}")
     array = (tensor.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).expand(3, -1, -1)
     return Image.fromarray(array.permute(1, 2, 0).cpu().numpy(), "RGB")
+
+
+def save_image(image, path: str | os.PathLike, format: str, quality: int = 95, envmap: str | None = None) -> Path:
+    """Write an image to ``path`` in ``format`` (any of FORMATS), atomically and never
+    over an existing file: a (3, H, W) tensor in [0, 1] (the float formats take its float
+    values; ``envmap`` 'latlong' or 'cube' marks an EXR), or a PIL image for png/jpg."""
+    from ganorama.files import write_with
+    from ganorama.formats import FLOAT_FORMATS
+
+    if format in FLOAT_FORMATS:
+        from ganorama.export.float_images import save_float_image
+
+        return save_float_image(image, path, format, envmap=envmap)
+    picture = tensor_to_image(image) if isinstance(image, torch.Tensor) else image
+    if format == "jpg":
+        return write_with(path, lambda temp: picture.save(temp, "JPEG", quality=quality))
+    return write_with(path, lambda temp: picture.save(temp, "PNG"))
 
 
 def check_equirect_shape(tensor: torch.Tensor, name: str = "panorama") -> None:

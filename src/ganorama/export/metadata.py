@@ -9,6 +9,9 @@ Where the XMP packet goes:
 - PNG: an ``iTXt`` chunk with the keyword ``XML:com.adobe.xmp`` (the XMP spec, part 3);
 - JPEG: an APP1 segment starting ``http://ns.adobe.com/xap/1.0/\\0`` (Pillow writes it
   from ``save(..., xmp=...)``).
+
+Float images (:func:`float_image_metadata`): a 16-bit PNG carries the same ``iTXt``
+packet; an EXR the sidecar JSON as a string header attribute; a Radiance file nothing.
 """
 from __future__ import annotations
 
@@ -25,6 +28,8 @@ from ganorama.formats import resolve_format
 
 XMP_PNG_KEYWORD = "XML:com.adobe.xmp"
 GPANO_NAMESPACE = "http://ns.google.com/photos/1.0/panorama/"
+# The EXR header attribute that holds a result's sidecar JSON.
+EXR_SIDECAR_ATTRIBUTE = "ganorama"
 
 
 def xmp_packet(width: int, height: int) -> str:
@@ -57,6 +62,17 @@ def xmp_packet(width: int, height: int) -> str:
         "</x:xmpmeta>\n"
         '<?xpacket end="w"?>'
     )
+
+
+def float_image_metadata(format: str, sidecar_json: str, panorama_width: int | None = None) -> dict[str, str]:
+    """The text a float image file carries, where its format has room: a 16-bit PNG the
+    GPano XMP of a ``panorama_width`` x width/2 equirect (None: not a panorama) as 8-bit
+    PNGs do; an EXR the sidecar JSON as a header attribute; a Radiance file nothing."""
+    if format == "png16":
+        return {} if panorama_width is None else {XMP_PNG_KEYWORD: xmp_packet(panorama_width, panorama_width // 2)}
+    if format == "exr":
+        return {EXR_SIDECAR_ATTRIBUTE: sidecar_json}
+    return {}
 
 
 def save_panorama(

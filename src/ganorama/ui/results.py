@@ -23,6 +23,7 @@ from typing import Callable, Iterable, Mapping
 
 from ganorama.errors import GanoramaError
 from ganorama.files import write_with
+from ganorama.formats import suffix_for
 
 THUMBNAIL_SIZE = (256, 128)
 # The 3x3 preview of a texture is scaled to at most this side, whatever the texture's size.
@@ -228,7 +229,7 @@ def _write(result, result_id: str, folder: Path) -> StoredResult:
     from ganorama.outputs import result_paths, save_result_files
 
     request = result.request
-    image_path = folder / f"{result.kind}_{result.seed}.{request.format}"
+    image_path = folder / f"{result.kind}_{result.seed}{suffix_for(request.format)}"
     written = save_result_files(result, image_path)
     paths = result_paths(image_path, request)
     downloads = [path for path in written if path.is_file()]
