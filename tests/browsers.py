@@ -31,3 +31,20 @@ def find_chromium() -> str | None:
         if candidate and os.access(candidate, os.X_OK):
             return candidate
     return None
+
+
+def playwright_chromium(who: str):
+    """Debian's Chromium launched through playwright, as a generator for a pytest fixture:
+    skips (naming ``who`` needs it) where playwright or Chromium is missing."""
+    import pytest
+
+    sync_api = pytest.importorskip("playwright.sync_api", reason=f"{who} need playwright (pip)")
+    executable = find_chromium()
+    if executable is None:
+        pytest.skip(f"Debian's chromium is not installed (apt-get install chromium); {who} need it")
+    with sync_api.sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=executable, args=list(CHROMIUM_FLAGS), timeout=60_000)
+        try:
+            yield instance
+        finally:
+            instance.close()

@@ -30,15 +30,6 @@ def assert_usage_error(result: subprocess.CompletedProcess, *fragments: str) -> 
         assert fragment in lines[0], lines[0]
 
 
-@pytest.fixture
-def panorama(tmp_path) -> Path:
-    path = tmp_path / "pano.png"
-    image = Image.new("RGB", (64, 32))
-    image.putdata([(x * 4, y * 8, 100) for y in range(32) for x in range(64)])
-    image.save(path)
-    return path
-
-
 @pytest.mark.parametrize("command", COMMANDS)
 def test_missing_file(tmp_path, command):
     assert_usage_error(run_cli(command, "missing.png", cwd=tmp_path), "missing.png", "does not exist")

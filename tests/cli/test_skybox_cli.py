@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from PIL import Image
 
 from ganorama.cli import main
 from ganorama.engines import ENGINES
@@ -28,15 +27,6 @@ def assert_refused(status: int, err: str, *fragments: str) -> None:
     assert len(lines) == 1 and "Traceback" not in err, err
     for fragment in fragments:
         assert fragment in lines[0], lines[0]
-
-
-@pytest.fixture
-def panorama(tmp_path) -> Path:
-    path = tmp_path / "pano.png"
-    image = Image.new("RGB", (64, 32))
-    image.putdata([(x * 4, y * 8, 100) for y in range(32) for x in range(64)])
-    image.save(path)
-    return path
 
 
 def test_engine_list_prints_one_line_per_preset(capsys):

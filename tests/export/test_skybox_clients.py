@@ -24,7 +24,7 @@ import pytest
 import torch
 from PIL import Image
 
-from browsers import CHROMIUM_FLAGS, find_chromium
+from browsers import playwright_chromium
 from ganorama import geometry
 from ganorama.engines import engine_preset
 from ganorama.export.io import sample_equirect
@@ -153,16 +153,7 @@ def local_server(root: Path):
 
 @pytest.fixture(scope="module")
 def chromium():
-    sync_api = pytest.importorskip("playwright.sync_api", reason="the client tests need playwright (pip)")
-    executable = find_chromium()
-    if executable is None:
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=list(CHROMIUM_FLAGS), timeout=60_000)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    yield from playwright_chromium("the client tests")
 
 
 def _page_files(engine: str, root: Path) -> str:

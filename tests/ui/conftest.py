@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from browsers import CHROMIUM_FLAGS, find_chromium
+from browsers import playwright_chromium
 
 SERVER_START_TIMEOUT = 120.0  # seconds: importing gradio and torch on a busy 2-core CPU
 SERVER_STOP_TIMEOUT = 30.0
@@ -132,13 +132,4 @@ def own_ui_server(tiny_checkpoint, tmp_path):
 
 @pytest.fixture(scope="module")
 def browser():
-    sync_api = pytest.importorskip("playwright.sync_api", reason="the UI's browser tests need playwright (pip)")
-    executable = find_chromium()
-    if executable is None:
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium); the UI's browser tests need it")
-    with sync_api.sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=executable, args=list(CHROMIUM_FLAGS), timeout=60_000)
-        try:
-            yield instance
-        finally:
-            instance.close()
+    yield from playwright_chromium("the UI's browser tests")
