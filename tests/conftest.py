@@ -70,9 +70,12 @@ def isolated_model_cache(tmp_path_factory, monkeypatch):
     monkeypatch.delenv("HUGGINGFACE_HUB_CACHE", raising=False)
 
 
-@pytest.fixture(autouse=True)
-def float32_auto_dtype(monkeypatch):
+@pytest.fixture(scope="session", autouse=True)
+def float32_auto_dtype():
     """``auto`` means float32 on the CPU in every test, whatever this CPU's bfloat16 units
     (inherited by the commands a test starts): results do not depend on the machine that
-    runs the suite. Tests of the bfloat16 choice set GANORAMA_CPU_BFLOAT16 themselves."""
-    monkeypatch.setenv("GANORAMA_CPU_BFLOAT16", "0")
+    runs the suite. Session-wide, so models that fixtures of any scope load see it too;
+    tests of the bfloat16 choice set GANORAMA_CPU_BFLOAT16 themselves."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GANORAMA_CPU_BFLOAT16", "0")
+        yield
