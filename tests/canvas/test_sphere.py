@@ -94,7 +94,7 @@ def test_default_layout_composition_of_constant_views_covers_every_pixel():
     colour = torch.tensor([0.2, 0.5, 0.9])
     views = colour.view(1, 3, 1, 1).expand(canvas.num_views, 3, 32, 32)
     image = canvas.compose(views, 250, 500)
-    assert canvas.composition_plan(250, 500).interior_coverage == 1.0
+    assert canvas.composition_plan(250, 500, 32).interior_coverage == 1.0
     torch.testing.assert_close(image, colour.view(3, 1, 1).expand(3, 250, 500), atol=1e-5, rtol=0)
 
 

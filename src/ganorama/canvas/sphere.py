@@ -60,14 +60,16 @@ def _view_solid_angle(fov_degrees: float) -> float:
 
 @dataclass(frozen=True)
 class CompositionPlan:
-    """Where each view lands in an equirect image: per view, the flat output pixels it
-    touches, where to sample it there (grid_sample coordinates) and with what weight."""
+    """How each equirect pixel is made from the views of one size: a weighted sum of
+    bilinear taps (four per view it lies in, weights already divided by the pixel's total
+    blend weight), as bags of ``embedding_bag``: each output pixel is computed once."""
 
     height: int
     width: int
-    pixels: tuple[torch.Tensor, ...]  # V x (K_v,) flat indices into H*W
-    grids: tuple[torch.Tensor, ...]  # V x (1, 1, K_v, 2)
-    weights: tuple[torch.Tensor, ...]  # V x (K_v,), already divided by the pixel's total weight
+    view_size: int
+    offsets: torch.Tensor  # (H*W + 1,) int32: pixel p's taps are offsets[p]:offsets[p + 1]
+    taps: torch.Tensor  # (nnz,) int32: flat index view * S * S + row * S + column of a view pixel
+    weights: torch.Tensor  # (nnz,) float32
     interior_coverage: float  # fraction of output pixels with a positive blend weight
 
 
@@ -108,12 +110,14 @@ class SphereCanvas:
     def composition_bytes(self, height: int, width: int) -> int:
         """Memory of the cached composition plan and the composed image, estimated
         before building it: the views cover the sphere about ``coverage`` times, each
-        covered pixel costing an index, a sampling position and a weight."""
+        covered pixel costing four taps (an index and a weight each) in the plan and, while
+        it is built, an index and a weight of the first pass."""
         coverage = sum(_view_solid_angle(view.fov) for view in self.views) / (4 * math.pi)
         pixels = height * width
-        per_covered_pixel = 8 + 8 + 4
-        # The plan, plus while building it: directions, per-view coordinates and masks.
-        return int(pixels * (coverage * per_covered_pixel + 12 + 12 + 4 + 3 * 4 + 8))
+        per_covered_pixel = 4 * (4 + 4) + 4 + 4
+        # Per pixel: its offset, the image (3 x 4), and while building: directions, one
+        # view's coordinates and masks, the running totals and counts.
+        return int(pixels * (coverage * per_covered_pixel + 4 + 12 + 12 + 12 + 4 + 3 * 8 + 8))
 
     @property
     def num_views(self) -> int:
@@ -150,17 +154,9 @@ class SphereCanvas:
             inside = in_front & (column >= 0) & (column <= width - 1) & (row >= 0) & (row <= height - 1)
             inside[target_view] = False
             source_view, target_row, target_column = torch.nonzero(inside, as_tuple=True)
-            column, row = column[inside], row[inside]
-            # Bilinear taps; clamping the base keeps the last pixel centre (weight 1 on it).
-            column0 = column.floor().clamp(max=max(width - 2, 0)).long()
-            row0 = row.floor().clamp(max=max(height - 2, 0)).long()
-            fx, fy = column - column0, row - row0
-            column1 = (column0 + 1).clamp(max=width - 1)
-            row1 = (row0 + 1).clamp(max=height - 1)
-            base = source_view * pixels_per_view
-            sources.append(torch.stack((base + row0 * width + column0, base + row0 * width + column1,
-                                        base + row1 * width + column0, base + row1 * width + column1), dim=1))  # fmt: skip
-            tap_weights.append(torch.stack(((1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy), dim=1))
+            taps, tap_weight = geometry.bilinear_taps(column[inside], row[inside], height, width)
+            sources.append(source_view[:, None] * pixels_per_view + taps)
+            tap_weights.append(tap_weight)
             targets.append(target_view * pixels_per_view + target_row * width + target_column)
         return SyncOperator.from_samples(
             self.num_views, height, width, torch.cat(targets), torch.cat(sources), torch.cat(tap_weights), device
@@ -168,51 +164,74 @@ class SphereCanvas:
 
     # --- composition -----------------------------------------------------------------
 
-    def composition_plan(self, height: int, width: int, device=None) -> CompositionPlan:
-        key = (height, width, str(torch.device(device or "cpu")))
+    def composition_plan(self, height: int, width: int, view_size: int, device=None) -> CompositionPlan:
+        """The plan for composing views of ``view_size`` pixels into ``height`` x ``width``;
+        built once per (height, width, view size, device)."""
+        key = (height, width, view_size, str(torch.device(device or "cpu")))
         if key not in self._plans:
-            self._plans[key] = self._build_composition_plan(height, width, device)
+            self._plans[key] = self._build_composition_plan(height, width, view_size, device)
         return self._plans[key]
 
-    def _build_composition_plan(self, height: int, width: int, device) -> CompositionPlan:
+    def _build_composition_plan(self, height: int, width: int, view_size: int, device) -> CompositionPlan:
         if height < 1 or width < 1:
             raise UsageError(f"panorama size {width}x{height} is invalid; width and height must be >= 1")
         rotation, fov = self.cameras(device=device, dtype=torch.float32)
         directions = geometry.equirect_directions(height, width, device=device).reshape(-1, 3)
-        pixels, grids, weights = [], [], []
+
+        def project(view: int, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            coords, in_front = geometry.project_to_views(points, rotation[view : view + 1], fov[view : view + 1], 1, 1)
+            return coords[0], in_front[0]
+
+        # First pass, per view (memory O(H * W)): which pixels it covers, with what weight.
+        pixels, weights = [], []
         total = torch.zeros(height * width, device=device)
+        count = torch.zeros(height * width, dtype=torch.int64, device=device)
         interior = torch.zeros(height * width, dtype=torch.bool, device=device)
-        for view in range(self.num_views):  # per view: memory stays O(H * W)
-            coords, in_front = geometry.project_to_views(directions, rotation[view : view + 1], fov[view : view + 1], 1, 1)
-            coords, in_front = coords[0], in_front[0]  # (H*W, 2), (H*W,)
-            inside = in_front & (coords.abs().amax(dim=-1) <= 1)
-            flat = torch.nonzero(inside, as_tuple=True)[0]
+        for view in range(self.num_views):
+            coords, in_front = project(view, directions)
+            flat = torch.nonzero(in_front & (coords.abs().amax(dim=-1) <= 1), as_tuple=True)[0]
             weight = geometry.border_weight(coords[flat])
             interior[flat[weight > 0]] = True
             # A pixel lying exactly on view borders only still takes those views, equally
             # weighted, rather than coming out black.
             weight = weight + 1e-9
             total.index_add_(0, flat, weight)
-            pixels.append(flat)
-            grids.append(coords[flat].view(1, 1, -1, 2))
+            count[flat] += 1
+            pixels.append(flat.int())
             weights.append(weight)
         if not (total > 0).all():
             missing = int((total <= 0).sum())
             raise UsageError(f"layout leaves {missing} of {height * width} panorama pixels outside every view")
-        weights = [weight / total[flat] for weight, flat in zip(weights, pixels)]
-        return CompositionPlan(
-            height, width, tuple(pixels), tuple(grids), tuple(weights), float(interior.float().mean())
-        )
+        # Second pass: each pixel's taps side by side, view after view (a pixel is in a
+        # view at most once, so one scatter per view places them).
+        corners = 4
+        offsets = torch.zeros(height * width + 1, dtype=torch.int64, device=device)
+        offsets[1:] = (count * corners).cumsum(0)
+        taps = torch.empty(int(offsets[-1]), dtype=torch.int32, device=device)
+        tap_weights = torch.empty(int(offsets[-1]), device=device)
+        filled = torch.zeros_like(count)
+        for view in range(self.num_views):
+            flat, weight = pixels[view].long(), weights[view]
+            pixels[view] = weights[view] = None  # let each view's first-pass lists go once used
+            coords, _ = project(view, directions[flat])
+            column_row = geometry.normalised_to_pixel(coords, view_size, view_size)
+            indices, bilinear = geometry.bilinear_taps(column_row[:, 0], column_row[:, 1], view_size, view_size)
+            first = (offsets[flat] + filled[flat] * corners)[:, None] + torch.arange(corners, device=device)
+            filled[flat] += 1
+            taps[first] = (indices + view * view_size * view_size).int()
+            tap_weights[first] = bilinear * (weight / total[flat])[:, None]
+        return CompositionPlan(height, width, view_size, offsets.int(), taps, tap_weights,
+                               float(interior.float().mean()))  # fmt: skip
 
     def compose(self, images: torch.Tensor, height: int, width: int) -> torch.Tensor:
-        """Blend V view images (V, C, S, S) into one equirect image (C, height, width)."""
+        """Blend V view images (V, C, S, S) into one equirect image (C, height, width),
+        float32 (in height-width-channel memory, as images are written)."""
         if images.shape[0] != self.num_views:
             raise ValueError(f"expected {self.num_views} views, got {images.shape[0]}")
-        plan = self.composition_plan(height, width, images.device)
-        images = images.float()
-        output = images.new_zeros(images.shape[1], height * width)
-        for view in range(self.num_views):
-            samples = F.grid_sample(images[view : view + 1], plan.grids[view], mode="bilinear",
-                                    padding_mode="border", align_corners=False)  # fmt: skip
-            output.index_add_(1, plan.pixels[view], samples[0, :, 0] * plan.weights[view])
-        return output.view(-1, height, width)
+        plan = self.composition_plan(height, width, images.shape[-1], images.device)
+        channels = images.shape[1]
+        # (V, C, S, S) -> (V*S*S, C): a view of channels-last images (the model's layout).
+        table = images.float().permute(0, 2, 3, 1).reshape(-1, channels)
+        output = F.embedding_bag(plan.taps, table, plan.offsets, mode="sum", per_sample_weights=plan.weights,
+                                 include_last_offset=True)  # fmt: skip
+        return output.view(height, width, channels).permute(2, 0, 1)
