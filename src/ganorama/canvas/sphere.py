@@ -205,10 +205,10 @@ class SphereCanvas:
         # Second pass: each pixel's taps side by side, view after view (a pixel is in a
         # view at most once, so one scatter per view places them).
         corners = 4
-        offsets = torch.zeros(height * width + 1, dtype=torch.int64, device=device)
-        offsets[1:] = (count * corners).cumsum(0)
-        taps = torch.empty(int(offsets[-1]), dtype=torch.int32, device=device)
-        tap_weights = torch.empty(int(offsets[-1]), device=device)
+        first_slot = torch.zeros(height * width + 1, dtype=torch.int64, device=device)  # in (pixel, view) pairs
+        first_slot[1:] = count.cumsum(0)
+        taps = torch.empty(int(first_slot[-1]), corners, dtype=torch.int32, device=device)
+        tap_weights = torch.empty(int(first_slot[-1]), corners, device=device)
         filled = torch.zeros_like(count)
         for view in range(self.num_views):
             flat, weight = pixels[view].long(), weights[view]
@@ -216,11 +216,12 @@ class SphereCanvas:
             coords, _ = project(view, directions[flat])
             column_row = geometry.normalised_to_pixel(coords, view_size, view_size)
             indices, bilinear = geometry.bilinear_taps(column_row[:, 0], column_row[:, 1], view_size, view_size)
-            first = (offsets[flat] + filled[flat] * corners)[:, None] + torch.arange(corners, device=device)
+            slot = first_slot[flat] + filled[flat]
             filled[flat] += 1
-            taps[first] = (indices + view * view_size * view_size).int()
-            tap_weights[first] = bilinear * (weight / total[flat])[:, None]
-        return CompositionPlan(height, width, view_size, offsets.int(), taps, tap_weights,
+            taps[slot] = (indices + view * view_size * view_size).int()
+            tap_weights[slot] = bilinear * (weight / total[flat])[:, None]
+        offsets = (first_slot * corners).int()
+        return CompositionPlan(height, width, view_size, offsets, taps.view(-1), tap_weights.view(-1),
                                float(interior.float().mean()))  # fmt: skip
 
     def compose(self, images: torch.Tensor, height: int, width: int) -> torch.Tensor:
