@@ -66,7 +66,7 @@ def main() -> None:
             start = time.perf_counter()
             for resolution in model.config.block_resolutions()[sampling.start_layer : sampling.end_layer]:
                 canvas.sync_operator(resolution, resolution, device)
-            canvas.composition_plan(args.height, args.width, device)
+            canvas.composition_plan(args.height, args.width, size, device)
             build = time.perf_counter() - start
 
             # The operators alone on the hooked feature shapes: the sync cost without the noise

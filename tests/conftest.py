@@ -36,6 +36,18 @@ def full_size_128_checkpoint(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def full_size_256_checkpoint(tmp_path_factory):
+    """A full-size biggan-deep-256 random-weight *test fixture* in the published format."""
+    return write_legacy_checkpoint(tmp_path_factory.mktemp("full256"), BigGANConfig.preset("biggan-deep-256"), seed=0)
+
+
+@pytest.fixture(scope="session")
+def full_size_512_checkpoint(tmp_path_factory):
+    """A full-size biggan-deep-512 random-weight *test fixture* in the published format."""
+    return write_legacy_checkpoint(tmp_path_factory.mktemp("full512"), BigGANConfig.preset("biggan-deep-512"), seed=0)
+
+
+@pytest.fixture(scope="session")
 def full_size_128_reference(full_size_128_checkpoint):
     """pytorch_pretrained_biggan's outputs for the full-size fixture: read from tests/data when
     they were computed from exactly these weights, else computed once per session (minutes)."""
@@ -56,3 +68,14 @@ def isolated_model_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("HF_HOME", str(home))
     monkeypatch.setenv("HF_HUB_CACHE", str(home / "hub"))
     monkeypatch.delenv("HUGGINGFACE_HUB_CACHE", raising=False)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def float32_auto_dtype():
+    """``auto`` means float32 on the CPU in every test, whatever this CPU's bfloat16 units
+    (inherited by the commands a test starts): results do not depend on the machine that
+    runs the suite. Session-wide, so models that fixtures of any scope load see it too;
+    tests of the bfloat16 choice set GANORAMA_CPU_BFLOAT16 themselves."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GANORAMA_CPU_BFLOAT16", "0")
+        yield

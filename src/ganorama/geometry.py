@@ -178,6 +178,25 @@ def normalised_to_pixel(coords: torch.Tensor, height: int, width: int) -> torch.
     return torch.stack((column, row), dim=-1)
 
 
+def bilinear_taps(column: torch.Tensor, row: torch.Tensor, height: int, width: int
+                  ) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+    """Bilinear sampling of an h x w map at continuous pixel indices (column, row), each
+    (K,), as four taps: flat indices ``row * width + column`` (K, 4) and weights (K, 4)
+    summing to 1. Positions outside the pixel-centre range are clamped to it (grid_sample's
+    ``padding_mode="border"``); the base is clamped so the last centre is weight 1 on it."""
+    column = column.clamp(0, width - 1)
+    row = row.clamp(0, height - 1)
+    column0 = column.floor().clamp(max=max(width - 2, 0)).long()
+    row0 = row.floor().clamp(max=max(height - 2, 0)).long()
+    fx, fy = column - column0, row - row0
+    column1 = (column0 + 1).clamp(max=width - 1)
+    row1 = (row0 + 1).clamp(max=height - 1)
+    indices = torch.stack((row0 * width + column0, row0 * width + column1,
+                           row1 * width + column0, row1 * width + column1), dim=1)  # fmt: skip
+    weights = torch.stack(((1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy), dim=1)
+    return indices, weights
+
+
 def border_weight(coords: torch.Tensor) -> torch.Tensor:
     """The seed's blend weight min(1 - |x|, 1 - |y|), clamped at 0: (..., 2) -> (...)."""
     return (1 - coords.abs().amax(dim=-1)).clamp_min(0)

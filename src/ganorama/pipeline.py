@@ -59,8 +59,8 @@ def sync_hooks(model: BigGAN, canvas: Canvas, start_layer: int, end_layer: int) 
     """Register forward hooks that sync the outputs of ``model.blocks[start_layer:end_layer]``,
     for running the model's own (unchunked) forward on a canvas's views.
 
-    The operator is fetched per feature size (cached by the canvas) and applied in
-    float32; the hook returns the model's dtype."""
+    The operator is fetched per feature size (cached by the canvas); it sums in float32
+    and returns the model's dtype."""
 
     def hook(_module, _inputs, output: torch.Tensor) -> torch.Tensor:
         operator = canvas.sync_operator(output.shape[-2], output.shape[-1], output.device)

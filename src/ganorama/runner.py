@@ -153,7 +153,12 @@ def _block_name(generator, index: int) -> str:
 
 
 def _check_finite(x: torch.Tensor, where: str, dtype: torch.dtype) -> None:
-    if not bool(torch.isfinite(x).all()):
+    # NaN propagates through min and max and an inf is one of them: one read of x, where
+    # isfinite(x).all() writes a mask as large as x first (20x slower on a CPU). Read in
+    # memory order: reducing channels-last features as (B, C, H, W) is 15x slower again.
+    in_memory_order = x.permute(0, 2, 3, 1) if x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) else x
+    extremes = torch.stack(torch.aminmax(in_memory_order.reshape(-1)))
+    if not bool(torch.isfinite(extremes).all()):
         name = str(dtype).removeprefix("torch.")
         hint = " (try --model_dtype float32)" if dtype != torch.float32 else ""
         raise NonFiniteOutputError(

@@ -40,7 +40,7 @@ def test_dense_follows_the_width_asked_for():
 
 
 def test_dense_sphere_canvas_composes_every_pixel():
-    plan = SphereCanvas(dense_layout(8)).composition_plan(32, 64)
+    plan = SphereCanvas(dense_layout(8)).composition_plan(32, 64, 16)
     assert plan.interior_coverage == 1.0
 
 

@@ -79,9 +79,9 @@ def test_sync_operator_bytes_estimate_covers_the_operators_kept():
     canvas = SphereCanvas(dense_layout(8))
     kept = 0
     for size in (8, 16):
-        matrix = canvas.sync_operator(size, size).matrix
-        kept += sum(part.numel() * part.element_size() for part in (matrix.crow_indices(), matrix.col_indices(),
-                                                                      matrix.values()))  # fmt: skip
+        operator = canvas.sync_operator(size, size)
+        kept += sum(part.numel() * part.element_size() for part in (operator.offsets, operator.columns,
+                                                                      operator.weights))  # fmt: skip
     estimate = canvas.sync_bytes([8, 16, 16])
     assert kept <= estimate <= 3 * kept, (kept, estimate)
 
@@ -96,14 +96,16 @@ def test_composition_plan_over_caps_takes_every_pixel_each_view_sees(views):
     those a projection of the whole image finds (odd sizes, a pole-holding view, wrap)."""
     canvas = SphereCanvas(views)
     height, width = 33, 67
-    plan = canvas.composition_plan(height, width)
     rotation, fov = canvas.cameras(dtype=torch.float32)
     directions = geometry.equirect_directions(height, width).reshape(-1, 3)
     coords, in_front = geometry.project_to_views(directions, rotation, fov, 1, 1)
     seen = in_front & (coords.abs().amax(dim=-1) <= 1)  # (V, H*W)
-    for view in range(canvas.num_views):
+    found = list(canvas.view_pixels(height, width))
+    assert len(found) == canvas.num_views
+    for view, (flat, view_coords) in enumerate(found):
         expected = torch.nonzero(seen[view], as_tuple=True)[0]
-        assert torch.equal(plan.pixels[view].long().sort().values, expected), f"view {view}"
+        assert torch.equal(flat.long().sort().values, expected), f"view {view}"
+        torch.testing.assert_close(view_coords, coords[view][flat])
 
 
 def test_sync_operator_syncs_several_panoramas_in_one_batch_independently():
@@ -134,7 +136,7 @@ def test_default_layout_composition_of_constant_views_covers_every_pixel():
     colour = torch.tensor([0.2, 0.5, 0.9])
     views = colour.view(1, 3, 1, 1).expand(canvas.num_views, 3, 32, 32)
     image = canvas.compose(views, 250, 500)
-    assert canvas.composition_plan(250, 500).interior_coverage == 1.0
+    assert canvas.composition_plan(250, 500, 32).interior_coverage == 1.0
     torch.testing.assert_close(image, colour.view(3, 1, 1).expand(3, 250, 500), atol=1e-5, rtol=0)
 
 

@@ -165,3 +165,22 @@ def test_one_panorama_side_given_alone_sets_the_other(tmp_path, tiny_checkpoint)
                      "--panorama_height", "40")  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert Image.open(tmp_path / "o" / "0.png").size == (80, 40)
+
+
+def test_auto_dtype_is_recorded_and_reproduced_on_a_cpu_that_would_choose_otherwise(tmp_path, tiny_checkpoint,
+                                                                                   monkeypatch):  # fmt: skip
+    """A result made in bfloat16 by ``auto`` (a CPU with bfloat16 units) records it, and
+    reproduce keeps it where ``auto`` would now pick float32: the same bytes."""
+    monkeypatch.setenv("GANORAMA_CPU_BFLOAT16", "1")
+    first = run_cli("panorama", "--weights", str(tiny_checkpoint), "-o", str(tmp_path / "a.png"), "--seed", "3",
+                    "--panorama_width", "128", "--device", "cpu")  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    assert json.loads((tmp_path / "a.json").read_text())["dtype"] == "bfloat16"
+    monkeypatch.setenv("GANORAMA_CPU_BFLOAT16", "0")
+    again = run_cli("reproduce", str(tmp_path / "a.json"), "-o", str(tmp_path / "b.png"))
+    assert again.returncode == 0, again.stderr
+    assert json.loads((tmp_path / "b.json").read_text())["dtype"] == "bfloat16"
+    assert (tmp_path / "b.png").read_bytes() == (tmp_path / "a.png").read_bytes()
+    asked = run_cli("reproduce", str(tmp_path / "a.json"), "-o", str(tmp_path / "c.png"), "--model_dtype", "float32")
+    assert asked.returncode == 0, asked.stderr
+    assert json.loads((tmp_path / "c.json").read_text())["dtype"] == "float32"

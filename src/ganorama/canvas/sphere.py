@@ -66,14 +66,16 @@ def _pixel_index_dtype(height: int, width: int) -> torch.dtype:
 
 @dataclass(frozen=True)
 class CompositionPlan:
-    """Where each view lands in an equirect image: per view, the flat output pixels it
-    touches, where to sample it there (grid_sample coordinates) and with what weight."""
+    """How each equirect pixel is made from the views of one size: a weighted sum of
+    bilinear taps (four per view it lies in, weights already divided by the pixel's total
+    blend weight), as bags of ``embedding_bag``: each output pixel is computed once."""
 
     height: int
     width: int
-    pixels: tuple[torch.Tensor, ...]  # V x (K_v,) flat indices into H*W
-    grids: tuple[torch.Tensor, ...]  # V x (1, 1, K_v, 2)
-    weights: tuple[torch.Tensor, ...]  # V x (K_v,), already divided by the pixel's total weight
+    view_size: int
+    offsets: torch.Tensor  # (H*W + 1,) int32: pixel p's taps are offsets[p]:offsets[p + 1]
+    taps: torch.Tensor  # (nnz,) int32: flat index view * S * S + row * S + column of a view pixel
+    weights: torch.Tensor  # (nnz,) float32
     interior_coverage: float  # fraction of output pixels with a positive blend weight
 
 
@@ -114,15 +116,14 @@ class SphereCanvas:
     def composition_bytes(self, height: int, width: int) -> int:
         """Memory of the cached composition plan and the composed image, estimated
         before building it: the views cover the sphere about ``coverage`` times, each
-        covered pixel costing an index, a sampling position and a weight."""
+        covered pixel costing four taps (an index and a weight each) in the plan and, while
+        it is built, an index, a weight and the view coordinates of the first pass."""
+        coverage = self._coverage()
         pixels = height * width
-        # A pixel index (int32), a sampling position and a weight, and the weight before
-        # it is normalised, while the plan is made.
-        per_covered_pixel = 4 + 8 + 4 + 4
-        # The weight total and interior mask while planning; the composed image and its
-        # copies while it is written.
-        per_pixel = 4 + 1 + 3 * 4 + 3 * 4
-        return int(pixels * (self._coverage() * per_covered_pixel + per_pixel))
+        per_covered_pixel = 4 * (4 + 4) + 4 + 4 + 8
+        # Per pixel: its offset, the image (3 x 4), and while building: directions, one
+        # view's coordinates and masks, the running totals and counts.
+        return int(pixels * (coverage * per_covered_pixel + 4 + 12 + 12 + 12 + 4 + 3 * 8 + 8))
 
     def view_pixels(self, height: int, width: int, device=None):
         """Per view, the pixels of a W x H equirect image it sees (borders included): their
@@ -207,18 +208,8 @@ class SphereCanvas:
             column, row = pixel[..., 0], pixel[..., 1]
             inside = in_front & (column >= 0) & (column <= width - 1) & (row >= 0) & (row <= height - 1)
             neighbour, target_row, target_column = torch.nonzero(inside, as_tuple=True)
-            source_view = neighbours[neighbour]
-            column, row = column[inside], row[inside]
-            # Bilinear taps; clamping the base keeps the last pixel centre (weight 1 on it).
-            column0 = column.floor().clamp(max=max(width - 2, 0)).long()
-            row0 = row.floor().clamp(max=max(height - 2, 0)).long()
-            fx, fy = column - column0, row - row0
-            column1 = (column0 + 1).clamp(max=width - 1)
-            row1 = (row0 + 1).clamp(max=height - 1)
-            base = source_view * pixels_per_view
-            sources = torch.stack((base + row0 * width + column0, base + row0 * width + column1,
-                                   base + row1 * width + column0, base + row1 * width + column1), dim=1)  # fmt: skip
-            tap_weights = torch.stack(((1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy), dim=1)
+            taps, tap_weights = geometry.bilinear_taps(column[inside], row[inside], height, width)
+            sources = neighbours[neighbour][:, None] * pixels_per_view + taps
             first = target_view * pixels_per_view
             yield first, first + pixels_per_view, first + target_row * width + target_column, sources, tap_weights
 
@@ -235,17 +226,22 @@ class SphereCanvas:
 
     # --- composition -----------------------------------------------------------------
 
-    def composition_plan(self, height: int, width: int, device=None) -> CompositionPlan:
-        key = (height, width, str(torch.device(device or "cpu")))
+    def composition_plan(self, height: int, width: int, view_size: int, device=None) -> CompositionPlan:
+        """The plan for composing views of ``view_size`` pixels into ``height`` x ``width``;
+        built once per (height, width, view size, device)."""
+        key = (height, width, view_size, str(torch.device(device or "cpu")))
         if key not in self._plans:
-            self._plans[key] = self._build_composition_plan(height, width, device)
+            self._plans[key] = self._build_composition_plan(height, width, view_size, device)
         return self._plans[key]
 
-    def _build_composition_plan(self, height: int, width: int, device) -> CompositionPlan:
+    def _build_composition_plan(self, height: int, width: int, view_size: int, device) -> CompositionPlan:
         if height < 1 or width < 1:
             raise UsageError(f"panorama size {width}x{height} is invalid; width and height must be >= 1")
-        pixels, grids, weights = [], [], []
+        # First pass, view by view over its cap: which pixels it covers, where and with
+        # what weight.
+        pixels, view_coords, weights = [], [], []
         total = torch.zeros(height * width, device=device)
+        count = torch.zeros(height * width, dtype=torch.int64, device=device)
         interior = torch.zeros(height * width, dtype=torch.bool, device=device)
         for flat, coords in self.view_pixels(height, width, device):
             weight = geometry.border_weight(coords)
@@ -254,26 +250,43 @@ class SphereCanvas:
             # weighted, rather than coming out black.
             weight = weight + 1e-9
             total.index_add_(0, flat, weight)
+            count[flat] += 1
             pixels.append(flat.to(_pixel_index_dtype(height, width)))
-            grids.append(coords.view(1, 1, -1, 2))
+            view_coords.append(coords)
             weights.append(weight)
         if not (total > 0).all():
             missing = int((total <= 0).sum())
             raise UsageError(f"layout leaves {missing} of {height * width} panorama pixels outside every view")
-        weights = [weight / total[flat] for weight, flat in zip(weights, pixels)]
-        return CompositionPlan(
-            height, width, tuple(pixels), tuple(grids), tuple(weights), float(interior.float().mean())
-        )
+        # Second pass: each pixel's taps side by side, view after view (a pixel is in a
+        # view at most once, so one scatter per view places them).
+        corners = 4
+        first_slot = torch.zeros(height * width + 1, dtype=torch.int64, device=device)  # in (pixel, view) pairs
+        first_slot[1:] = count.cumsum(0)
+        taps = torch.empty(int(first_slot[-1]), corners, dtype=torch.int32, device=device)
+        tap_weights = torch.empty(int(first_slot[-1]), corners, device=device)
+        filled = torch.zeros_like(count)
+        for view in range(self.num_views):
+            flat, weight, coords = pixels[view].long(), weights[view], view_coords[view]
+            pixels[view] = weights[view] = view_coords[view] = None  # each view's first pass goes once used
+            column_row = geometry.normalised_to_pixel(coords, view_size, view_size)
+            indices, bilinear = geometry.bilinear_taps(column_row[:, 0], column_row[:, 1], view_size, view_size)
+            slot = first_slot[flat] + filled[flat]
+            filled[flat] += 1
+            taps[slot] = (indices + view * view_size * view_size).int()
+            tap_weights[slot] = bilinear * (weight / total[flat])[:, None]
+        offsets = (first_slot * corners).int()
+        return CompositionPlan(height, width, view_size, offsets, taps.view(-1), tap_weights.view(-1),
+                               float(interior.float().mean()))  # fmt: skip
 
     def compose(self, images: torch.Tensor, height: int, width: int) -> torch.Tensor:
-        """Blend V view images (V, C, S, S) into one equirect image (C, height, width)."""
+        """Blend V view images (V, C, S, S) into one equirect image (C, height, width),
+        float32 (in height-width-channel memory, as images are written)."""
         if images.shape[0] != self.num_views:
             raise ValueError(f"expected {self.num_views} views, got {images.shape[0]}")
-        plan = self.composition_plan(height, width, images.device)
-        images = images.float()
-        output = images.new_zeros(images.shape[1], height * width)
-        for view in range(self.num_views):
-            samples = F.grid_sample(images[view : view + 1], plan.grids[view], mode="bilinear",
-                                    padding_mode="border", align_corners=False)  # fmt: skip
-            output.index_add_(1, plan.pixels[view], samples[0, :, 0] * plan.weights[view])
-        return output.view(-1, height, width)
+        plan = self.composition_plan(height, width, images.shape[-1], images.device)
+        channels = images.shape[1]
+        # (V, C, S, S) -> (V*S*S, C): a view of channels-last images (the model's layout).
+        table = images.float().permute(0, 2, 3, 1).reshape(-1, channels)
+        output = F.embedding_bag(plan.taps, table, plan.offsets, mode="sum", per_sample_weights=plan.weights,
+                                 include_last_offset=True)  # fmt: skip
+        return output.view(height, width, channels).permute(2, 0, 1)

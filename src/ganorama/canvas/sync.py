@@ -2,17 +2,20 @@
 same canvas point in all views.
 
 It is linear in the features and fixed for a given (canvas, h, w, device), so it is
-built once as a sparse (V*h*w) x (V*h*w) matrix and applied to a whole batch with one
-sparse product. Sphere and plane canvases differ only in the samples they feed to
-:meth:`SyncOperator.from_samples`.
+built once as the rows of a sparse (V*h*w) x (V*h*w) matrix (CSR: which features each one
+averages, with what weight) and applied to a whole batch as one weighted gather
+(``embedding_bag``) over the features in channels-last order, the model's own layout: no
+transposed copy, no zero-filled product, and half-precision features are read as they
+are and summed in float32. Sphere and plane canvases differ only in the samples they feed
+to :meth:`SyncOperator.from_samples`.
 """
 from __future__ import annotations
 
-import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable, Tuple
 
 import torch
+import torch.nn.functional as F
 
 # (first, stop, target (K,), source (K, T), tap_weight (K, T)): the samples of the features
 # first <= target < stop.
@@ -46,10 +49,14 @@ class SyncOperator:
     """``operator(features)`` maps (B, C, h, w) to the same shape, B a multiple of ``num_views``
     (several canvases of ``num_views`` consecutive views each)."""
 
-    matrix: torch.Tensor  # sparse CSR, (V*h*w, V*h*w), float32
+    offsets: torch.Tensor  # (V*h*w + 1,) int64: row t's entries are offsets[t]:offsets[t + 1]
+    columns: torch.Tensor  # (nnz,) int64: the flat feature each entry reads
+    weights: torch.Tensor  # (nnz,) float32: its weight; a row's weights sum to 1
     num_views: int
     height: int
     width: int
+    # Per (number of canvases, dtype): the entries for a batch of that many canvases.
+    _batched: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
     def from_samples(
@@ -79,7 +86,7 @@ class SyncOperator:
         source, tap_weight)`` holding the samples (as in :meth:`from_samples`) of the targets
         ``first <= target < stop``, the blocks in order and together covering every feature.
         A lazy iterable of blocks (a view's samples each) keeps the build's memory near the
-        matrix's own: only one block's samples and working copies are alive at once."""
+        operator's own: only one block's samples and working copies are alive at once."""
         size = num_views * height * width
         row_counts, columns, values = [], [], []
         expected_first = 0
@@ -93,12 +100,9 @@ class SyncOperator:
             values.append(block_values)
         if expected_first != size:
             raise ValueError(f"sample blocks cover rows [0, {expected_first}) of {size}")
-        crow = torch.cat((torch.zeros(1, dtype=torch.int64), torch.cat(row_counts).cumsum(0)))
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-            csr = torch.sparse_csr_tensor(crow, torch.cat(columns), torch.cat(values), (size, size),
-                                          check_invariants=True).to(device)
-        return cls(csr, num_views, height, width)
+        offsets = torch.cat((torch.zeros(1, dtype=torch.int64), torch.cat(row_counts).cumsum(0)))
+        return cls(offsets.to(device), torch.cat(columns).to(device), torch.cat(values).to(device), num_views, height,
+                   width)  # fmt: skip
 
     def __call__(self, features: torch.Tensor) -> torch.Tensor:
         batch, channels, height, width = features.shape
@@ -107,17 +111,25 @@ class SyncOperator:
                 f"sync operator built for (k*{self.num_views}, C, {self.height}, {self.width}), "
                 f"got {tuple(features.shape)}"
             )
-        canvases = batch // self.num_views
-        # (N*V, C, h, w) -> (V*h*w, N*C): one sparse product syncs every canvas and channel.
-        stacked = (
-            features.float()
-            .view(canvases, self.num_views, channels, height * width)
-            .permute(1, 3, 0, 2)
-            .reshape(self.num_views * height * width, canvases * channels)
-        )
-        synced = torch.sparse.mm(self.matrix, stacked)
-        synced = synced.view(self.num_views, height * width, canvases, channels).permute(2, 0, 3, 1)
-        return synced.reshape(batch, channels, height, width).to(features.dtype)
+        offsets, columns, weights = self._entries(batch // self.num_views, features.dtype)
+        # (N*V, C, h, w) -> (N*V*h*w, C): a view of channels-last features, a copy otherwise.
+        table = features.permute(0, 2, 3, 1).reshape(-1, channels)
+        synced = F.embedding_bag(columns, table, offsets, mode="sum", per_sample_weights=weights,
+                                 include_last_offset=True)  # fmt: skip
+        return synced.view(batch, height, width, channels).permute(0, 3, 1, 2)
+
+    def _entries(self, canvases: int, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The operator's entries repeated for ``canvases`` canvases, block by block, with
+        weights in ``dtype`` (the gather's table and weights share a dtype); cached."""
+        key = (canvases, dtype)
+        if key not in self._batched:
+            size, entries = self.offsets.numel() - 1, self.columns.numel()
+            shift = torch.arange(canvases, device=self.columns.device)
+            columns = (self.columns[None, :] + shift[:, None] * size).reshape(-1)
+            offsets = torch.cat(((self.offsets[None, :-1] + shift[:, None] * entries).reshape(-1),
+                                 self.offsets[-1:] * canvases))  # fmt: skip
+            self._batched[key] = (offsets, columns, self.weights.to(dtype).repeat(canvases))
+        return self._batched[key]
 
 
 def _csr_rows(first: int, stop: int, size: int, target: torch.Tensor, source: torch.Tensor,

@@ -22,7 +22,9 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
                        help="load weights from a local directory/file (config.json + pytorch_model.bin or "
                             "model.safetensors) or a Hugging Face Hub repo instead of downloading -m")  # fmt: skip
     group.add_argument(*flag_names("model_dtype"), dest="model_dtype", default="auto",
-                       choices=("auto", "float32", "float16", "bfloat16"), help="auto = float16 on CUDA, float32 on CPU")
+                       choices=("auto", "float32", "float16", "bfloat16"),
+                       help="auto = float16 on CUDA, bfloat16 on a CPU with bfloat16 units (AVX512_BF16, AMX), "
+                            "else float32")  # fmt: skip
     group.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
 
 

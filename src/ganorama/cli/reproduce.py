@@ -12,7 +12,8 @@ from ganorama.request import FORMATS
 DESCRIPTION = """\
 Make a result again from the JSON sidecar written beside it: the same kind, classes,
 seed, sampling, canvas, size, chunking and exports, with the same model (from the
-sidecar's "weights" or "model", unless -m/--weights say otherwise). On the same machine
+sidecar's "weights" or "model", unless -m/--weights say otherwise) and, on the device
+kind it was made on, its dtype (unless --model_dtype says otherwise). On the same machine
 and device the image comes out byte for byte the same. Writes OUTDIR/N.png (never
 overwriting) or the file named by -o.
 
@@ -44,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
         args.weights = sidecar.get("weights")
         if args.weights is None:
             args.biggan_model = sidecar.get("model")
+    args.model_dtype = recorded_dtype(sidecar, args.model_dtype, args.device)
     if args.max_views is not None or args.memory_budget is not None:
         # Another chunking rounds differently in the last bits: allowed, but on request only.
         request = request.replace(max_views=args.max_views, memory_budget=args.memory_budget)
@@ -53,6 +55,18 @@ def run(args: argparse.Namespace) -> int:
         args.format = request.format
     output = OutputTarget.from_args(args, request.kind, 1)
     return generate_and_save(args, [request.replace(format=output.format)], 1, output)
+
+
+def recorded_dtype(sidecar: dict, model_dtype: str, device: str) -> str:
+    """The dtype to reproduce in: the one asked for, or for ``auto`` the sidecar's when
+    this run goes to the kind of device it was made on (auto's choice depends on the
+    machine: bfloat16 on one CPU, float32 on another)."""
+    from ganorama.devices import DTYPES, resolve_device
+
+    recorded = sidecar.get("dtype")
+    if model_dtype != "auto" or recorded not in DTYPES:
+        return model_dtype
+    return recorded if resolve_device(device).type == sidecar.get("device") else model_dtype
 
 
 def read_sidecar(path: str) -> dict:

@@ -233,7 +233,8 @@ class BigGAN(nn.Module):
         """Load a published model by name (``biggan-deep-128|256|512``), a hub repo
         (``hf:OWNER/REPO``) or a local directory / weights file, ready for inference.
 
-        ``dtype`` is float32, float16, bfloat16 or ``"auto"`` (float16 on CUDA, else float32).
+        ``dtype`` is float32, float16, bfloat16 or ``"auto"`` (float16 on CUDA,
+        bfloat16 on a CPU with bfloat16 units, else float32: see :func:`ganorama.devices.resolve_dtype`).
         """
         # read_checkpoint has checked the config and weights and folded spectral norm.
         config, folded = read_checkpoint(resolve_checkpoint_dir(str(name_or_path)))
