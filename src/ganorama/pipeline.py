@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Callable, Iterable, Iterator, Protocol, Sequence
 
 import torch
@@ -28,6 +29,7 @@ from ganorama.memory import block_view_bytes
 from ganorama.models.biggan import BigGAN
 from ganorama.models.config import DEFAULT_MODEL, identify_model
 from ganorama.models.imagenet import NUM_CLASSES, class_mix, class_vector
+from ganorama.models.weights import KNOWN_MODELS
 from ganorama.planning import Planner, RunPlan, forward_groups
 from ganorama.request import DEFAULTS, Request, Sampling, plain_label
 from ganorama.result import Provenance, Result, mixes_json
@@ -128,7 +130,7 @@ class Ganorama:
         if planner is not None and (planner.config.to_dict() != loaded.config.to_dict() or planner.dtype != parameter.dtype
                                     or torch.device(planner.device).type != parameter.device.type):  # fmt: skip
             planner = None  # planned for another architecture, dtype or device: plan afresh
-        return cls(loaded, model_name=name, weights=weights, planner=planner)
+        return cls(loaded, model_name=name, weights=_recorded_weights(weights), planner=planner)
 
     @property
     def device(self) -> torch.device:
@@ -349,6 +351,17 @@ def blend_mixes(a: dict[int, float], b: dict[int, float], fraction: float) -> di
         for class_id, weight in weights.items():
             mix[class_id] = mix.get(class_id, 0.0) + share * weight
     return {class_id: weight for class_id, weight in mix.items() if weight > 0}
+
+
+def _recorded_weights(weights: str | None) -> str | None:
+    """``weights`` as a sidecar records it: a local checkpoint by its absolute path (so the
+    result is reproduced from any directory), a published name or Hub repo as given."""
+    if weights is None:
+        return None
+    text = str(weights).strip()
+    if text in KNOWN_MODELS or text.startswith("hf:"):
+        return text
+    return str(Path(text).expanduser().resolve())
 
 
 def _python_spelling(message: str) -> str:

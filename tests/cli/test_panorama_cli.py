@@ -165,3 +165,57 @@ def test_one_panorama_side_given_alone_sets_the_other(tmp_path, tiny_checkpoint)
                      "--panorama_height", "40")  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert Image.open(tmp_path / "o" / "0.png").size == (80, 40)
+
+
+def _run_with_env(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ganorama", *args], capture_output=True, text=True, cwd=cwd,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1", **env}, timeout=300)  # fmt: skip
+
+
+def test_ganorama_weights_sets_the_weights_of_every_command_once(tmp_path, tiny_checkpoint):
+    env = {"GANORAMA_WEIGHTS": str(tiny_checkpoint)}
+    made = _run_with_env("panorama", "--seed", "3", "--panorama_width", "64", "-o", "p.png", cwd=tmp_path, env=env)
+    assert made.returncode == 0, made.stderr
+    assert json.loads((tmp_path / "p.json").read_text())["weights"] == str(tiny_checkpoint)
+    flat = _run_with_env("bigimg", "--seed", "3", "-o", "b.png", cwd=tmp_path, env=env)
+    assert flat.returncode == 0, flat.stderr
+
+
+def test_ganorama_weights_that_do_not_exist_say_where_they_came_from(tmp_path):
+    result = _run_with_env("panorama", "--panorama_width", "64", "-o", "p.png", cwd=tmp_path,
+                           env={"GANORAMA_WEIGHTS": "./nowhere"})  # fmt: skip
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1, result.stderr
+    assert "(from GANORAMA_WEIGHTS)" in lines[0] and "--weights DIR overrides" in lines[0], lines
+
+
+def test_a_sidecar_records_relative_weights_absolutely_and_reproduces_from_another_directory(tmp_path, tiny_checkpoint):
+    import shutil
+
+    shutil.copytree(tiny_checkpoint, tmp_path / "my-biggan")
+    made = _run_with_env("panorama", "--seed", "5", "--panorama_width", "64", "--weights", "./my-biggan", "-o",
+                         "p.png", cwd=tmp_path, env={})  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    assert json.loads((tmp_path / "p.json").read_text())["weights"] == str((tmp_path / "my-biggan").resolve())
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    again = _run_with_env("reproduce", "../p.json", "-o", "again.png", cwd=elsewhere, env={})
+    assert again.returncode == 0, again.stderr
+    assert (elsewhere / "again.png").read_bytes() == (tmp_path / "p.png").read_bytes()
+
+
+def test_a_sidecar_whose_weights_are_gone_says_so_and_that_weights_overrides(tmp_path, tiny_checkpoint):
+    sidecar = tmp_path / "old.json"
+    made = _run_with_env("panorama", "--seed", "5", "--panorama_width", "64", "--weights", str(tiny_checkpoint), "-o",
+                         "old.png", cwd=tmp_path, env={})  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    recorded = json.loads(sidecar.read_text())
+    recorded["weights"] = "./my-biggan"  # as sidecars before the fix recorded it: relative to where it ran
+    sidecar.write_text(json.dumps(recorded))
+    again = _run_with_env("reproduce", "old.json", "-o", "again.png", cwd=tmp_path, env={})
+    lines = again.stderr.strip().splitlines()
+    assert again.returncode == 2 and len(lines) == 1, again.stderr
+    assert "(from sidecar old.json)" in lines[0] and "--weights DIR overrides" in lines[0], lines
+    fixed = _run_with_env("reproduce", "old.json", "-o", "again.png", "--weights", str(tiny_checkpoint), cwd=tmp_path,
+                          env={})  # fmt: skip
+    assert fixed.returncode == 0, fixed.stderr

@@ -113,9 +113,10 @@ def run(args: argparse.Namespace) -> int:
     model_args = model_arguments(args if local else _driver_side(args))
     check_with_model(rows, model_args, batch, check_memory=local)
     batch_lib.plan_rows(rows, destination)  # a changed job meeting its old results: exit 2 now, not later
-    if local and (args.weights is None or args.weights.startswith("hf:")):
-        fetch_weights(model_choice(args).source)
-    model = batch_lib.WorkerModel(model_choice(args),
+    choice = model_choice(model_args)
+    if local and (choice.weights is None or choice.weights.startswith("hf:")):
+        fetch_weights(choice.source)
+    model = batch_lib.WorkerModel(choice,
                                   device=model_args.device.type if local else args.device,
                                   dtype=str(model_args.dtype).removeprefix("torch.") if local else args.model_dtype)
     with BatchProgress(len(rows), quiet=args.quiet) as progress:

@@ -42,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
     request = Request.from_sidecar(sidecar)
     if args.weights is None and args.biggan_model is None:
         args.weights = sidecar.get("weights")
+        args.weights_from = f"sidecar {args.sidecar}"
         if args.weights is None:
             args.biggan_model = sidecar.get("model")
     if args.max_views is not None or args.memory_budget is not None:

@@ -123,6 +123,10 @@ def download(name_or_spec: str, *, offline: Optional[bool] = None, progress: boo
     """
     spec = str(name_or_spec).strip()
     source = parse_model_spec(spec)
+    if spec in KNOWN_MODELS:
+        imported = cached_copy(url_cache_dir(spec), spec)
+        if imported is not None:  # put there by 'ganorama download NAME --from DIR' (or a download)
+            return imported
     offline = offline_mode() if offline is None else offline
     if isinstance(source, HubSource):
         return download_from_hub(source, offline=offline, label=spec)
@@ -202,8 +206,21 @@ def hub_cache_dir() -> Path:
 
 
 def url_cache_dir(name: str) -> Path:
-    """Where a model downloaded from plain URLs is cached: ``$HF_HOME/ganorama/NAME``."""
+    """Where a model downloaded from plain URLs, or imported from a local checkpoint
+    (``ganorama download NAME --from DIR``), is cached: ``$HF_HOME/ganorama/NAME``."""
     return hf_home() / "ganorama" / name
+
+
+def cached_copy(directory: Path, label: str) -> Optional[Path]:
+    """``directory`` when it holds a whole checkpoint (config and a weights file), each
+    file checked against the sha256 recorded beside it; None when it does not."""
+    weights = next((directory / name for name in (SAFETENSORS_NAME, WEIGHTS_NAME) if (directory / name).is_file()),
+                   None)  # fmt: skip
+    if weights is None or not (directory / CONFIG_NAME).is_file():
+        return None
+    for path in (directory / CONFIG_NAME, weights):
+        verify_recorded_sha256(path, label)
+    return directory
 
 
 def _expand(value: str) -> Path:
@@ -467,7 +484,7 @@ def fetch_url(url: str, destination: Union[str, os.PathLike], *, progress: bool 
             partial.unlink()
         raise GanoramaError(f"download of {url} is truncated ({size} of {total} bytes, kept in {partial}); "
                             f"run 'ganorama download {label}' again to resume it")
-    _write_sidecar(destination, sha256_file(partial))
+    record_sha256(destination, sha256_file(partial))
     os.replace(partial, destination)
     return destination
 
@@ -547,7 +564,7 @@ def _sidecar(path: Path) -> Path:
     return path.with_name(path.name + _SIDECAR_SUFFIX)
 
 
-def _write_sidecar(path: Path, digest: str) -> None:
+def record_sha256(path: Path, digest: str) -> None:
     """Record ``digest`` for ``path`` in ``PATH.sha256`` (the format ``sha256sum -c`` reads)."""
     write_bytes_atomic(_sidecar(path), f"{digest}  {path.name}\n".encode(), overwrite=True)
 
@@ -559,7 +576,7 @@ def verify_recorded_sha256(path: Union[str, os.PathLike], label: str) -> None:
     actual = sha256_file(path)
     if not sidecar.is_file():
         try:
-            _write_sidecar(path, actual)
+            record_sha256(path, actual)
         except OSError:
             pass  # a read-only cache still works, just unguarded
         return
