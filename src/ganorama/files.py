@@ -96,6 +96,11 @@ def remove_stale_temporaries(directory: str | os.PathLike) -> list[Path]:
     return removed
 
 
+def remove_path(path: str | os.PathLike) -> list[Path]:
+    """Remove a file or a whole folder, if it is there (a list of what was removed)."""
+    return _remove(Path(path))
+
+
 def _remove(path: Path) -> list[Path]:
     import shutil
 

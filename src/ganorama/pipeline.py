@@ -16,6 +16,7 @@ same with keyword arguments.
 from __future__ import annotations
 
 import contextlib
+import os
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Protocol, Sequence
@@ -30,6 +31,7 @@ from ganorama.models.biggan import BigGAN
 from ganorama.models.config import DEFAULT_MODEL, identify_model
 from ganorama.models.imagenet import NUM_CLASSES, class_mix, class_vector
 from ganorama.models.weights import KNOWN_MODELS
+from ganorama.outputs import check_result_paths
 from ganorama.planning import Planner, RunPlan, forward_groups
 from ganorama.request import DEFAULTS, Request, Sampling, plain_label
 from ganorama.result import Provenance, Result, mixes_json
@@ -155,9 +157,18 @@ class Ganorama:
         (``label`` spells field names in the messages, e.g. ``--truncation``)."""
         return self.planner.preflight(request, batch, label)
 
-    def run(self, request: Request | RunPlan, on_progress: ProgressCallback | None = None) -> Result:
-        """Make the result ``request`` (or a plan of it) describes."""
-        return next(self.run_many([request], on_progress=on_progress))
+    def run(self, request: Request | RunPlan, on_progress: ProgressCallback | None = None,
+            save_to: str | os.PathLike | None = None, overwrite: bool = False) -> Result:  # fmt: skip
+        """Make the result ``request`` (or a plan of it) describes; with ``save_to``, save
+        it there (see :meth:`Result.save`), an existing file refused before computing
+        unless ``overwrite``."""
+        if save_to is not None and not overwrite:
+            plain = request.request if isinstance(request, RunPlan) else request
+            check_result_paths(Path(save_to), plain)
+        result = next(self.run_many([request], on_progress=on_progress))
+        if save_to is not None:
+            result.save(save_to, overwrite=overwrite)
+        return result
 
     def run_many(self, requests: Iterable[Request | RunPlan], batch: int | str = 1,
                  on_progress: ProgressCallback | None = None) -> Iterator[Result]:  # fmt: skip
@@ -271,20 +282,27 @@ class Ganorama:
     # --- keyword front ends -----------------------------------------------------------------
 
     def panorama(self, classes=None, seed: int | None = None, sampling: Sampling | None = None,
-                 layout="full", width: int | str = 2000, height: int | str = 1000,
-                 max_views: int | None = None, on_progress: ProgressCallback | None = None) -> Result:  # fmt: skip
+                 layout="full", width: int | str | None = None, height: int | str | None = None,
+                 max_views: int | None = None, on_progress: ProgressCallback | None = None,
+                 save_to: str | os.PathLike | None = None, overwrite: bool = False) -> Result:  # fmt: skip
         """A 360-degree equirectangular panorama of ``width`` x ``height`` pixels (2:1, or
-        ``"auto"``: the views' own angular resolution). ``layout``: full, seed16, cube,
-        a JSON file of views or a list of views (azimuth, elevation, roll, fov)."""
+        ``"auto"``: the views' own angular resolution; one given alone sets the other,
+        neither is 2000 x 1000). ``layout``: full, seed16, cube, a JSON file of views or a
+        list of views (azimuth, elevation, roll, fov). ``save_to``/``overwrite``: as
+        :meth:`run` takes them (an existing file refused before computing)."""
         request = _keyword_request(dict(kind="panorama", classes=classes, seed=seed, layout=layout,
                                         panorama_width=width, panorama_height=height, max_views=max_views),
                                    sampling, {"panorama_width": "width", "panorama_height": "height"})  # fmt: skip
-        return self.run(request, on_progress)
+        return self.run(request, on_progress, save_to=save_to, overwrite=overwrite)
 
-    def bigimg(self, classes=None, seed: int | None = None, sampling: Sampling | None = None, cols: int = 6,
+    def bigimg(self, classes=None, seed: int | None = None, sampling: Sampling | None = None, cols: int | None = None,
                rows: int = 1, overlap: float = 0.5, wrap: str = "none", morph: Sequence[str] | None = None,
-               max_views: int | None = None, on_progress: ProgressCallback | None = None) -> Result:  # fmt: skip
-        """A large flat image from a ``rows`` x ``cols`` grid of overlapping tiles.
+               max_views: int | None = None, on_progress: ProgressCallback | None = None,
+               batch_size: int | None = None, save_to: str | os.PathLike | None = None,
+               overwrite: bool = False) -> Result:  # fmt: skip
+        """A large flat image from a ``rows`` x ``cols`` grid of overlapping tiles (6 across
+        by default). ``batch_size`` is ``cols`` by the command's name (``--batch_size``):
+        give one or the other.
 
         ``wrap`` ("none", "x", "y", "xy") makes opposite edges continue each other so the
         image tiles. ``morph``: two or more class specs blended from left to right across
@@ -295,18 +313,22 @@ class Ganorama:
             if isinstance(morph, str) or not all(isinstance(spec, str) for spec in morph):
                 raise UsageError(f"morph {morph!r} must be a list of two or more class specs")
             classes = "|".join(morph)
+        if cols is not None and batch_size is not None and cols != batch_size:
+            raise UsageError(f"give cols or batch_size (the same number: tiles across), not both ({cols} and {batch_size})")
+        cols = next((value for value in (cols, batch_size) if value is not None), DEFAULTS["batch_size"])
         request = _keyword_request(dict(kind="bigimg", classes=classes, seed=seed, batch_size=cols, rows=rows,
                                         overlap=overlap, wrap=wrap, morph=morph is not None, max_views=max_views),
-                                   sampling, {"batch_size": "cols"})  # fmt: skip
-        return self.run(request, on_progress)
+                                   sampling, {"batch_size": "cols" if batch_size is None else "batch_size"})  # fmt: skip
+        return self.run(request, on_progress, save_to=save_to, overwrite=overwrite)
 
     def texture(self, classes=None, seed: int | None = None, sampling: Sampling | None = None, size: int = 512,
                 overlap: float = 0.5, max_views: int | None = None,
-                on_progress: ProgressCallback | None = None) -> Result:  # fmt: skip
+                on_progress: ProgressCallback | None = None, save_to: str | os.PathLike | None = None,
+                overwrite: bool = False) -> Result:  # fmt: skip
         """A square texture that tiles in both directions, about ``size`` pixels wide."""
         request = _keyword_request(dict(kind="texture", classes=classes, seed=seed, size=size, overlap=overlap,
                                         max_views=max_views), sampling, {})  # fmt: skip
-        return self.run(request, on_progress)
+        return self.run(request, on_progress, save_to=save_to, overwrite=overwrite)
 
     def generate_views(self, canvas: Canvas, classes, seed: int | None, sampling: Sampling,
                        max_views: int | None = None) -> tuple[torch.Tensor, dict]:  # fmt: skip

@@ -15,7 +15,7 @@ import torch
 from ganorama import __version__
 from ganorama.export.io import tensor_to_image
 from ganorama.models.imagenet import display_name
-from ganorama.outputs import save_result_files
+from ganorama.outputs import replace_result_files, save_result_files
 from ganorama.request import Request
 
 
@@ -98,11 +98,16 @@ class Result:
     def views_contact_sheet(self, columns: int | None = None):
         return tensor_to_image(contact_sheet(self.views, columns or self.canvas.sheet_columns))
 
-    def save(self, path, format: str | None = None, quality: int | None = None) -> list:
+    def save(self, path, format: str | None = None, quality: int | None = None, overwrite: bool = False) -> list:
         """Write what the CLI writes for this result: the image at ``path`` (PNG or JPEG by
         its suffix; panoramas with GPano 360 metadata), its JSON sidecar beside it
-        (``path`` with ``.json``), and the exports and views its request asks for. Never
-        replaces a file; on failure nothing is left. Returns the paths written."""
+        (``path`` with ``.json``), and the exports and views its request asks for. On
+        failure nothing is left. An existing file is refused (check before computing with
+        ``Ganorama.run(..., save_to=path)``) unless ``overwrite``: then the whole result is
+        written aside first and each file replaces its namesake atomically, the sidecar
+        last. Returns the paths written."""
+        if overwrite:
+            return replace_result_files(self, Path(path), format=format, quality=quality)
         return save_result_files(self, Path(path), format=format, quality=quality)
 
 

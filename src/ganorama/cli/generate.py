@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 
-from ganorama.cli.flags import panorama_size
 from ganorama.cli.interrupts import raise_if_interrupted
 from ganorama.cli.parsing import parse_batch, raise_usage
 from ganorama.cli.progress import Progress
@@ -16,7 +15,7 @@ from ganorama.request import flag_label
 
 def request_template(args: argparse.Namespace, kind: str) -> dict:
     """The request fields the options give (classes and seed are per result)."""
-    from ganorama.request import fields_for
+    from ganorama.request import fields_for, panorama_size
 
     template = {"kind": kind}
     for name in fields_for(kind):

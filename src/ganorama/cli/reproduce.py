@@ -56,15 +56,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def read_sidecar(path: str) -> dict:
-    from pathlib import Path
-
     from ganorama.errors import UsageError
-    from ganorama.request import read_sidecar_json
+    from ganorama.request import read_sidecar_file
 
-    file = Path(path)
-    if not file.is_file():
-        raise UsageError(f"sidecar {path} does not exist" if not file.exists() else f"sidecar {path} is not a file")
-    data = read_sidecar_json(file, f"sidecar {path}")
+    data = read_sidecar_file(path)
     if not isinstance(data, dict):
         raise UsageError(f"sidecar {path} is not a JSON object")
     for name in ("weights", "model"):  # what it was made with, used unless -m/--weights say otherwise
