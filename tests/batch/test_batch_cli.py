@@ -23,6 +23,8 @@ pytest.importorskip("ray")
 
 from ganorama.cli import main  # noqa: E402
 from ganorama.destinations import Destination  # noqa: E402
+from ganorama.batch.jobs import SUMMARY_PATTERN  # noqa: E402
+from ganorama.errors import UsageError  # noqa: E402
 
 pytestmark = pytest.mark.ray
 
@@ -124,7 +126,7 @@ def write_jobs(path: Path, count: int = ROWS) -> Path:
 
 
 def result_names(directory: Path) -> list[str]:
-    return sorted(path.name for path in directory.iterdir() if path.name != "summary.json")
+    return sorted(path.name for path in directory.iterdir() if not SUMMARY_PATTERN.match(path.name))
 
 
 def expected_names(count: int = ROWS, suffix: str = "png") -> list[str]:
@@ -256,15 +258,45 @@ def test_local_mode_runs_count_rows_and_a_rerun_skips_them_without_starting_ray(
     assert json.loads((out / "row-000002.json").read_text())["request"]["seed"] == 7
 
     # Nothing left to make: the command answers without starting Ray (so in this process).
+    first_summary = (out / "summary.json").read_text()
     assert main(command()[3:]) == 0
-    assert capsys.readouterr().out.startswith("0 done, 3 skipped, 0 failed")  # not quiet: says what it did
-    assert json.loads((out / "summary.json").read_text())["ray_startup_seconds"] == 0
+    said = capsys.readouterr().out
+    assert said.startswith("0 done, 3 skipped, 0 failed") and said.strip().endswith("summary-2.json"), said
+    assert (out / "summary.json").read_text() == first_summary, "a rerun never replaces an earlier summary"
+    assert json.loads((out / "summary-2.json").read_text())["ray_startup_seconds"] == 0
+    assert main(command()[3:]) == 0 and (out / "summary-3.json").is_file()
+    capsys.readouterr()
 
     assert main(command(6)[3:]) == 2
     errors = capsys.readouterr().err.strip().splitlines()
     assert len(errors) == 1 and errors[0].startswith("ganorama batch: error: row 0: ")
     assert "row-000000.json holds another request (seed 5 not 6)" in errors[0]
 
+
+def test_without_a_terminal_each_finished_row_is_a_line_and_its_files_are_listed(capsys):
+    from ganorama.batch.worker import RowStatus
+    from ganorama.cli.batch import BatchProgress
+
+    with BatchProgress(3) as progress:
+        progress.start(2, 1)
+        progress.row_finished(RowStatus(1, "beach", "jobs.jsonl line 2", "done", files=["out/beach.png", "out/beach.json"]))
+        progress.row_finished(RowStatus(2, "row-000002", "jobs.jsonl line 3", "failed", error="no"))
+    said = capsys.readouterr()
+    assert said.out.splitlines() == ["out/beach.png", "out/beach.json"]
+    assert said.err.splitlines() == ["batch: 2 rows to make (1 of 3 done before)",
+                                     "batch: 2/3 rows (jobs.jsonl line 2: done)",
+                                     "batch: 3/3 rows (jobs.jsonl line 3: failed)"]
+    with BatchProgress(3, quiet=True) as progress:
+        progress.start(2, 1)
+        progress.row_finished(RowStatus(1, "beach", "jobs.jsonl line 2", "done", files=["out/beach.png"]))
+    assert capsys.readouterr() == ("", "")
+
+
+def test_a_row_id_of_a_summary_name_is_refused():
+    from ganorama.batch.jobs import parse_jobs
+
+    with pytest.raises(UsageError, match="id 'summary-2' is reserved"):
+        parse_jobs('{"id": "summary-2", "seed": 1}\n', "jobs.jsonl")
 
 class UnsharedDestination(Destination):
     """OUT as a driver that does not share the workers' file system sees it: the workers
@@ -311,6 +343,32 @@ def test_a_bad_job_exits_2_with_one_line_and_writes_nothing(tmp_path, tiny_check
     assert len(errors) == 1 and errors[0].startswith("ganorama batch: error: ") and expected in errors[0], errors
     assert sorted(path.name for path in tmp_path.iterdir()) == ["jobs.jsonl"]
 
+
+
+def test_every_bad_row_is_reported_in_full_one_line_each_up_to_a_cap(tmp_path, tiny_checkpoint, capsys):
+    from ganorama.cli import ERRORS_SHOWN
+
+    jobs, out = tmp_path / "jobs.jsonl", tmp_path / "out"
+    jobs.write_text('{"seed": -3}\n{"seed": 1}\n{"sed": 2}\n{"seed": 1, "end_layer": 12}\n')
+    status = main(["batch", str(jobs), str(out), "--weights", str(tiny_checkpoint), *SIZE])
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(errors) == 2, errors  # the rows' own values: line 4 is checked with the model later
+    assert "jobs.jsonl line 1: seed -3 is out of range" in errors[0]
+    assert "jobs.jsonl line 3: unknown field sed (did you mean seed?)" in errors[1]
+
+    jobs.write_text('{"seed": 1, "end_layer": 12}\n{"seed": 2}\n{"seed": 3, "end_layer": 13}\n')
+    status = main(["batch", str(jobs), str(out), "--weights", str(tiny_checkpoint), *SIZE])
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(errors) == 2, errors
+    assert "line 1: layer range start_layer 2 end_layer 12" in errors[0] and "line 3: layer range" in errors[1]
+
+    jobs.write_text("".join(f'{{"seed": -{n}}}\n' for n in range(1, ERRORS_SHOWN + 6)))
+    status = main(["batch", str(jobs), str(out), "--weights", str(tiny_checkpoint), *SIZE])
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(errors) == ERRORS_SHOWN + 1, errors
+    assert all(f"line {n}: seed -{n} is out of range" in errors[n - 1] for n in range(1, ERRORS_SHOWN + 1))
+    assert errors[-1] == "ganorama batch: error: ... and 5 more"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["jobs.jsonl"]
 
 @pytest.mark.parametrize("arguments,expected", [
     (("--count", "1", "memory://run"), "OUT memory://run: memory:// lives in one process's memory"),

@@ -1,6 +1,6 @@
 """The whole run: :func:`run_batch` plans what is left to make, starts Ray, runs the rows,
-counts each row once (a retried task reports its rows again) and writes summary.json,
-the :class:`BatchSummary`."""
+counts each row once (a retried task reports its rows again) and writes summary.json
+(summary-N.json when rerun: none is replaced), the :class:`BatchSummary`."""
 from __future__ import annotations
 
 import time
@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 from ganorama.batch.cluster import _root_cause, ray_plan, require_ray, run_on_ray, start_ray
-from ganorama.batch.jobs import SUMMARY_NAME, Row
+from ganorama.batch.jobs import SUMMARY_NAME, Row, summary_name
 from ganorama.batch.resume import plan_rows
 from ganorama.batch.worker import RowStatus, WorkerModel
 from ganorama.destinations import Destination
@@ -24,6 +24,7 @@ class BatchSummary:
     failed: list[RowStatus] = field(default_factory=list)
     seconds: float = 0.0
     startup_seconds: float = 0.0
+    summary_name: str = SUMMARY_NAME  # where in OUT it was written: a rerun's takes a new name
 
     @property
     def results_per_second(self) -> float:
@@ -110,5 +111,6 @@ def run_batch(rows: Sequence[Row], out: str | Destination, model: WorkerModel = 
         if ray is not None and owns_ray:
             ray.shutdown()  # stops the workers: nothing writes into OUT any more
         destination.remove_temporaries()
-    destination.write_json(SUMMARY_NAME, summary.to_dict())
+    summary.summary_name = summary_name(destination.names())
+    destination.write_json(summary.summary_name, summary.to_dict())
     return summary

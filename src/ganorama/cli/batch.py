@@ -34,8 +34,10 @@ given on this command line fill the fields a row leaves out.
 
 OUT is a directory or an fsspec URL (s3://bucket/run, gs://..., file://...). Row k writes
 OUT/row-00000k.png (or OUT/ID.png) with its JSON sidecar and exports, each file written
-atomically; OUT/summary.json lists the rows done, skipped and failed (with each error).
-Run the same command again to resume: rows whose sidecar is complete are skipped.
+atomically, and prints each file as its row finishes; OUT/summary.json lists the rows
+done, skipped and failed (with each error). Run the same command again to resume: rows
+whose sidecar is complete are skipped, and the rerun's summary is summary-2.json (then
+-3, ...): none is replaced.
 Without JOBS, --count N makes N rows from the options (row k: seed --base_seed + k).
 
 examples:
@@ -130,12 +132,12 @@ def run(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(f"{len(summary.done)} done, {len(summary.skipped)} skipped, {len(summary.failed)} failed in "
               f"{summary.seconds:.1f} s ({summary.results_per_second:.2f} results/s); "
-              f"{destination.display(batch_lib.SUMMARY_NAME)}")  # fmt: skip
+              f"{destination.display(summary.summary_name)}")  # fmt: skip
     if summary.failed:
         from ganorama.errors import GanoramaError
 
         raise GanoramaError(f"{len(summary.failed)} of {summary.total} rows failed; see "
-                            f"{destination.display(batch_lib.SUMMARY_NAME)}")  # fmt: skip
+                            f"{destination.display(summary.summary_name)}")  # fmt: skip
     return 0
 
 
@@ -211,19 +213,26 @@ def _driver_side(args: argparse.Namespace) -> argparse.Namespace:
 
 
 class BatchProgress:
-    """A bar on stderr (when it is a terminal) of rows finished out of all rows, with the
-    rate of results made."""
+    """What a run shows as rows finish: every file a row wrote, on stdout; and on stderr
+    a bar of rows finished out of all rows with the rate (on a terminal), else one line
+    per finished row, so a log shows the run moving."""
 
     def __init__(self, total: int, quiet: bool = False):
         self.total = total
         self.quiet = quiet
         self._bar = None
+        self._finished = 0
 
     def __enter__(self) -> "BatchProgress":
         return self
 
     def start(self, to_make: int, already_done: int) -> None:
-        if self.quiet or not sys.stderr.isatty():
+        self._finished = already_done
+        if self.quiet:
+            return
+        if not sys.stderr.isatty():
+            print(f"batch: {to_make} rows to make ({already_done} of {self.total} done before)", file=sys.stderr,
+                  flush=True)  # fmt: skip
             return
         from tqdm import tqdm
 
@@ -232,8 +241,19 @@ class BatchProgress:
                                     "[{elapsed}<{remaining}, {rate_fmt}]")  # fmt: skip
 
     def row_finished(self, status) -> None:
+        self._finished += 1
+        if self.quiet:
+            return
+        for name in status.files:
+            if self._bar is not None:
+                self._bar.write(name, file=sys.stdout)
+            else:
+                print(name, flush=True)
         if self._bar is not None:
             self._bar.update(1)
+        else:
+            print(f"batch: {self._finished}/{self.total} rows ({status.where}: {status.status})", file=sys.stderr,
+                  flush=True)  # fmt: skip
 
     def __exit__(self, *exc) -> None:
         if self._bar is not None:
