@@ -193,17 +193,20 @@ class Ganorama:
         class_vectors = torch.cat([inputs.class_vectors for inputs in drawn])
         schedule = self._schedule(first.request.start_layer, first.request.end_layer, first.max_views, z.shape[0])
 
-        def on_step(done: int, total: int) -> None:
-            if on_progress is not None:
-                on_progress(done, total + 1, len(plans))  # + 1: composing
+        forward_steps = schedule.steps(z.shape[0], len(self.model.generator.layers))
+
+        def report(done: int) -> None:
+            if on_progress is not None:  # the forward's steps, then one per result composed
+                on_progress(done, forward_steps + len(plans), len(plans))
 
         with torch.inference_mode():
             views = run_views(self.model, canvas.sync_operator, z.to(self.device, self.dtype),
                               class_vectors.to(self.device, self.dtype), first.request.truncation, schedule,
-                              on_step)  # fmt: skip
+                              lambda done, total: report(done))  # fmt: skip
         for position, (plan, inputs) in enumerate(zip(plans, drawn)):
             own = views[position * canvas.num_views : (position + 1) * canvas.num_views]
             image = canvas.compose(own, plan.height, plan.width).clamp(0, 1).cpu()
+            report(forward_steps + position + 1)
             yield self._result(plan, inputs, image, own.cpu(), group=len(plans), max_views=first.max_views)
 
     def animate(self, request: Request | RunPlan, walk: Walk, frames: Iterable[int] | None = None,

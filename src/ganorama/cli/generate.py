@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+from pathlib import Path
 
 from ganorama.cli.interrupts import raise_if_interrupted
 from ganorama.cli.parsing import parse_batch, raise_usage
@@ -61,17 +62,19 @@ def generate_and_save(args: argparse.Namespace, requests, count: int, output: "O
         # and the memory, answer at once; the plans and their canvases are then run.
         planner = planner_before_loading(model_args)
         first = planner.preflight(checked[0], batch, flag_label) if planner is not None else None
-        generator = load_generator(model_args, planner)
-        raise_if_interrupted()
-        check_model_choice(model_args, generator.model.config)
-        if first is None or generator.planner is not planner:  # known only now (a Hub repo)
-            first = generator.planner.preflight(checked[0], batch, flag_label)
-        plans = chain([first], (generator.planner.plan(request, flag_label) for request in chain(checked[1:], requests)))
         with Progress(count, quiet=args.quiet) as progress:
+            with progress.loading(Path(model_choice(model_args).source).name):
+                generator = load_generator(model_args, planner)
+            raise_if_interrupted()
+            check_model_choice(model_args, generator.model.config)
+            if first is None or generator.planner is not planner:  # known only now (a Hub repo)
+                first = generator.planner.preflight(checked[0], batch, flag_label)
+            plans = chain([first], (generator.planner.plan(request, flag_label)
+                                    for request in chain(checked[1:], requests)))  # fmt: skip
             results = generator.run_many(plans, batch=batch, on_progress=progress.update)
             for result in results:
-                output.save(result, progress.write)
-                progress.result_done()
+                with progress.saving():
+                    output.save(result, progress.write)
                 if getattr(args, "visualise_point_cloud", False):
                     from ganorama.export.pointcloud import show_views_point_cloud
 
