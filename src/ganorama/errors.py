@@ -23,3 +23,9 @@ class UsageErrors(UsageError):
     def __init__(self, summary: str, messages: list[str]):
         super().__init__(summary)
         self.messages = list(messages)
+
+
+def install_hint(extra: str) -> str:
+    """How to install an optional extra, quoted so that zsh leaves the brackets alone,
+    for an installed package and for a clone of the repository."""
+    return f'pip install "ganorama[{extra}]" (from a clone: pip install -e ".[{extra}]")'

@@ -14,7 +14,7 @@ import torch
 
 from ganorama import __version__
 from ganorama.export.io import tensor_to_image
-from ganorama.models.imagenet import display_name
+from ganorama.models.imagenet import mix_name
 from ganorama.outputs import replace_result_files, save_result_files
 from ganorama.request import Request
 
@@ -58,8 +58,9 @@ class Result:
 
     @property
     def view_class_names(self) -> list[str]:
-        """The main class of each view, by name."""
-        return [display_name(max(mix, key=mix.get)) for mix in self.view_classes]
+        """Each view's class by name, a mix as its classes and weights (``0.7*sandbar+0.3*valley``,
+        the form ``classes`` takes)."""
+        return [mix_name(mix) for mix in self.view_classes]
 
     def sidecar(self) -> dict:
         """What the JSON sidecar holds: the request that makes this result again, the

@@ -396,7 +396,8 @@ def test_without_ray_the_command_says_how_to_install_it(tmp_path):
     result = subprocess.run(batch_command(str(jobs), str(tmp_path / "out")), capture_output=True, text=True,
                             timeout=120, env={**os.environ, "PYTHONPATH": path})  # fmt: skip
     assert result.returncode == 2
-    assert result.stderr.strip() == 'ganorama batch: error: ganorama batch needs Ray: pip install "ganorama[ray]"'
+    assert result.stderr.strip() == ('ganorama batch: error: ganorama batch needs Ray: pip install "ganorama[ray]" '
+                                     '(from a clone: pip install -e ".[ray]")')
     assert not (tmp_path / "out").exists()
 
 

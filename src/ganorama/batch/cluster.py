@@ -13,13 +13,13 @@ from typing import Iterator, Sequence
 from ganorama.batch.jobs import Row
 from ganorama.batch.worker import RowStatus, WorkerModel, _RowWorker
 from ganorama.destinations import Destination
-from ganorama.errors import GanoramaError, UsageError
+from ganorama.errors import GanoramaError, UsageError, install_hint
 from ganorama.request import AUTO
 
 # Times a task whose worker died (killed, out of memory) is run again before its rows are
 # reported failed: enough for a lost machine, not forever for a row that kills every worker.
 TASK_RETRIES = 3
-INSTALL_HINT = 'pip install "ganorama[ray]"'
+INSTALL_HINT = install_hint("ray")
 
 
 def require_ray():

@@ -16,7 +16,7 @@ from typing import Iterable, Iterator
 import torch
 
 from ganorama import checks
-from ganorama.errors import GanoramaError, UsageError
+from ganorama.errors import GanoramaError, UsageError, install_hint
 from ganorama.export.io import tensor_to_image
 from ganorama.files import write_with
 
@@ -59,7 +59,7 @@ def require_imageio_ffmpeg():
     try:
         import imageio_ffmpeg
     except ImportError:
-        raise UsageError("writing .mp4 needs imageio-ffmpeg: pip install ganorama[video] (or write a .gif)") from None
+        raise UsageError(f"writing .mp4 needs imageio-ffmpeg: {install_hint('video')}; or write a .gif") from None
     return imageio_ffmpeg
 
 
@@ -70,7 +70,7 @@ def save_turntable(frames: Iterable, path: str | os.PathLike, fps: float = 12.0,
 
     ``.gif``: looping forever; every frame in ``palette``'s colours (a PIL "P" image, e.g.
     :func:`ganorama.export.turntable.turntable_palette`) or, if None, in its own adaptive
-    palette. ``.mp4``: H.264 via imageio-ffmpeg (``pip install ganorama[video]``). Written
+    palette. ``.mp4``: H.264 via imageio-ffmpeg (``pip install "ganorama[video]"``). Written
     atomically (nothing is left behind if writing fails or is interrupted); an existing
     ``path`` is refused."""
     path = Path(path)
