@@ -89,7 +89,7 @@ def _save_claimed(result, image_path: Path, format: str | None, quality: int | N
             from ganorama.export.cubemap import save_cubemap
 
             files.add(paths["cubemap"])  # removed whole if a later file fails
-            save_cubemap(result.image, paths["cubemap"], format=format)
+            files.report_as(paths["cubemap"], save_cubemap(result.image, paths["cubemap"], format=format).values())
         if "viewer" in paths:
             from ganorama.export.viewer import save_viewer
 

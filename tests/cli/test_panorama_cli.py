@@ -219,3 +219,15 @@ def test_a_sidecar_whose_weights_are_gone_says_so_and_that_weights_overrides(tmp
     fixed = _run_with_env("reproduce", "old.json", "-o", "again.png", "--weights", str(tiny_checkpoint), cwd=tmp_path,
                           env={})  # fmt: skip
     assert fixed.returncode == 0, fixed.stderr
+
+
+def test_cubemap_flag_and_cubemap_command_print_the_same_face_files(tmp_path, tiny_checkpoint):
+    made = _run_with_env("panorama", "--seed", "1", "--panorama_width", "64", "--cubemap", "--weights",
+                         str(tiny_checkpoint), "-o", "a.png", cwd=tmp_path, env={})  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    printed = made.stdout.split()
+    command = _run_with_env("cubemap", "a.png", "-o", "faces", cwd=tmp_path, env={})
+    assert command.returncode == 0, command.stderr
+    faces = [Path(line).name for line in command.stdout.split()]
+    assert printed == ["a.png", *(f"a_cubemap/{name}" for name in faces), "a.json"]
+    assert len(faces) == 7 and all((tmp_path / line).is_file() for line in printed)
