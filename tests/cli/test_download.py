@@ -91,6 +91,9 @@ def test_download_unknown_model_exits_2_with_one_line(tmp_path):
 def test_download_prints_the_directory_of_a_cached_hub_model(tmp_path, monkeypatch, capsys, tiny_checkpoint):
     home = tmp_path / "hf"
     snapshot = _fake_hub_snapshot(home / "hub", "osanseviero/BigGAN-deep-128", tiny_checkpoint)
+    from ganorama.models import weights
+
+    monkeypatch.setattr(weights, "PUBLISHED_SHA256", {})  # the fixture stands in for the published file
     monkeypatch.setenv("HF_HOME", str(home))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.delenv("HF_HUB_CACHE", raising=False)

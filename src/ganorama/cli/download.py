@@ -21,9 +21,11 @@ examples:
 
 EPILOG = """\
 models:
-  biggan-deep-128           from the Hugging Face Hub (osanseviero/BigGAN-deep-128)
-  biggan-deep-256, -512     from the reference package's S3 URLs (resumable; a sha256 is
-                            recorded beside each file and checked on every later use)
+  biggan-deep-128           from the Hugging Face Hub (osanseviero/BigGAN-deep-128), its
+                            weights pinned to the sha256 the Hub publishes
+  biggan-deep-256, -512     from the reference package's S3 URLs (resumable; none publishes
+                            a sha256: one is recorded beside each file at the first download
+                            and checked on every later use)
   hf:OWNER/REPO[@REVISION]  any Hub model repo with config.json and pytorch_model.bin
                             or model.safetensors
 

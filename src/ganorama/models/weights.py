@@ -73,6 +73,14 @@ _REFERENCE_BASE_URL = "https://s3.amazonaws.com/models.huggingface.co/biggan/"
 # The published models with a known Hub copy; the others come from the reference's URLs.
 _HUB_COPIES = {"biggan-deep-128": HubSource("osanseviero/BigGAN-deep-128", weights_names=(WEIGHTS_NAME,))}
 
+# The sha256 a source publishes for a file, by (Hub repo, file name): the Hub's Git LFS
+# pointer of osanseviero/BigGAN-deep-128's pytorch_model.bin (its "Git LFS Details", 211 MB).
+# A file with another digest is refused, not trusted. The reference package's S3 files
+# (256, 512) have no published sha256: theirs is recorded at the first download.
+PUBLISHED_SHA256: Mapping[Tuple[str, str], str] = MappingProxyType({
+    ("osanseviero/BigGAN-deep-128", WEIGHTS_NAME): "b86146a8cfcde4cda135adba4b2806f78b3abe2dac9d0fd090cc3ab318604ad9",
+})  # fmt: skip
+
 KNOWN_MODELS: Mapping[str, Source] = MappingProxyType({
     name: _HUB_COPIES.get(name) or UrlSource(name, f"{_REFERENCE_BASE_URL}{name}-config.json",
                                              f"{_REFERENCE_BASE_URL}{name}-pytorch_model.bin")
@@ -272,7 +280,9 @@ def download_from_hub(source: HubSource, *, offline: bool, label: Optional[str] 
     snapshot = config_path.parent
     revision = snapshot.name if re.fullmatch(r"[0-9a-f]{40}", snapshot.name) else source.revision
     for name in source.weights_names:
-        if fetch(name, revision) is not None:
+        found = fetch(name, revision)
+        if found is not None:
+            check_published_sha256(source.repo_id, name, found, label)
             return snapshot
     raise _hub_missing_error(source, " or ".join(source.weights_names), cache=cache, offline=local_only, label=label,
                              why=why_local)
@@ -401,6 +411,23 @@ def _hub_file(source: HubSource, filename: str, revision: Optional[str], *, cach
     except Exception as error:  # network and HTTP errors of whichever client the hub uses
         raise GanoramaError(f"cannot download {label} from the Hugging Face Hub ({type(error).__name__}: "
                             f"{_first_line(error)}); " + _fallback_hint(label, "the hub")) from None
+
+
+def check_published_sha256(repo_id: str, filename: str, path: Path, label: str) -> None:
+    """GanoramaError if ``path`` (a Hub file, or its cached copy) is not the file whose
+    sha256 the Hub publishes (:data:`PUBLISHED_SHA256`); nothing to check for others.
+
+    The Hub cache names an LFS file's blob by its sha256, so that name is compared
+    (no 200 MB read per run); a cache of plain copies is hashed."""
+    published = PUBLISHED_SHA256.get((repo_id, filename))
+    if published is None:
+        return
+    blob = Path(os.path.realpath(path)).name
+    actual = blob if re.fullmatch(r"[0-9a-f]{64}", blob) else sha256_file(path)
+    if actual != published:
+        raise GanoramaError(f"{label}: {filename} from hub repo {repo_id} has sha256 {actual[:16]}..., not the "
+                            f"{published[:16]}... the Hub publishes for it; the file changed or was replaced. "
+                            f"Delete {path} and run 'ganorama download {label}' again")
 
 
 def _cached_hub_file(source: HubSource, filename: str, revision: Optional[str], *, cache: Path) -> Optional[Path]:
