@@ -408,3 +408,35 @@ def test_help_explains_jobs_with_jsonl_and_csv_examples(capsys):
     assert exit_status.value.code == 0
     assert "JOBS is a JSONL file" in text and '{"kind": "panorama", "classes": "sandbar", "seed": 1}' in text
     assert "id,kind,classes,seed,truncation" in text and "--address" in text and "summary.json" in text
+
+
+def test_with_batch_auto_each_row_is_announced_as_it_is_written_not_when_its_task_ends(tmp_path, tiny_checkpoint,
+                                                                                       ray_session, monkeypatch):
+    """--batch auto gives one task all six rows, and a task returns its rows at its end:
+    the workers' feed announces each row while the task runs, so the bar moves."""
+    import threading
+
+    from ganorama.batch import WorkerModel, numbered_rows, run_batch
+    from ganorama.models.choice import ModelChoice
+
+    for name, value in RAY_ENV.items():
+        monkeypatch.setenv(name, value)
+    rows = numbered_rows({"kind": "panorama", "panorama_width": 64, "panorama_height": 32, "layout": "cube"}, 6,
+                         base_seed=1)  # fmt: skip
+    model = WorkerModel(ModelChoice(None, str(tiny_checkpoint)), device="cpu", dtype="float32")
+    events, lock = [], threading.Lock()
+
+    def record(kind: str, index: int) -> None:
+        with lock:
+            events.append((kind, index, sorted(path.name for path in (tmp_path / "out").glob("*.json"))))
+
+    summary = run_batch(rows, str(tmp_path / "out"), model, batch="auto", address=ray_session.address,
+                        on_status=lambda status: record("returned", status.index),
+                        on_row_finished=lambda index: record("finished", index))  # fmt: skip
+    assert len(summary.done) == 6
+    finished = [event for event in events if event[0] == "finished"]
+    assert sorted(index for _, index, _ in finished) == list(range(6))
+    first_return = next(position for position, event in enumerate(events) if event[0] == "returned")
+    assert events.index(finished[0]) < first_return, events  # before the task returned anything
+    for _, index, on_disk in finished:  # announced once its sidecar (its last file) is there
+        assert f"row-{index:06d}.json" in on_disk

@@ -8,7 +8,7 @@ import math
 import os
 import re
 from dataclasses import dataclass, replace
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 from ganorama.batch.jobs import Row
 from ganorama.batch.worker import RowStatus, WorkerModel, _RowWorker
@@ -170,9 +170,10 @@ def ray_plan(ray, device: str, workers: int | None, batch, rows: int) -> RayPlan
     return RayPlan(device, max(1, min(workers, rows)), cpus, gpus, max(1, rows_per_task))
 
 
-def run_on_ray(ray, rows: Sequence[Row], destination: Destination, model: WorkerModel, batch, plan: RayPlan
-               ) -> Iterator[RowStatus]:  # fmt: skip
-    """Run ``rows`` on Ray Data, yielding each row's status as workers finish it."""
+def run_on_ray(ray, rows: Sequence[Row], destination: Destination, model: WorkerModel, batch, plan: RayPlan,
+               progress=None) -> Iterator[RowStatus]:  # fmt: skip
+    """Run ``rows`` on Ray Data, yielding each row's status as its task returns it;
+    ``progress``: a Ray queue that the workers put each row's index in as they finish it."""
     import ray.data
 
     dataset = ray.data.from_items([row.to_record() for row in rows],
@@ -181,7 +182,7 @@ def run_on_ray(ray, rows: Sequence[Row], destination: Destination, model: Worker
     model = replace(model, device=plan.device)
     statuses = dataset.map_batches(
         _RowWorker,
-        fn_constructor_kwargs=dict(out=destination.url, model=model, batch=batch, threads=threads),
+        fn_constructor_kwargs=dict(out=destination.url, model=model, batch=batch, threads=threads, progress=progress),
         batch_size=plan.rows_per_task,
         compute=ray.data.ActorPoolStrategy(size=plan.workers),
         num_cpus=plan.cpus,
@@ -195,6 +196,41 @@ def run_on_ray(ray, rows: Sequence[Row], destination: Destination, model: Worker
     )
     for record in statuses.iter_rows():
         yield RowStatus.from_record(record)
+
+
+@contextlib.contextmanager
+def rows_finished_feed(on_finished: Callable[[int], None] | None) -> Iterator[object]:
+    """A Ray queue for the workers to put each finished row's index in, read by a thread
+    of this process that calls ``on_finished(index)``; None (no queue) without a callback."""
+    if on_finished is None:
+        yield None
+        return
+    import threading
+
+    from ray.util.queue import Empty, Queue
+
+    queue = Queue()
+    stop = threading.Event()
+
+    def drain() -> None:
+        while True:
+            try:
+                on_finished(queue.get(timeout=0.25))
+            except Empty:
+                if stop.is_set():
+                    return
+            except Exception:  # noqa: BLE001 - the queue's actor is gone (Ray stopping): the feed ends
+                return
+
+    reader = threading.Thread(target=drain, name="ganorama-rows-finished", daemon=True)
+    reader.start()
+    try:
+        yield queue
+    finally:
+        stop.set()
+        reader.join(timeout=5)
+        with contextlib.suppress(Exception):
+            queue.shutdown()
 
 
 def _retry_limit() -> dict:

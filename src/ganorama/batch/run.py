@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-from ganorama.batch.cluster import _root_cause, ray_plan, require_ray, run_on_ray, start_ray
+from ganorama.batch.cluster import _root_cause, ray_plan, require_ray, rows_finished_feed, run_on_ray, start_ray
 from ganorama.batch.jobs import SUMMARY_NAME, Row, summary_name
 from ganorama.batch.resume import plan_rows
 from ganorama.batch.worker import RowStatus, WorkerModel
@@ -59,12 +59,15 @@ def unseen_result(destination: Destination) -> str:
 def run_batch(rows: Sequence[Row], out: str | Destination, model: WorkerModel = WorkerModel(),
               batch: int | str = 1, workers: int | None = None, address: str | None = None,
               on_status: Callable[[RowStatus], None] | None = None,
-              on_start: Callable[[int, int], None] | None = None) -> BatchSummary:  # fmt: skip
+              on_start: Callable[[int, int], None] | None = None,
+              on_row_finished: Callable[[int], None] | None = None) -> BatchSummary:  # fmt: skip
     """Make every row of ``rows`` not done yet in ``out`` on Ray (local unless
     ``address``), write summary.json there and return the summary. ``on_start(to_make,
-    already_done)`` is called once Ray is up; ``on_status`` per finished row. Rows should
-    be checked first (:func:`check_rows_with_model`); a row that fails is recorded, not
-    raised."""
+    already_done)`` is called once Ray is up; ``on_status`` per row as its task returns
+    it (checked and counted); ``on_row_finished(index)``, from another thread, as soon
+    as a worker has finished a row (a task of many rows returns them all at its end).
+    Rows should be checked first (:func:`check_rows_with_model`); a row that fails is
+    recorded, not raised."""
     destination = out if isinstance(out, Destination) else Destination(out)
     destination.check()
     plan = plan_rows(rows, destination)
@@ -88,19 +91,20 @@ def run_batch(rows: Sequence[Row], out: str | Destination, model: WorkerModel = 
             seen: set[int] = set()
             sidecars = {row.index: row.sidecar_name for row in plan.todo}
             try:
-                for status in run_on_ray(ray, plan.todo, destination, model, batch, layout):
-                    if status.index in seen:
-                        continue  # a retried task's record for a row already counted
-                    seen.add(status.index)
-                    if status.status == "skipped":
-                        # Rows done before this run were left out above, so a worker that finds
-                        # one complete is a retried task meeting what its killed predecessor wrote.
-                        status.status = "done"
-                    if status.status == "done" and not destination.has(sidecars[status.index]):
-                        status.status, status.error = "failed", unseen_result(destination)
-                    summary.add(status)
-                    if on_status is not None:
-                        on_status(status)
+                with rows_finished_feed(on_row_finished) as feed:
+                    for status in run_on_ray(ray, plan.todo, destination, model, batch, layout, feed):
+                        if status.index in seen:
+                            continue  # a retried task's record for a row already counted
+                        seen.add(status.index)
+                        if status.status == "skipped":
+                            # Rows done before this run were left out above, so a worker that finds
+                            # one complete is a retried task meeting what its killed predecessor wrote.
+                            status.status = "done"
+                        if status.status == "done" and not destination.has(sidecars[status.index]):
+                            status.status, status.error = "failed", unseen_result(destination)
+                        summary.add(status)
+                        if on_status is not None:
+                            on_status(status)
             except Exception as error:  # noqa: BLE001 - workers that cannot start or keep dying
                 reason = f"not made: the Ray workers failed ({_root_cause(error)}); rerun to retry"
                 for row in plan.todo:

@@ -140,7 +140,7 @@ def _failed(row: Row | None, error: BaseException) -> RowStatus:
 class _RowWorker:
     """A Ray Data worker: loads the model once, then makes and writes batches of rows."""
 
-    def __init__(self, out: str, model: WorkerModel, batch, threads: int | None):
+    def __init__(self, out: str, model: WorkerModel, batch, threads: int | None, progress=None):
         import torch
 
         from ganorama.devices import tune_cpu_allocator
@@ -151,6 +151,9 @@ class _RowWorker:
             torch.set_num_threads(threads)
         self.destination = Destination(out)
         self.batch = batch
+        # A Ray queue the driver reads to move its bar as each row is written, not as each
+        # task ends (with --batch auto a task is many rows).
+        self.progress = progress
         self.generator = None
         self.load_error = None
         try:
@@ -172,6 +175,10 @@ class _RowWorker:
                 statuses.append(RowStatus(int(record["index"]), str(record["name"]), str(record["where"]),
                                           "failed", error=str(error)))  # fmt: skip
         if rows:
-            statuses += process_rows(self.generator, self.destination, rows, self.batch)
+            statuses += process_rows(self.generator, self.destination, rows, self.batch, on_status=self._announce)
         columns = [status.to_record() for status in statuses]
         return {key: [column[key] for column in columns] for key in RowStatus(0, "", "", "").to_record()}
+
+    def _announce(self, status: RowStatus) -> None:
+        if self.progress is not None:
+            self.progress.put_nowait(status.index)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
 
 from ganorama.cli.flags import add_model_arguments
 from ganorama.cli.generate import check_model_choice, known_config, model_arguments, model_choice
@@ -124,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
     with BatchProgress(len(rows), quiet=args.quiet) as progress:
         summary = batch_lib.run_batch(rows, destination, model, batch=batch, workers=args.workers,
                                       address=args.address, on_status=progress.row_finished,
-                                      on_start=progress.start)  # fmt: skip
+                                      on_start=progress.start, on_row_finished=progress.row_written)  # fmt: skip
     for status in summary.failed[:FAILURES_SHOWN]:
         print(f"{status.where} ({status.name}): {status.error}", file=sys.stderr)
     if len(summary.failed) > FAILURES_SHOWN:
@@ -222,6 +223,8 @@ class BatchProgress:
         self.quiet = quiet
         self._bar = None
         self._finished = 0
+        self._on_bar: set[int] = set()  # rows the bar counts already (written, or returned)
+        self._lock = threading.Lock()  # row_written comes from the run's feed thread
 
     def __enter__(self) -> "BatchProgress":
         return self
@@ -240,6 +243,18 @@ class BatchProgress:
                          bar_format="{desc}: {percentage:3.0f}%|{bar}| {n}/{total} rows "
                                     "[{elapsed}<{remaining}, {rate_fmt}]")  # fmt: skip
 
+    def row_written(self, index: int) -> None:
+        """A worker has finished row ``index``: the bar moves now, before its task returns."""
+        self._count_on_bar(index)
+
+    def _count_on_bar(self, index: int) -> None:
+        with self._lock:
+            if index in self._on_bar:
+                return
+            self._on_bar.add(index)
+            if self._bar is not None:
+                self._bar.update(1)
+
     def row_finished(self, status) -> None:
         self._finished += 1
         if self.quiet:
@@ -249,9 +264,8 @@ class BatchProgress:
                 self._bar.write(name, file=sys.stdout)
             else:
                 print(name, flush=True)
-        if self._bar is not None:
-            self._bar.update(1)
-        else:
+        self._count_on_bar(status.index)
+        if self._bar is None:
             print(f"batch: {self._finished}/{self.total} rows ({status.where}: {status.status})", file=sys.stderr,
                   flush=True)  # fmt: skip
 
