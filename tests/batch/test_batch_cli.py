@@ -277,19 +277,43 @@ def test_without_a_terminal_each_finished_row_is_a_line_and_its_files_are_listed
     from ganorama.batch.worker import RowStatus
     from ganorama.cli.batch import BatchProgress
 
-    with BatchProgress(3) as progress:
-        progress.start(2, 1)
+    with BatchProgress(4) as progress:
+        progress.start(3, 1)
+        progress.row_written(1)  # a worker's announcement, before its task returns the row
         progress.row_finished(RowStatus(1, "beach", "jobs.jsonl line 2", "done", files=["out/beach.png", "out/beach.json"]))
         progress.row_finished(RowStatus(2, "row-000002", "jobs.jsonl line 3", "failed", error="no"))
+        progress.interrupted(3, "out")
     said = capsys.readouterr()
     assert said.out.splitlines() == ["out/beach.png", "out/beach.json"]
-    assert said.err.splitlines() == ["batch: 2 rows to make (1 of 3 done before)",
-                                     "batch: 2/3 rows (jobs.jsonl line 2: done)",
-                                     "batch: 3/3 rows (jobs.jsonl line 3: failed)"]
+    assert said.err.splitlines() == ["batch: 3 rows to make (1 of 4 done before)", "batch: 2/4 rows", "batch: 3/4 rows",
+                                     "batch: 3 of 4 rows are done in out; run the same command again to make the other 1"]
     with BatchProgress(3, quiet=True) as progress:
         progress.start(2, 1)
         progress.row_finished(RowStatus(1, "beach", "jobs.jsonl line 2", "done", files=["out/beach.png"]))
     assert capsys.readouterr() == ("", "")
+
+
+def test_ctrl_c_stops_the_run_saying_what_is_on_disk_and_nothing_of_rays_retries(tmp_path, tiny_checkpoint):
+    jobs, out = write_jobs(tmp_path / "jobs.jsonl", 200), tmp_path / "out"
+    process = subprocess.Popen(batch_command(str(jobs), str(out), "--weights", str(tiny_checkpoint), *SIZE),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, **RAY_ENV}, start_new_session=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 180
+        while len(list(out.glob("row-*.json"))) < 2 and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.2)
+        os.killpg(process.pid, signal.SIGINT)
+        _, errors = process.communicate(timeout=120)
+    finally:
+        stop_session(process, grace=15)
+    assert process.returncode == 130, errors
+    done = len([path for path in out.glob("row-*.json")])
+    lines = errors.strip().splitlines()
+    assert 2 <= done < 200 and not any("retr" in line.lower() for line in lines), lines[-5:]
+    assert lines[-2] == (f"batch: {done} of 200 rows are done in {out}; run the same command again to make the "
+                         f"other {200 - done}"), lines[-5:]
+    assert lines[-1] == "ganorama batch: interrupted; nothing partial was left behind"
+    assert leftovers(out) == []
 
 
 def test_a_row_id_of_a_summary_name_is_refused():

@@ -123,9 +123,14 @@ def run(args: argparse.Namespace) -> int:
                                   device=model_args.device.type if local else args.device,
                                   dtype=str(model_args.dtype).removeprefix("torch.") if local else args.model_dtype)
     with BatchProgress(len(rows), quiet=args.quiet) as progress:
-        summary = batch_lib.run_batch(rows, destination, model, batch=batch, workers=args.workers,
-                                      address=args.address, on_status=progress.row_finished,
-                                      on_start=progress.start, on_row_finished=progress.row_written)  # fmt: skip
+        try:
+            summary = batch_lib.run_batch(rows, destination, model, batch=batch, workers=args.workers,
+                                          address=args.address, on_status=progress.row_finished,
+                                          on_start=progress.start, on_row_finished=progress.row_written)  # fmt: skip
+        except KeyboardInterrupt:
+            # The workers are stopped now (run_batch shut Ray down): what OUT holds is final.
+            progress.interrupted(len(batch_lib.plan_rows(rows, destination).done), destination.url)
+            raise
     for status in summary.failed[:FAILURES_SHOWN]:
         print(f"{status.where} ({status.name}): {status.error}", file=sys.stderr)
     if len(summary.failed) > FAILURES_SHOWN:
@@ -216,21 +221,22 @@ def _driver_side(args: argparse.Namespace) -> argparse.Namespace:
 class BatchProgress:
     """What a run shows as rows finish: every file a row wrote, on stdout; and on stderr
     a bar of rows finished out of all rows with the rate (on a terminal), else one line
-    per finished row, so a log shows the run moving."""
+    per finished row, so a log shows the run moving. A row counts once, as soon as its
+    worker announces it (:meth:`row_written`) or its task returns it (:meth:`row_finished`)."""
 
     def __init__(self, total: int, quiet: bool = False):
         self.total = total
         self.quiet = quiet
         self._bar = None
-        self._finished = 0
-        self._on_bar: set[int] = set()  # rows the bar counts already (written, or returned)
+        self._before = 0  # rows done before this run
+        self._counted: set[int] = set()
         self._lock = threading.Lock()  # row_written comes from the run's feed thread
 
     def __enter__(self) -> "BatchProgress":
         return self
 
     def start(self, to_make: int, already_done: int) -> None:
-        self._finished = already_done
+        self._before = already_done
         if self.quiet:
             return
         if not sys.stderr.isatty():
@@ -244,30 +250,41 @@ class BatchProgress:
                                     "[{elapsed}<{remaining}, {rate_fmt}]")  # fmt: skip
 
     def row_written(self, index: int) -> None:
-        """A worker has finished row ``index``: the bar moves now, before its task returns."""
-        self._count_on_bar(index)
-
-    def _count_on_bar(self, index: int) -> None:
-        with self._lock:
-            if index in self._on_bar:
-                return
-            self._on_bar.add(index)
-            if self._bar is not None:
-                self._bar.update(1)
+        """A worker has finished row ``index``: it counts now, before its task returns."""
+        self._count(index)
 
     def row_finished(self, status) -> None:
-        self._finished += 1
-        if self.quiet:
-            return
-        for name in status.files:
+        """Row ``status.index`` as its task returned it: its files are listed."""
+        if not self.quiet:
+            for name in status.files:
+                if self._bar is not None:
+                    self._bar.write(name, file=sys.stdout)
+                else:
+                    print(name, flush=True)
+        self._count(status.index)
+
+    def interrupted(self, done: int, where: str) -> None:
+        """The run was stopped with ``done`` rows complete in OUT (``where``), counted
+        there once the workers stopped: the bar and the last line say what is on disk."""
+        with self._lock:
+            if self._bar is not None and done > self._bar.n:
+                self._bar.update(done - self._bar.n)
             if self._bar is not None:
-                self._bar.write(name, file=sys.stdout)
-            else:
-                print(name, flush=True)
-        self._count_on_bar(status.index)
-        if self._bar is None:
-            print(f"batch: {self._finished}/{self.total} rows ({status.where}: {status.status})", file=sys.stderr,
-                  flush=True)  # fmt: skip
+                self._bar.close()
+                self._bar = None
+        if not self.quiet:
+            print(f"batch: {done} of {self.total} rows are done in {where}; run the same command again to make the "
+                  f"other {self.total - done}", file=sys.stderr, flush=True)  # fmt: skip
+
+    def _count(self, index: int) -> None:
+        with self._lock:
+            if index in self._counted:
+                return
+            self._counted.add(index)
+            if self._bar is not None:
+                self._bar.update(1)
+            elif not self.quiet:
+                print(f"batch: {self._before + len(self._counted)}/{self.total} rows", file=sys.stderr, flush=True)
 
     def __exit__(self, *exc) -> None:
         if self._bar is not None:
