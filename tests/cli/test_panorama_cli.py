@@ -83,7 +83,8 @@ def test_panorama_export_flags_write_every_export_beside_the_image(tmp_path, tin
     names = {p.name for p in outdir.iterdir()}
     assert {"0.jpg", "0.json", "0.html", "0.glb", "0.ply", "0_cubemap"} <= names
     printed = set(result.stdout.split())
-    assert printed == {str(outdir / name) for name in ("0.jpg", "0.json", "0.html", "0.glb", "0.ply", "0_cubemap")}
+    faces = [f"0_cubemap/{face}.jpg" for face in ("px", "nx", "py", "ny", "pz", "nz", "cross")]  # each face, as cubemap prints
+    assert printed == {str(outdir / name) for name in ("0.jpg", "0.json", "0.html", "0.glb", "0.ply", *faces)}
     assert {p.name for p in (outdir / "0_cubemap").iterdir()} == {f"{f}.jpg" for f in ("px", "nx", "py", "ny", "pz", "nz", "cross")}
     assert Image.open(outdir / "0.jpg").size == (128, 64)
     assert b"GPano:ProjectionType" in (outdir / "0.jpg").read_bytes()

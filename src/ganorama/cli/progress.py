@@ -36,8 +36,10 @@ class Progress:
                              bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total} [{elapsed}<{remaining}]")
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, kind, error, traceback) -> None:
         if self._bar is not None:
+            if kind is not None:  # the one-line error that follows stands alone
+                self._bar.leave = False
             self._bar.close()
 
     @contextlib.contextmanager
