@@ -30,6 +30,8 @@ SKIPPED = {
     "pip install": "installation, done by .ci/run",
     "ray start": "starts a cluster head that runs until stopped",
     "--address auto": "joins a running Ray cluster; the batch tests start a local one",
+    "--from": "imports only a checkpoint of that published model's architecture; tests/cli/test_download.py "
+              "imports a full-size fixture",
 }
 
 
@@ -198,3 +200,17 @@ def test_benchmark_docstrings_name_only_flags_that_exist():
                                        cwd=REPO / "benchmarks", timeout=120).stdout  # fmt: skip
             for flag in flags:
                 assert flag.split("=")[0] in help_text, f"{script.name}: {line} uses {flag}, which --help lacks"
+
+
+def test_the_readmes_huge_width_example_meets_the_memory_estimate(tiny_checkpoint, tmp_path, capsys, monkeypatch):
+    """The README quotes what `--panorama_width 10000000` answers: the memory estimate,
+    not a refusal of the size's shape."""
+    from ganorama.cli import main
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert "`ganorama panorama --panorama_width 10000000`" in readme
+    monkeypatch.chdir(tmp_path)
+    assert main(["panorama", "--panorama_width", "10000000", "--weights", str(tiny_checkpoint)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("ganorama panorama: error: this run needs about") and "of memory" in error, error
+    assert "composition" in error and "not 2:1" not in error and list(tmp_path.iterdir()) == []

@@ -21,6 +21,7 @@ LAYERS = (
                     "ganorama.walks")),
     ("geometry and the model", ("ganorama.geometry", "ganorama.devices", "ganorama.latents", "ganorama.memory",
                                 "ganorama.models.checkpoint", "ganorama.models.weights", "ganorama.models.convert",
+                                "ganorama.models.importing",
                                 "ganorama.models.choice", "ganorama.models.biggan", "ganorama.scores")),
     ("canvases and the runner", ("ganorama.canvas.sync", "ganorama.canvas.sphere", "ganorama.canvas.plane",
                                  "ganorama.runner")),

@@ -155,6 +155,53 @@ def test_result_save_writes_what_the_cli_writes(tiny_checkpoint, tmp_path):
         result.save(tmp_path / "beach.jpg")
 
 
+
+def test_bigimg_takes_the_commands_batch_size_as_cols(tiny_checkpoint):
+    generator = Ganorama(BigGAN.from_pretrained(tiny_checkpoint))
+    by_flag_name = generator.bigimg(classes="orange", seed=0, batch_size=3)
+    assert torch.equal(by_flag_name.image, generator.bigimg(classes="orange", seed=0, cols=3).image)
+    assert by_flag_name.request.batch_size == 3 and by_flag_name.image.shape == (3, 32, 16 * 4)
+    with pytest.raises(UsageError, match="give cols or batch_size"):
+        generator.bigimg(cols=3, batch_size=4)
+    with pytest.raises(UsageError, match="batch_size 0 is out of range"):
+        generator.bigimg(batch_size=0)
+
+
+def test_panorama_width_alone_sets_the_height_from_python(tiny_checkpoint):
+    generator = Ganorama(BigGAN.from_pretrained(tiny_checkpoint))
+    assert generator.panorama(seed=0, width=64).image.shape == (3, 32, 64)
+
+
+def test_saving_to_an_existing_file_is_refused_before_computing(tiny_checkpoint, tmp_path, monkeypatch):
+    generator = Ganorama(BigGAN.from_pretrained(tiny_checkpoint))
+    (tmp_path / "beach.png").write_bytes(b"mine")
+
+    def no_forward(*args, **kwargs):
+        raise AssertionError("computed before refusing the existing file")
+
+    monkeypatch.setattr(generator, "run_many", no_forward)
+    with pytest.raises(UsageError, match="beach.png already exists"):
+        generator.panorama(seed=0, width=64, save_to=tmp_path / "beach.png")
+    assert (tmp_path / "beach.png").read_bytes() == b"mine"
+
+
+def test_save_with_overwrite_replaces_every_file_of_the_result_on_purpose(tiny_checkpoint, tmp_path):
+    import json
+
+    generator = Ganorama(BigGAN.from_pretrained(tiny_checkpoint))
+    first = generator.panorama(seed=0, width=64, save_to=tmp_path / "beach.png")
+    assert json.loads((tmp_path / "beach.json").read_text())["seed"] == 0
+    second = generator.panorama(seed=1, width=64)
+    second.request = second.request.replace(cubemap=True)
+    first.request = first.request.replace(cubemap=True)
+    first.save(tmp_path / "beach.png", overwrite=True)  # the cube-map folder is new
+    first_face = (tmp_path / "beach_cubemap" / "px.png").read_bytes()
+    written = second.save(tmp_path / "beach.png", overwrite=True)  # and now replaced, folder and all
+    assert [path.name for path in written] == ["beach.png", "beach_cubemap", "beach.json"]
+    assert json.loads((tmp_path / "beach.json").read_text())["seed"] == 1
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["beach.json", "beach.png", "beach_cubemap"]
+    assert (tmp_path / "beach_cubemap" / "px.png").read_bytes() != first_face
+
 def test_a_sidecar_reproduces_its_result(tiny_checkpoint):
     from ganorama.request import Request
 

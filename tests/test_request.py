@@ -123,6 +123,43 @@ def test_sidecar_without_a_request_is_refused():
         Request.from_sidecar("{nope")
 
 
+
+def test_from_sidecar_reads_a_file_given_by_name_or_path(tmp_path, monkeypatch):
+    import json
+    from pathlib import Path
+
+    request = Request.from_dict({"kind": "panorama", "classes": "sandbar", "seed": 4, "panorama_width": 512})
+    (tmp_path / "beach.json").write_text(json.dumps({"request": request.to_dict()}))
+    monkeypatch.chdir(tmp_path)
+    assert Request.from_sidecar("beach.json") == request
+    assert Request.from_sidecar(Path("beach.json")) == request
+    assert Request.from_sidecar(tmp_path / "beach.json") == request
+
+
+@pytest.mark.parametrize("content,message", [
+    (None, "does not exist"),
+    ("[" * 100 + "]" * 100, "not valid JSON for a sidecar"),
+    (" " * (5 * 2**20) + "{}", "larger than 4 MiB"),
+    ('{"request": {"kind": "panorama", "seed": "four"}}', "seed"),
+    ("[1, 2]", "no 'request' object"),
+])  # fmt: skip
+def test_a_sidecar_file_is_read_as_data_with_the_hostile_file_checks(tmp_path, content, message):
+    path = tmp_path / "x.json"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(UsageError, match=message):
+        Request.from_sidecar(path)
+    with pytest.raises(UsageError, match=message):
+        Request.from_sidecar(str(path))
+
+
+def test_a_panorama_width_alone_sets_the_height_in_the_library_too():
+    assert Request.from_dict({"panorama_width": 512}).panorama_height == "auto"  # the planner halves the width
+    assert Request.from_dict({}).panorama_width == 2000 and Request.from_dict({}).panorama_height == 1000
+    with pytest.raises(UsageError, match=r"4000x2000 \(give panorama_width 4000 alone\) or 2000x1000; powers of two "
+                                         r"suit GPU textures and glTF: 4096x2048"):
+        Request.from_dict({"panorama_width": 4000, "panorama_height": 1000})
+
 def test_class_mix_with_huge_weights_normalises_without_overflow():
     from ganorama.models.imagenet import class_mix
 

@@ -126,9 +126,9 @@ class Destination:
         return save_result_files_to_url(result, self.url, stem, format=format)
 
     def write_json(self, name: str, values: dict) -> str:
-        """Write (or replace) ``name`` as indented JSON, atomically; its name or URL."""
+        """Write ``name`` as indented JSON, atomically, never replacing a file; its name or URL."""
         text = json.dumps(values, indent=2, allow_nan=False) + "\n"
-        return write_bytes_to_url(self.display(name), text.encode("utf-8"), overwrite=True)
+        return write_bytes_to_url(self.display(name), text.encode("utf-8"))
 
     def remove_temporaries(self) -> list[str]:
         if self.local is not None and not self.local.is_dir():

@@ -23,7 +23,7 @@ import os
 import re
 import secrets
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence
 
 from ganorama.errors import GanoramaError, UsageError
 from ganorama.resources import nearest_existing
@@ -110,6 +110,11 @@ def _older_than(path: Path, seconds: float) -> bool:
         return time.time() - path.stat().st_mtime > seconds
     except OSError:
         return False
+
+
+def remove_path(path: str | os.PathLike) -> list[Path]:
+    """Remove a file or a whole folder, if it is there (a list of what was removed)."""
+    return _remove(Path(path))
 
 
 def _remove(path: Path) -> list[Path]:
@@ -405,11 +410,17 @@ class FileSet:
     def __init__(self, on_written: Callable[[Path], None] | None = None):
         self.paths: list[Path] = []
         self._on_written = on_written
+        self._reported_as: dict[Path, list[Path]] = {}
 
     def add(self, path: str | os.PathLike) -> Path:
         path = Path(path)
         self.paths.append(path)
         return path
+
+    def report_as(self, folder: Path, files: Sequence[Path]) -> None:
+        """Report the files of ``folder`` (added whole) one by one, as a command that
+        writes them alone prints them."""
+        self._reported_as[Path(folder)] = [Path(file) for file in files]
 
     def write(self, destination: str | os.PathLike, writer: Callable[[Path], None]) -> Path:
         return self.add(write_with(destination, writer))
@@ -426,7 +437,8 @@ class FileSet:
     def report(self) -> None:
         if self._on_written is not None:
             for path in self.paths:
-                self._on_written(path)
+                for shown in self._reported_as.get(path, [path]):
+                    self._on_written(shown)
 
 
 @contextlib.contextmanager

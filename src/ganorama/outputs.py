@@ -17,7 +17,9 @@ from ganorama.files import (
     claim_index,
     claim_result,
     file_set,
+    remove_path,
     remove_stale_temporaries,
+    temporary_name,
     write_with,
 )
 from ganorama.formats import FLOAT_FORMATS, result_format, suffix_for
@@ -88,7 +90,7 @@ def _save_claimed(result, image_path: Path, format: str | None, quality: int | N
             from ganorama.export.cubemap import save_cubemap
 
             files.add(paths["cubemap"])  # removed whole if a later file fails
-            save_cubemap(result.image, paths["cubemap"], format=format)
+            files.report_as(paths["cubemap"], save_cubemap(result.image, paths["cubemap"], format=format).values())
         if "viewer" in paths:
             from ganorama.export.viewer import save_viewer
 
@@ -109,6 +111,40 @@ def _save_claimed(result, image_path: Path, format: str | None, quality: int | N
         files.write_json(paths["sidecar"], result.sidecar())
         written = list(files.paths)
     return written
+
+
+def replace_result_files(result, image_path: Path, format: str | None = None,
+                         quality: int | None = None) -> list[Path]:  # fmt: skip
+    """Write ``result`` as :func:`save_result_files` does, replacing the files of the same
+    names on purpose: the whole result is first written into a hidden folder beside it
+    (a killed run's is removed by the next run), then each file takes its place
+    atomically (``os.replace``; the cube-map folder is swapped whole), the sidecar last."""
+    image_path = Path(image_path)
+    check_name_lengths(image_path)
+    image_path.parent.mkdir(parents=True, exist_ok=True)
+    staging = temporary_name(image_path.parent / f"{image_path.stem}-staged")
+    staging.mkdir()
+    try:
+        staged = save_result_files(result, staging / image_path.name, format=format, quality=quality)
+        return [_move_into_place(path, image_path.parent / path.name) for path in staged]
+    finally:
+        remove_path(staging)
+
+
+def _move_into_place(source: Path, destination: Path) -> Path:
+    """``source`` renamed to ``destination``, replacing what is there: a file atomically,
+    a folder (or a file by a folder) by moving the old one aside first."""
+    if destination.is_dir() or source.is_dir():
+        if destination.exists() or destination.is_symlink():
+            aside = temporary_name(destination)
+            os.rename(destination, aside)
+            os.rename(source, destination)
+            remove_path(aside)
+            return destination
+        os.rename(source, destination)
+        return destination
+    os.replace(source, destination)
+    return destination
 
 
 def save_numbered_result(result, directory: str | os.PathLike, format: str | None = None,

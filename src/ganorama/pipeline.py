@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import os
 from dataclasses import dataclass, fields, replace
+from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence
 
 import torch
@@ -29,6 +31,8 @@ from ganorama.memory import block_view_bytes
 from ganorama.models.biggan import BigGAN
 from ganorama.models.config import DEFAULT_MODEL, identify_model
 from ganorama.models.imagenet import NUM_CLASSES, class_mix, class_vector
+from ganorama.models.weights import KNOWN_MODELS
+from ganorama.outputs import check_result_paths
 from ganorama.planning import Planner, RunPlan, forward_groups
 from ganorama.request import DEFAULTS, Request, Sampling, plain_label
 from ganorama.result import Provenance, Result, mixes_json
@@ -130,7 +134,7 @@ class Ganorama:
         if planner is not None and (planner.config.to_dict() != loaded.config.to_dict() or planner.dtype != parameter.dtype
                                     or torch.device(planner.device).type != parameter.device.type):  # fmt: skip
             planner = None  # planned for another architecture, dtype or device: plan afresh
-        return cls(loaded, model_name=name, weights=weights, planner=planner)
+        return cls(loaded, model_name=name, weights=_recorded_weights(weights), planner=planner)
 
     @property
     def device(self) -> torch.device:
@@ -156,9 +160,18 @@ class Ganorama:
         how many results the run makes, so a ``batch`` above it is not checked for."""
         return self.planner.preflight(request, batch, label, count)
 
-    def run(self, request: Request | RunPlan, on_progress: ProgressCallback | None = None) -> Result:
-        """Make the result ``request`` (or a plan of it) describes."""
-        return next(self.run_many([request], on_progress=on_progress))
+    def run(self, request: Request | RunPlan, on_progress: ProgressCallback | None = None,
+            save_to: str | os.PathLike | None = None, overwrite: bool = False) -> Result:  # fmt: skip
+        """Make the result ``request`` (or a plan of it) describes; with ``save_to``, save
+        it there (see :meth:`Result.save`), an existing file refused before computing
+        unless ``overwrite``."""
+        if save_to is not None and not overwrite:
+            plain = request.request if isinstance(request, RunPlan) else request
+            check_result_paths(Path(save_to), plain)
+        result = next(self.run_many([request], on_progress=on_progress))
+        if save_to is not None:
+            result.save(save_to, overwrite=overwrite)
+        return result
 
     def run_many(self, requests: Iterable[Request | RunPlan], batch: int | str = 1,
                  on_progress: ProgressCallback | None = None) -> Iterator[Result]:  # fmt: skip
@@ -183,17 +196,20 @@ class Ganorama:
         class_vectors = torch.cat([inputs.class_vectors for inputs in drawn])
         schedule = self._schedule(first.request.start_layer, first.request.end_layer, first.max_views, z.shape[0])
 
-        def on_step(done: int, total: int) -> None:
-            if on_progress is not None:
-                on_progress(done, total + 1, len(plans))  # + 1: composing
+        forward_steps = schedule.steps(z.shape[0], len(self.model.generator.layers))
+
+        def report(done: int) -> None:
+            if on_progress is not None:  # the forward's steps, then one per result composed
+                on_progress(done, forward_steps + len(plans), len(plans))
 
         with torch.inference_mode():
             views = run_views(self.model, canvas.sync_operator, z.to(self.device, self.dtype),
                               class_vectors.to(self.device, self.dtype), first.request.truncation, schedule,
-                              on_step)  # fmt: skip
+                              lambda done, total: report(done))  # fmt: skip
         for position, (plan, inputs) in enumerate(zip(plans, drawn)):
             own = views[position * canvas.num_views : (position + 1) * canvas.num_views]
             image = canvas.compose(own, plan.height, plan.width).clamp(0, 1).cpu()
+            report(forward_steps + position + 1)
             yield self._result(plan, inputs, image, own.cpu(), group=len(plans), max_views=first.max_views)
 
     def animate(self, request: Request | RunPlan, walk: Walk, frames: Iterable[int] | None = None,
@@ -279,20 +295,27 @@ class Ganorama:
     # --- keyword front ends -----------------------------------------------------------------
 
     def panorama(self, classes=None, seed: int | None = None, sampling: Sampling | None = None,
-                 layout="full", width: int | str = 2000, height: int | str = 1000,
-                 max_views: int | None = None, on_progress: ProgressCallback | None = None) -> Result:  # fmt: skip
+                 layout="full", width: int | str | None = None, height: int | str | None = None,
+                 max_views: int | None = None, on_progress: ProgressCallback | None = None,
+                 save_to: str | os.PathLike | None = None, overwrite: bool = False) -> Result:  # fmt: skip
         """A 360-degree equirectangular panorama of ``width`` x ``height`` pixels (2:1, or
-        ``"auto"``: the views' own angular resolution). ``layout``: full, seed16, cube,
-        a JSON file of views or a list of views (azimuth, elevation, roll, fov)."""
+        ``"auto"``: the views' own angular resolution; one given alone sets the other,
+        neither is 2000 x 1000). ``layout``: full, seed16, cube, a JSON file of views or a
+        list of views (azimuth, elevation, roll, fov). ``save_to``/``overwrite``: as
+        :meth:`run` takes them (an existing file refused before computing)."""
         request = _keyword_request(dict(kind="panorama", classes=classes, seed=seed, layout=layout,
                                         panorama_width=width, panorama_height=height, max_views=max_views),
                                    sampling, {"panorama_width": "width", "panorama_height": "height"})  # fmt: skip
-        return self.run(request, on_progress)
+        return self.run(request, on_progress, save_to=save_to, overwrite=overwrite)
 
-    def bigimg(self, classes=None, seed: int | None = None, sampling: Sampling | None = None, cols: int = 6,
+    def bigimg(self, classes=None, seed: int | None = None, sampling: Sampling | None = None, cols: int | None = None,
                rows: int = 1, overlap: float = 0.5, wrap: str = "none", morph: Sequence[str] | None = None,
-               max_views: int | None = None, on_progress: ProgressCallback | None = None) -> Result:  # fmt: skip
-        """A large flat image from a ``rows`` x ``cols`` grid of overlapping tiles.
+               max_views: int | None = None, on_progress: ProgressCallback | None = None,
+               batch_size: int | None = None, save_to: str | os.PathLike | None = None,
+               overwrite: bool = False) -> Result:  # fmt: skip
+        """A large flat image from a ``rows`` x ``cols`` grid of overlapping tiles (6 across
+        by default). ``batch_size`` is ``cols`` by the command's name (``--batch_size``):
+        give one or the other.
 
         ``wrap`` ("none", "x", "y", "xy") makes opposite edges continue each other so the
         image tiles. ``morph``: two or more class specs blended from left to right across
@@ -303,18 +326,22 @@ class Ganorama:
             if isinstance(morph, str) or not all(isinstance(spec, str) for spec in morph):
                 raise UsageError(f"morph {morph!r} must be a list of two or more class specs")
             classes = "|".join(morph)
+        if cols is not None and batch_size is not None and cols != batch_size:
+            raise UsageError(f"give cols or batch_size (the same number: tiles across), not both ({cols} and {batch_size})")
+        cols = next((value for value in (cols, batch_size) if value is not None), DEFAULTS["batch_size"])
         request = _keyword_request(dict(kind="bigimg", classes=classes, seed=seed, batch_size=cols, rows=rows,
                                         overlap=overlap, wrap=wrap, morph=morph is not None, max_views=max_views),
-                                   sampling, {"batch_size": "cols"})  # fmt: skip
-        return self.run(request, on_progress)
+                                   sampling, {"batch_size": "cols" if batch_size is None else "batch_size"})  # fmt: skip
+        return self.run(request, on_progress, save_to=save_to, overwrite=overwrite)
 
     def texture(self, classes=None, seed: int | None = None, sampling: Sampling | None = None, size: int = 512,
                 overlap: float = 0.5, max_views: int | None = None,
-                on_progress: ProgressCallback | None = None) -> Result:  # fmt: skip
+                on_progress: ProgressCallback | None = None, save_to: str | os.PathLike | None = None,
+                overwrite: bool = False) -> Result:  # fmt: skip
         """A square texture that tiles in both directions, about ``size`` pixels wide."""
         request = _keyword_request(dict(kind="texture", classes=classes, seed=seed, size=size, overlap=overlap,
                                         max_views=max_views), sampling, {})  # fmt: skip
-        return self.run(request, on_progress)
+        return self.run(request, on_progress, save_to=save_to, overwrite=overwrite)
 
     def generate_views(self, canvas: Canvas, classes, seed: int | None, sampling: Sampling,
                        max_views: int | None = None) -> tuple[torch.Tensor, dict]:  # fmt: skip
@@ -371,6 +398,17 @@ def blend_mixes(a: dict[int, float], b: dict[int, float], fraction: float) -> di
         for class_id, weight in weights.items():
             mix[class_id] = mix.get(class_id, 0.0) + share * weight
     return {class_id: weight for class_id, weight in mix.items() if weight > 0}
+
+
+def _recorded_weights(weights: str | None) -> str | None:
+    """``weights`` as a sidecar records it: a local checkpoint by its absolute path (so the
+    result is reproduced from any directory), a published name or Hub repo as given."""
+    if weights is None:
+        return None
+    text = str(weights).strip()
+    if text in KNOWN_MODELS or text.startswith("hf:"):
+        return text
+    return str(Path(text).expanduser().resolve())
 
 
 def _python_spelling(message: str) -> str:

@@ -11,7 +11,9 @@ memory) run in :meth:`Request.check_with_model`, still before anything is genera
 from __future__ import annotations
 
 import difflib
+import os
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from ganorama import checks
@@ -191,8 +193,9 @@ class Request:
                             "the equator, 8 to 64); or a "
                             'JSON list of views [{"azimuth": 0, "elevation": 0, "roll": 0, "fov": 90}, ...] that '
                             "must cover the sphere", kinds=("panorama",))  # fmt: skip
-    panorama_width: Any = described(2000, _size_or_auto, "equirect width in pixels (twice the height); auto = the "
-                                    "views' own angular resolution (about 4x the model's size)",
+    panorama_width: Any = described(2000, _size_or_auto, "equirect width in pixels (twice the height; given alone "
+                                    "it sets the height); auto = the views' own angular resolution (about 4x the "
+                                    "model's size); powers of two (1024, 2048, 4096, 8192) suit GPU textures and glTF",
                                     kinds=("panorama",), text="int_or_auto")  # fmt: skip
     panorama_height: Any = described(1000, _size_or_auto, "equirect height in pixels (half the width)",
                                      kinds=("panorama",), text="int_or_auto")  # fmt: skip
@@ -254,7 +257,11 @@ class Request:
             if name not in fields_for(kind):
                 raise UsageError(f"{label(name)} does not apply to {kind}; fields for {kind}: "
                                  f"{', '.join(label(n) for n in fields_for(kind))}")
-        return cls._made({**DEFAULTS, **values}, label, FIELDS)
+        sized = {}
+        if kind == "panorama":  # one side given alone sets the other
+            sized = dict(zip(("panorama_width", "panorama_height"),
+                             panorama_size(values.get("panorama_width"), values.get("panorama_height"))))
+        return cls._made({**DEFAULTS, **values, **sized}, label, FIELDS)
 
     @classmethod
     def _made(cls, values: dict, label: Label, to_check) -> "Request":
@@ -271,10 +278,17 @@ class Request:
         return cls.from_dict({name: parse_text(name, text) for name, text in values.items()}, label)
 
     @classmethod
-    def from_sidecar(cls, sidecar: Mapping[str, Any] | str) -> "Request":
+    def from_sidecar(cls, sidecar: "Mapping[str, Any] | str | os.PathLike") -> "Request":
         """The request recorded in a result's JSON sidecar (its ``request`` object): running
-        it again gives the same result (same seed, same chunking)."""
-        if isinstance(sidecar, str):
+        it again gives the same result (same seed, same chunking). ``sidecar``: the file
+        (a path, ``"beach.json"`` or ``Path("beach.json")``), its JSON text (which starts
+        with ``{``) or the parsed object; a file is read as :func:`read_sidecar_json` reads
+        it (size-capped, depth-bounded, data only)."""
+        if isinstance(sidecar, os.PathLike) or (isinstance(sidecar, str) and not sidecar.lstrip().startswith("{")):
+            sidecar = read_sidecar_file(sidecar)
+        elif isinstance(sidecar, str):
+            if len(sidecar) > MAX_SIDECAR_BYTES:
+                raise UsageError(f"sidecar is larger than {MAX_SIDECAR_BYTES // 2**20} MiB; it is not a ganorama sidecar")
             try:
                 sidecar = checks.parse_json(sidecar)
             except ValueError as error:
@@ -365,6 +379,15 @@ def check_layer_range(start_layer: int, end_layer: int, num_blocks: int, label: 
         )
 
 
+def read_sidecar_file(path: "str | os.PathLike") -> Any:
+    """The JSON in the sidecar file ``path``, read as :func:`read_sidecar_json` reads it;
+    UsageError naming the path when there is no such file."""
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise UsageError(f"sidecar {path} does not exist" if not file.exists() else f"sidecar {path} is not a file")
+    return read_sidecar_json(file, f"sidecar {path}")
+
+
 def read_sidecar_json(path, what: str, hint: str = "") -> Any:
     """The JSON in the sidecar file at ``path``, size-capped and read as data only.
     ``what`` names the file in messages ("sidecar 3.json", "the uploaded file"); ``hint``
@@ -388,6 +411,15 @@ def parse_sidecar_json(data: bytes, what: str, hint: str = "") -> Any:
         raise UsageError(f"{what} is not valid JSON for a sidecar ({error}){hint}") from None
     except (ValueError, UnicodeDecodeError) as error:
         raise UsageError(f"{what} is not valid JSON ({error.__class__.__name__}){hint}") from None
+
+
+def panorama_size(width: Any, height: Any) -> tuple[Any, Any]:
+    """The panorama size asked for (None = not given): one side alone sets the other
+    (a width of 4096 alone is 4096 x 2048, ``auto`` alone the views' native size),
+    neither gives the defaults."""
+    if width is None and height is None:
+        return DEFAULTS["panorama_width"], DEFAULTS["panorama_height"]
+    return (AUTO if width is None else width), (AUTO if height is None else height)
 
 
 def fields_for(kind: str) -> tuple[str, ...]:
@@ -444,13 +476,20 @@ def _check_together(values: dict, label: Label) -> None:
         width, height = values["panorama_width"], values["panorama_height"]
         if AUTO not in (width, height) and width != 2 * height:
             raise UsageError(f"panorama size {width}x{height} is not 2:1; an equirectangular panorama is exactly "
-                             f"twice as wide as tall, e.g. {label('panorama_width')} {2 * height} "
-                             f"{label('panorama_height')} {height} (or auto)")
+                             f"twice as wide as tall: {width}x{width // 2} (give {label('panorama_width')} "
+                             f"{width} alone) or {2 * height}x{height}; {_power_of_two_hint(width)}")
     if values["viewer"] and values["format"] in FLOAT_FORMATS:
         raise UsageError(f"{label('viewer')} embeds the image in a web page, which shows PNG or JPEG only; "
                          f"{label('format')} {values['format']} cannot go in it: allowed with it: png, jpg")
     if values["max_views"] is not None and values["memory_budget"] is not None:
         raise UsageError(f"give {label('max_views')} or {label('memory_budget')}, not both")
+
+
+def _power_of_two_hint(width: int) -> str:
+    """The power-of-two panorama nearest ``width``, which GPU textures and glTF prefer."""
+    power = 1 << max(1, round(max(width, 2) - 1).bit_length() - 1)
+    nearest = min((power, 2 * power), key=lambda candidate: abs(candidate - width))
+    return f"powers of two suit GPU textures and glTF: {nearest}x{nearest // 2}"
 
 
 # --- many results from one template --------------------------------------------------------

@@ -14,8 +14,8 @@ import torch
 
 from ganorama import __version__
 from ganorama.export.io import tensor_to_image
-from ganorama.models.imagenet import display_name
-from ganorama.outputs import save_result_files
+from ganorama.models.imagenet import mix_name
+from ganorama.outputs import replace_result_files, save_result_files
 from ganorama.request import Request
 
 
@@ -58,8 +58,9 @@ class Result:
 
     @property
     def view_class_names(self) -> list[str]:
-        """The main class of each view, by name."""
-        return [display_name(max(mix, key=mix.get)) for mix in self.view_classes]
+        """Each view's class by name, a mix as its classes and weights (``0.7*sandbar+0.3*valley``,
+        the form ``classes`` takes)."""
+        return [mix_name(mix) for mix in self.view_classes]
 
     def sidecar(self) -> dict:
         """What the JSON sidecar holds: the request that makes this result again, the
@@ -98,13 +99,18 @@ class Result:
     def views_contact_sheet(self, columns: int | None = None):
         return tensor_to_image(contact_sheet(self.views, columns or self.canvas.sheet_columns))
 
-    def save(self, path, format: str | None = None, quality: int | None = None) -> list:
+    def save(self, path, format: str | None = None, quality: int | None = None, overwrite: bool = False) -> list:
         """Write what the CLI writes for this result: the image at ``path`` (``format``, else
         by its suffix: PNG, JPEG, EXR, Radiance .hdr; ``format="png16"`` for a 16-bit PNG;
         the float formats from the float image itself; panoramas with GPano 360 metadata
-        where the format has room), its JSON sidecar beside it
-        (``path`` with ``.json``), and the exports and views its request asks for. Never
-        replaces a file; on failure nothing is left. Returns the paths written."""
+        where the format has room), its JSON sidecar beside it (``path`` with ``.json``),
+        and the exports and views its request asks for. On failure nothing is left. An
+        existing file is refused (check before computing with ``Ganorama.run(...,
+        save_to=path)``) unless ``overwrite``: then the whole result is written aside first
+        and each file replaces its namesake atomically, the sidecar last. Returns the paths
+        written."""
+        if overwrite:
+            return replace_result_files(self, Path(path), format=format, quality=quality)
         return save_result_files(self, Path(path), format=format, quality=quality)
 
 

@@ -23,6 +23,8 @@ pytest.importorskip("ray")
 
 from ganorama.cli import main  # noqa: E402
 from ganorama.destinations import Destination  # noqa: E402
+from ganorama.batch.jobs import SUMMARY_PATTERN  # noqa: E402
+from ganorama.errors import UsageError  # noqa: E402
 
 pytestmark = pytest.mark.ray
 
@@ -124,7 +126,14 @@ def write_jobs(path: Path, count: int = ROWS) -> Path:
 
 
 def result_names(directory: Path) -> list[str]:
-    return sorted(path.name for path in directory.iterdir() if path.name != "summary.json")
+    return sorted(path.name for path in directory.iterdir() if not SUMMARY_PATTERN.match(path.name))
+
+
+def latest_summary(directory: Path) -> dict:
+    """The summary the last run into ``directory`` wrote (reruns take summary-N.json)."""
+    names = [path.name for path in directory.iterdir() if SUMMARY_PATTERN.match(path.name)]
+    number = max((int(name[len("summary-"):-len(".json")]) if "-" in name else 1) for name in names)
+    return json.loads((directory / ("summary.json" if number == 1 else f"summary-{number}.json")).read_text())
 
 
 def expected_names(count: int = ROWS, suffix: str = "png") -> list[str]:
@@ -208,7 +217,7 @@ def test_a_killed_worker_loses_only_its_rows_and_a_rerun_completes_the_job(tmp_p
     for k in range(ROWS):
         assert json.loads((out / f"row-{k:06d}.json").read_text())["seed"] == k
         assert (out / f"row-{k:06d}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    summary = json.loads((out / "summary.json").read_text())
+    summary = latest_summary(out)  # the second run's: summary-2.json when the first wrote one
     assert summary["counts"]["failed"] == 0
     assert summary["counts"]["done"] + summary["counts"]["skipped"] == ROWS
     assert summary["counts"]["skipped"] >= made_before_kill
@@ -224,7 +233,8 @@ def test_workers_that_cannot_load_the_model_fail_every_row_with_one_line(tmp_pat
     jobs, out = write_jobs(tmp_path / "jobs.jsonl", 2), tmp_path / "out"
     result = run(batch_command(str(jobs), str(out), "--weights", str(broken), "--address", ray_session.address))
     assert result.returncode == 1
-    lines = [line for line in result.stderr.splitlines() if not line.startswith("[")]  # Ray's own log lines
+    # Ray's own log lines, and the progress lines a run without a terminal writes
+    lines = [line for line in result.stderr.splitlines() if not line.startswith(("[", "batch: "))]
     assert [line.split(": the worker")[0] for line in lines[:2]] == ["jobs.jsonl line 1 (row-000000)",
                                                                       "jobs.jsonl line 2 (row-000001)"]
     assert all("the worker could not load the model:" in line and "pytorch_model.bin" in line for line in lines[:2]), lines
@@ -256,15 +266,69 @@ def test_local_mode_runs_count_rows_and_a_rerun_skips_them_without_starting_ray(
     assert json.loads((out / "row-000002.json").read_text())["request"]["seed"] == 7
 
     # Nothing left to make: the command answers without starting Ray (so in this process).
+    first_summary = (out / "summary.json").read_text()
     assert main(command()[3:]) == 0
-    assert capsys.readouterr().out.startswith("0 done, 3 skipped, 0 failed")  # not quiet: says what it did
-    assert json.loads((out / "summary.json").read_text())["ray_startup_seconds"] == 0
+    said = capsys.readouterr().out
+    assert said.startswith("0 done, 3 skipped, 0 failed") and said.strip().endswith("summary-2.json"), said
+    assert (out / "summary.json").read_text() == first_summary, "a rerun never replaces an earlier summary"
+    assert json.loads((out / "summary-2.json").read_text())["ray_startup_seconds"] == 0
+    assert main(command()[3:]) == 0 and (out / "summary-3.json").is_file()
+    capsys.readouterr()
 
     assert main(command(6)[3:]) == 2
     errors = capsys.readouterr().err.strip().splitlines()
     assert len(errors) == 1 and errors[0].startswith("ganorama batch: error: row 0: ")
     assert "row-000000.json holds another request (seed 5 not 6)" in errors[0]
 
+
+def test_without_a_terminal_each_finished_row_is_a_line_and_its_files_are_listed(capsys):
+    from ganorama.batch.worker import RowStatus
+    from ganorama.cli.batch import BatchProgress
+
+    with BatchProgress(4) as progress:
+        progress.start(3, 1)
+        progress.row_written(1)  # a worker's announcement, before its task returns the row
+        progress.row_finished(RowStatus(1, "beach", "jobs.jsonl line 2", "done", files=["out/beach.png", "out/beach.json"]))
+        progress.row_finished(RowStatus(2, "row-000002", "jobs.jsonl line 3", "failed", error="no"))
+        progress.interrupted(3, "out")
+    said = capsys.readouterr()
+    assert said.out.splitlines() == ["out/beach.png", "out/beach.json"]
+    assert said.err.splitlines() == ["batch: 3 rows to make (1 of 4 done before)", "batch: 2/4 rows", "batch: 3/4 rows",
+                                     "batch: 3 of 4 rows are done in out; run the same command again to make the other 1"]
+    with BatchProgress(3, quiet=True) as progress:
+        progress.start(2, 1)
+        progress.row_finished(RowStatus(1, "beach", "jobs.jsonl line 2", "done", files=["out/beach.png"]))
+    assert capsys.readouterr() == ("", "")
+
+
+def test_ctrl_c_stops_the_run_saying_what_is_on_disk_and_nothing_of_rays_retries(tmp_path, tiny_checkpoint):
+    jobs, out = write_jobs(tmp_path / "jobs.jsonl", 200), tmp_path / "out"
+    process = subprocess.Popen(batch_command(str(jobs), str(out), "--weights", str(tiny_checkpoint), *SIZE),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, **RAY_ENV}, start_new_session=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 180
+        while len(list(out.glob("row-*.json"))) < 2 and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.2)
+        os.killpg(process.pid, signal.SIGINT)
+        _, errors = process.communicate(timeout=120)
+    finally:
+        stop_session(process, grace=15)
+    assert process.returncode == 130, errors
+    done = len([path for path in out.glob("row-*.json")])
+    lines = errors.strip().splitlines()
+    assert 2 <= done < 200 and not any("retr" in line.lower() for line in lines), lines[-5:]
+    assert lines[-2] == (f"batch: {done} of 200 rows are done in {out}; run the same command again to make the "
+                         f"other {200 - done}"), lines[-5:]
+    assert lines[-1] == "ganorama batch: interrupted; nothing partial was left behind"
+    assert leftovers(out) == []
+
+
+def test_a_row_id_of_a_summary_name_is_refused():
+    from ganorama.batch.jobs import parse_jobs
+
+    with pytest.raises(UsageError, match="id 'summary-2' is reserved"):
+        parse_jobs('{"id": "summary-2", "seed": 1}\n', "jobs.jsonl")
 
 class UnsharedDestination(Destination):
     """OUT as a driver that does not share the workers' file system sees it: the workers
@@ -312,6 +376,32 @@ def test_a_bad_job_exits_2_with_one_line_and_writes_nothing(tmp_path, tiny_check
     assert sorted(path.name for path in tmp_path.iterdir()) == ["jobs.jsonl"]
 
 
+
+def test_every_bad_row_is_reported_in_full_one_line_each_up_to_a_cap(tmp_path, tiny_checkpoint, capsys):
+    from ganorama.cli import ERRORS_SHOWN
+
+    jobs, out = tmp_path / "jobs.jsonl", tmp_path / "out"
+    jobs.write_text('{"seed": -3}\n{"seed": 1}\n{"sed": 2}\n{"seed": 1, "end_layer": 12}\n')
+    status = main(["batch", str(jobs), str(out), "--weights", str(tiny_checkpoint), *SIZE])
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(errors) == 2, errors  # the rows' own values: line 4 is checked with the model later
+    assert "jobs.jsonl line 1: seed -3 is out of range" in errors[0]
+    assert "jobs.jsonl line 3: unknown field sed (did you mean seed?)" in errors[1]
+
+    jobs.write_text('{"seed": 1, "end_layer": 12}\n{"seed": 2}\n{"seed": 3, "end_layer": 13}\n')
+    status = main(["batch", str(jobs), str(out), "--weights", str(tiny_checkpoint), *SIZE])
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(errors) == 2, errors
+    assert "line 1: layer range start_layer 2 end_layer 12" in errors[0] and "line 3: layer range" in errors[1]
+
+    jobs.write_text("".join(f'{{"seed": -{n}}}\n' for n in range(1, ERRORS_SHOWN + 6)))
+    status = main(["batch", str(jobs), str(out), "--weights", str(tiny_checkpoint), *SIZE])
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(errors) == ERRORS_SHOWN + 1, errors
+    assert all(f"line {n}: seed -{n} is out of range" in errors[n - 1] for n in range(1, ERRORS_SHOWN + 1))
+    assert errors[-1] == "ganorama batch: error: ... and 5 more"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["jobs.jsonl"]
+
 @pytest.mark.parametrize("arguments,expected", [
     (("--count", "1", "memory://run"), "OUT memory://run: memory:// lives in one process's memory"),
     (("--count", "100001", "{out}"), "--count 100001 is too many rows for one run; allowed: 1 to 100000"),
@@ -349,7 +439,8 @@ def test_without_ray_the_command_says_how_to_install_it(tmp_path):
     result = subprocess.run(batch_command(str(jobs), str(tmp_path / "out")), capture_output=True, text=True,
                             timeout=120, env={**os.environ, "PYTHONPATH": path})  # fmt: skip
     assert result.returncode == 2
-    assert result.stderr.strip() == 'ganorama batch: error: ganorama batch needs Ray: pip install "ganorama[ray]"'
+    assert result.stderr.strip() == ('ganorama batch: error: ganorama batch needs Ray: pip install "ganorama[ray]" '
+                                     '(from a clone: pip install -e ".[ray]")')
     assert not (tmp_path / "out").exists()
 
 
@@ -431,3 +522,35 @@ def test_a_ray_start_that_never_answers_is_one_line_within_the_timeout(tmp_path,
     assert process.returncode == 1, errors
     assert errors.strip().splitlines() == ["ganorama batch: error: cannot start a local Ray: no answer within 5 s"]
     assert not left, "the hanging start's processes were left running"
+
+
+def test_with_batch_auto_each_row_is_announced_as_it_is_written_not_when_its_task_ends(tmp_path, tiny_checkpoint,
+                                                                                       ray_session, monkeypatch):
+    """--batch auto gives one task all six rows, and a task returns its rows at its end:
+    the workers' feed announces each row while the task runs, so the bar moves."""
+    import threading
+
+    from ganorama.batch import WorkerModel, numbered_rows, run_batch
+    from ganorama.models.choice import ModelChoice
+
+    for name, value in RAY_ENV.items():
+        monkeypatch.setenv(name, value)
+    rows = numbered_rows({"kind": "panorama", "panorama_width": 64, "panorama_height": 32, "layout": "cube"}, 6,
+                         base_seed=1)  # fmt: skip
+    model = WorkerModel(ModelChoice(None, str(tiny_checkpoint)), device="cpu", dtype="float32")
+    events, lock = [], threading.Lock()
+
+    def record(kind: str, index: int) -> None:
+        with lock:
+            events.append((kind, index, sorted(path.name for path in (tmp_path / "out").glob("*.json"))))
+
+    summary = run_batch(rows, str(tmp_path / "out"), model, batch="auto", address=ray_session.address,
+                        on_status=lambda status: record("returned", status.index),
+                        on_row_finished=lambda index: record("finished", index))  # fmt: skip
+    assert len(summary.done) == 6
+    finished = [event for event in events if event[0] == "finished"]
+    assert sorted(index for _, index, _ in finished) == list(range(6))
+    first_return = next(position for position, event in enumerate(events) if event[0] == "returned")
+    assert events.index(finished[0]) < first_return, events  # before the task returned anything
+    for _, index, on_disk in finished:  # announced once its sidecar (its last file) is there
+        assert f"row-{index:06d}.json" in on_disk

@@ -231,6 +231,7 @@ def test_progress_shows_rows_done_of_all_and_the_rate(monkeypatch):
     import io
     import sys
 
+    from ganorama.batch.worker import RowStatus
     from ganorama.cli.batch import BatchProgress
 
     class Terminal(io.StringIO):
@@ -241,15 +242,15 @@ def test_progress_shows_rows_done_of_all_and_the_rate(monkeypatch):
     monkeypatch.setattr(sys, "stderr", terminal)
     with BatchProgress(5) as progress:
         progress.start(to_make=3, already_done=2)
-        for _ in range(3):
-            progress.row_finished(None)
+        for index in range(2, 5):
+            progress.row_finished(RowStatus(index, f"row-{index}", f"row {index}", "done"))
     assert "5/5 rows" in terminal.getvalue() and "result/s" in terminal.getvalue()
 
     quiet = Terminal()
     monkeypatch.setattr(sys, "stderr", quiet)
     with BatchProgress(5, quiet=True) as progress:
         progress.start(to_make=5, already_done=0)
-        progress.row_finished(None)
+        progress.row_finished(RowStatus(0, "row-0", "row 0", "done", files=["out/row-0.png"]))
     assert quiet.getvalue() == ""
 
 

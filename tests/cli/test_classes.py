@@ -120,3 +120,13 @@ def test_python_m_ganorama_classes_unknown_exits_2_with_one_stderr_line_and_no_t
     assert len(result.stderr.splitlines()) == 1 and result.stderr.endswith("\n")
     assert "Traceback" not in result.stderr
     assert "sandbar (977)" in result.stderr
+
+
+def test_an_exact_class_is_followed_by_the_related_classes_its_help_promises(capsys):
+    status, lines, _ = _classes(capsys, "sandbar")
+    assert status == 0 and lines[0].split() == ["977", "sandbar,", "sand", "bar"]
+    related = lines[lines.index("related classes:") + 1 :]
+    assert related[0].split()[0] == "978" and any(line.split()[0] == "975" for line in related)  # seashore, lakeside
+    assert len(related) == 8 and all(line.split()[0] != "977" for line in related)
+    status, lines, _ = _classes(capsys, "sandbar", "--limit", "2")
+    assert len(lines[lines.index("related classes:") + 1 :]) == 2

@@ -91,6 +91,9 @@ def test_download_unknown_model_exits_2_with_one_line(tmp_path):
 def test_download_prints_the_directory_of_a_cached_hub_model(tmp_path, monkeypatch, capsys, tiny_checkpoint):
     home = tmp_path / "hf"
     snapshot = _fake_hub_snapshot(home / "hub", "osanseviero/BigGAN-deep-128", tiny_checkpoint)
+    from ganorama.models import weights
+
+    monkeypatch.setattr(weights, "PUBLISHED_SHA256", {})  # the fixture stands in for the published file
     monkeypatch.setenv("HF_HOME", str(home))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.delenv("HF_HUB_CACHE", raising=False)
@@ -125,3 +128,58 @@ def test_convert_command_with_output_dir_copies_config(tmp_path, capsys, tiny_ch
     assert main(["convert", str(tiny_checkpoint), "-o", str(tmp_path / "out")]) == 0
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [CONFIG_NAME, SAFETENSORS_NAME]
     assert not (tiny_checkpoint / SAFETENSORS_NAME).exists()
+
+
+# --- download NAME --from DIR --------------------------------------------------------------
+
+
+def test_download_from_refuses_a_checkpoint_of_another_architecture_in_one_line(tmp_path, small_checkpoint):
+    result = _run_cli("download", "biggan-deep-128", "--from", str(small_checkpoint), env=_offline_env(tmp_path / "hf"))
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1, result.stderr
+    assert "holds a custom architecture, not biggan-deep-128" in lines[0] and "--weights" in lines[0]
+    assert not (tmp_path / "hf" / "ganorama" / "biggan-deep-128").exists()
+
+
+def test_download_from_refuses_a_name_that_is_not_a_published_model(tmp_path, small_checkpoint):
+    result = _run_cli("download", "hf:someone/model", "--from", str(small_checkpoint), env=_offline_env(tmp_path))
+    assert result.returncode == 2 and "imports a published model" in result.stderr, result.stderr
+
+
+def test_an_imported_copy_is_found_offline_by_its_name_and_checked(tmp_path, monkeypatch, tiny_checkpoint):
+    """The copying and finding, with the architecture check told that the fixture is the
+    128 model (the whole flow on a full-size fixture is the slow test below)."""
+    from ganorama.models import importing
+    from ganorama.models.weights import download
+
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setattr(importing, "identify_model", lambda config: "biggan-deep-128")
+    cached = importing.import_checkpoint("biggan-deep-128", tiny_checkpoint)
+    assert cached == tmp_path / "hf" / "ganorama" / "biggan-deep-128"
+    assert (cached / WEIGHTS_NAME).read_bytes() == (tiny_checkpoint / WEIGHTS_NAME).read_bytes()
+    assert (cached / f"{WEIGHTS_NAME}.sha256").is_file() and not list(cached.glob(".*"))
+    assert download("biggan-deep-128", offline=True) == cached
+    assert importing.import_checkpoint("biggan-deep-128", tiny_checkpoint) == cached  # the same again: only checked
+
+    other = tmp_path / "other"
+    shutil.copytree(tiny_checkpoint, other)
+    with open(other / WEIGHTS_NAME, "ab") as handle:
+        handle.write(b"\0")
+    with pytest.raises(Exception, match="already holds other weights"):
+        importing.import_checkpoint("biggan-deep-128", other)
+    with open(cached / WEIGHTS_NAME, "ab") as handle:  # the cached copy changed behind our back
+        handle.write(b"\0")
+    with pytest.raises(Exception, match="corrupted"):
+        download("biggan-deep-128", offline=True)
+
+
+@pytest.mark.slow
+def test_download_from_imports_offline_then_m_works_with_no_weights(tmp_path, full_size_128_checkpoint):
+    env = _offline_env(tmp_path / "hf")
+    imported = _run_cli("download", "biggan-deep-128", "--from", str(full_size_128_checkpoint), env=env)
+    assert imported.returncode == 0, imported.stderr
+    assert imported.stdout.strip() == str(tmp_path / "hf" / "ganorama" / "biggan-deep-128")
+    made = _run_cli("panorama", "-m", "biggan-deep-128", "--layout", "cube", "--panorama_width", "256", "-o",
+                    str(tmp_path / "p.png"), env=env)  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    assert (tmp_path / "p.png").is_file()

@@ -92,7 +92,7 @@ def test_turntable_mp4_without_imageio_ffmpeg(tmp_path, panorama):
                "from ganorama.cli import main; sys.exit(main(sys.argv[1:]))")
     result = subprocess.run([sys.executable, "-c", blocked, "turntable", panorama.name, "-o", "spin.mp4"],
                             capture_output=True, text=True, cwd=tmp_path, timeout=300)  # fmt: skip
-    assert_usage_error(result, "pip install ganorama[video]")
+    assert_usage_error(result, 'pip install "ganorama[video]" (from a clone: pip install -e ".[video]")')
     assert sorted(p.name for p in tmp_path.iterdir()) == ["pano.png"]
 
 

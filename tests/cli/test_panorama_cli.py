@@ -83,7 +83,8 @@ def test_panorama_export_flags_write_every_export_beside_the_image(tmp_path, tin
     names = {p.name for p in outdir.iterdir()}
     assert {"0.jpg", "0.json", "0.html", "0.glb", "0.ply", "0_cubemap"} <= names
     printed = set(result.stdout.split())
-    assert printed == {str(outdir / name) for name in ("0.jpg", "0.json", "0.html", "0.glb", "0.ply", "0_cubemap")}
+    faces = [f"0_cubemap/{face}.jpg" for face in ("px", "nx", "py", "ny", "pz", "nz", "cross")]  # each face, as cubemap prints
+    assert printed == {str(outdir / name) for name in ("0.jpg", "0.json", "0.html", "0.glb", "0.ply", *faces)}
     assert {p.name for p in (outdir / "0_cubemap").iterdir()} == {f"{f}.jpg" for f in ("px", "nx", "py", "ny", "pz", "nz", "cross")}
     assert Image.open(outdir / "0.jpg").size == (128, 64)
     assert b"GPano:ProjectionType" in (outdir / "0.jpg").read_bytes()
@@ -184,3 +185,69 @@ def test_auto_dtype_is_recorded_and_reproduced_on_a_cpu_that_would_choose_otherw
     asked = run_cli("reproduce", str(tmp_path / "a.json"), "-o", str(tmp_path / "c.png"), "--model_dtype", "float32")
     assert asked.returncode == 0, asked.stderr
     assert json.loads((tmp_path / "c.json").read_text())["dtype"] == "float32"
+
+
+def _run_with_env(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ganorama", *args], capture_output=True, text=True, cwd=cwd,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1", **env}, timeout=300)  # fmt: skip
+
+
+def test_ganorama_weights_sets_the_weights_of_every_command_once(tmp_path, tiny_checkpoint):
+    env = {"GANORAMA_WEIGHTS": str(tiny_checkpoint)}
+    made = _run_with_env("panorama", "--seed", "3", "--panorama_width", "64", "-o", "p.png", cwd=tmp_path, env=env)
+    assert made.returncode == 0, made.stderr
+    assert json.loads((tmp_path / "p.json").read_text())["weights"] == str(tiny_checkpoint)
+    flat = _run_with_env("bigimg", "--seed", "3", "-o", "b.png", cwd=tmp_path, env=env)
+    assert flat.returncode == 0, flat.stderr
+
+
+def test_ganorama_weights_that_do_not_exist_say_where_they_came_from(tmp_path):
+    result = _run_with_env("panorama", "--panorama_width", "64", "-o", "p.png", cwd=tmp_path,
+                           env={"GANORAMA_WEIGHTS": "./nowhere"})  # fmt: skip
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1, result.stderr
+    assert "(from GANORAMA_WEIGHTS)" in lines[0] and "--weights DIR overrides" in lines[0], lines
+
+
+def test_a_sidecar_records_relative_weights_absolutely_and_reproduces_from_another_directory(tmp_path, tiny_checkpoint):
+    import shutil
+
+    shutil.copytree(tiny_checkpoint, tmp_path / "my-biggan")
+    made = _run_with_env("panorama", "--seed", "5", "--panorama_width", "64", "--weights", "./my-biggan", "-o",
+                         "p.png", cwd=tmp_path, env={})  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    assert json.loads((tmp_path / "p.json").read_text())["weights"] == str((tmp_path / "my-biggan").resolve())
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    again = _run_with_env("reproduce", "../p.json", "-o", "again.png", cwd=elsewhere, env={})
+    assert again.returncode == 0, again.stderr
+    assert (elsewhere / "again.png").read_bytes() == (tmp_path / "p.png").read_bytes()
+
+
+def test_a_sidecar_whose_weights_are_gone_says_so_and_that_weights_overrides(tmp_path, tiny_checkpoint):
+    sidecar = tmp_path / "old.json"
+    made = _run_with_env("panorama", "--seed", "5", "--panorama_width", "64", "--weights", str(tiny_checkpoint), "-o",
+                         "old.png", cwd=tmp_path, env={})  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    recorded = json.loads(sidecar.read_text())
+    recorded["weights"] = "./my-biggan"  # as sidecars before the fix recorded it: relative to where it ran
+    sidecar.write_text(json.dumps(recorded))
+    again = _run_with_env("reproduce", "old.json", "-o", "again.png", cwd=tmp_path, env={})
+    lines = again.stderr.strip().splitlines()
+    assert again.returncode == 2 and len(lines) == 1, again.stderr
+    assert "(from sidecar old.json)" in lines[0] and "--weights DIR overrides" in lines[0], lines
+    fixed = _run_with_env("reproduce", "old.json", "-o", "again.png", "--weights", str(tiny_checkpoint), cwd=tmp_path,
+                          env={})  # fmt: skip
+    assert fixed.returncode == 0, fixed.stderr
+
+
+def test_cubemap_flag_and_cubemap_command_print_the_same_face_files(tmp_path, tiny_checkpoint):
+    made = _run_with_env("panorama", "--seed", "1", "--panorama_width", "64", "--cubemap", "--weights",
+                         str(tiny_checkpoint), "-o", "a.png", cwd=tmp_path, env={})  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    printed = made.stdout.split()
+    command = _run_with_env("cubemap", "a.png", "-o", "faces", cwd=tmp_path, env={})
+    assert command.returncode == 0, command.stderr
+    faces = [Path(line).name for line in command.stdout.split()]
+    assert printed == ["a.png", *(f"a_cubemap/{name}" for name in faces), "a.json"]
+    assert len(faces) == 7 and all((tmp_path / line).is_file() for line in printed)

@@ -3,6 +3,7 @@ listed on stdout, and --quiet silencing both."""
 from __future__ import annotations
 
 import fcntl
+import io
 import os
 import pty
 import struct
@@ -67,3 +68,41 @@ def test_no_bar_when_stderr_is_not_a_terminal(tmp_path, tiny_checkpoint):
                              str(tmp_path), "--seed", "1", "--panorama_width", "64", "--panorama_height", "32"],
                             capture_output=True, text=True, timeout=300)  # fmt: skip
     assert result.returncode == 0 and result.stderr == ""
+
+
+class _Terminal(io.StringIO):
+    """A stderr that says it is a terminal, so that the bar draws into it."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_the_model_load_and_the_saving_are_stages_of_their_own_in_the_bar(monkeypatch):
+    import time
+
+    from ganorama.cli.progress import SAVING_SHARE, Progress
+
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    with Progress(1) as progress:
+        with progress.loading("biggan-deep-128"):
+            time.sleep(1.6)  # past the bar's one-second delay: the load alone shows it
+        assert "loading biggan-deep-128" in terminal.getvalue()
+        progress.update(10, 10, 1)  # generated and composed, not yet saved
+        assert abs(progress._bar.n - (1 - SAVING_SHARE)) < 1e-9
+        with progress.saving():
+            progress._bar.refresh()
+            assert "saving" in terminal.getvalue().rsplit("\r", 1)[-1]
+        assert progress._bar.n == 1
+
+
+def test_the_generator_reports_composing_as_steps_up_to_the_last(tiny_checkpoint):
+    from ganorama import BigGAN
+    from ganorama.pipeline import Ganorama
+
+    generator = Ganorama(BigGAN.from_pretrained(tiny_checkpoint))
+    events = []
+    generator.panorama(seed=0, width=64, on_progress=lambda done, total, results: events.append((done, total)))
+    total = events[-1][1]
+    assert events[-1] == (total, total), "the bar reaches its end once the result is composed"
+    assert (total - 1, total) in events  # the forward's last step: composing is the last step

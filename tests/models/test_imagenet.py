@@ -355,3 +355,11 @@ def test_search_limit_caps_the_results():
 def test_search_for_nonsense_finds_nothing():
     assert search("qqqqzz") == []
     assert search("   ") == []
+
+
+def test_a_mix_is_named_in_the_form_the_class_options_read_back():
+    from ganorama.models.imagenet import class_mix, mix_name
+
+    assert mix_name({977: 1.0}) == "sandbar"
+    mix = class_mix("0.3*valley+0.7*sandbar")
+    assert mix_name(mix) == "0.7*sandbar+0.3*valley" and class_mix(mix_name(mix)) == mix

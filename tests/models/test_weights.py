@@ -260,12 +260,36 @@ def test_config_and_weights_modules_import_without_torch():
 # --- the Hub cache -----------------------------------------------------------------------
 
 
-def test_known_hub_model_resolves_from_offline_hub_cache(offline_home, tiny_checkpoint):
+@pytest.fixture
+def unpinned(monkeypatch):
+    """The hub fixtures stand a random-weight test checkpoint in for biggan-deep-128, whose
+    published sha256 it cannot have: its pin is lifted (see the pin's own test)."""
+    monkeypatch.setattr(weights, "PUBLISHED_SHA256", {})
+
+
+def test_a_hub_file_with_another_sha256_than_the_published_one_is_refused(offline_home, tiny_checkpoint):
+    fake_hub_snapshot(offline_home / "hub", "osanseviero/BigGAN-deep-128", tiny_checkpoint)
+    with pytest.raises(GanoramaError, match=r"not the b86146a8cfcde4cd\.\.\. the Hub publishes") as caught:
+        resolve_checkpoint_dir("biggan-deep-128")
+    _assert_one_line(str(caught.value))
+
+
+def test_a_hub_file_with_the_published_sha256_is_taken_by_its_blob_name(tmp_path, monkeypatch):
+    blob = tmp_path / "blobs" / weights.PUBLISHED_SHA256[("osanseviero/BigGAN-deep-128", WEIGHTS_NAME)]
+    blob.parent.mkdir()
+    blob.write_bytes(b"not read: the cache names blobs by their sha256")
+    (tmp_path / WEIGHTS_NAME).symlink_to(blob)
+    weights.check_published_sha256("osanseviero/BigGAN-deep-128", WEIGHTS_NAME, tmp_path / WEIGHTS_NAME, "x")
+    weights.check_published_sha256("someone/other", WEIGHTS_NAME, tmp_path / WEIGHTS_NAME, "x")  # nothing published
+
+
+def test_known_hub_model_resolves_from_offline_hub_cache(offline_home, tiny_checkpoint, unpinned):
     snapshot = fake_hub_snapshot(offline_home / "hub", "osanseviero/BigGAN-deep-128", tiny_checkpoint)
     assert resolve_checkpoint_dir("biggan-deep-128") == snapshot
 
 
-def test_from_pretrained_loads_known_hub_model_from_offline_hub_cache(offline_home, tiny_checkpoint, tiny_expected):
+def test_from_pretrained_loads_known_hub_model_from_offline_hub_cache(offline_home, tiny_checkpoint, tiny_expected,
+                                                                     unpinned):  # fmt: skip
     fake_hub_snapshot(offline_home / "hub", "osanseviero/BigGAN-deep-128", tiny_checkpoint)
     model = BigGAN.from_pretrained("biggan-deep-128")
     assert model.config.output_dim == 32
@@ -355,7 +379,7 @@ def test_unresolvable_hub_fails_at_once_with_one_line_and_no_download_attempt(on
 
 
 def test_unreachable_hub_still_serves_a_cached_model(online_home, tiny_checkpoint, monkeypatch,
-                                                     hub_download_forbidden):
+                                                     hub_download_forbidden, unpinned):
     monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{_closed_loopback_port()}")
     snapshot = fake_hub_snapshot(online_home / "hub", "osanseviero/BigGAN-deep-128", tiny_checkpoint)
     assert weights.download("biggan-deep-128") == snapshot
@@ -391,7 +415,8 @@ def test_reachability_check_goes_to_the_proxy_the_environment_sets(monkeypatch):
     assert lookups == ["127.0.0.1"]  # the hub's own name is the proxy's business
 
 
-def test_hub_downloads_run_with_huggingface_hub_warnings_silenced(online_home, tiny_checkpoint, monkeypatch):
+def test_hub_downloads_run_with_huggingface_hub_warnings_silenced(online_home, tiny_checkpoint, monkeypatch,
+                                                                    unpinned):  # fmt: skip
     import logging
 
     import huggingface_hub

@@ -8,18 +8,18 @@ import math
 import os
 import re
 from dataclasses import dataclass, replace
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 from ganorama.batch.jobs import Row
 from ganorama.batch.worker import RowStatus, WorkerModel, _RowWorker
 from ganorama.destinations import Destination
-from ganorama.errors import GanoramaError, UsageError
+from ganorama.errors import GanoramaError, UsageError, install_hint
 from ganorama.request import AUTO
 
 # Times a task whose worker died (killed, out of memory) is run again before its rows are
 # reported failed: enough for a lost machine, not forever for a row that kills every worker.
 TASK_RETRIES = 3
-INSTALL_HINT = 'pip install "ganorama[ray]"'
+INSTALL_HINT = install_hint("ray")
 # A local Ray's start-up, bounded (seconds; it normally takes 5-15 here).
 RAY_START_TIMEOUT_S = 120.0
 # The smallest object store Ray accepts (bytes).
@@ -341,8 +341,9 @@ def ray_plan(ray, device: str, workers: int | None, batch, rows: int) -> RayPlan
 
 
 def run_on_ray(ray, rows: Sequence[Row], destination: Destination, model: WorkerModel, batch, plan: RayPlan,
-               scores: bool = False) -> Iterator[RowStatus]:  # fmt: skip
-    """Run ``rows`` on Ray Data, yielding each row's status as workers finish it."""
+               scores: bool = False, progress=None) -> Iterator[RowStatus]:  # fmt: skip
+    """Run ``rows`` on Ray Data, yielding each row's status as its task returns it;
+    ``progress``: a Ray queue that the workers put each row's index in as they finish it."""
     import ray.data
 
     dataset = ray.data.from_items([row.to_record() for row in rows],
@@ -351,7 +352,8 @@ def run_on_ray(ray, rows: Sequence[Row], destination: Destination, model: Worker
     model = replace(model, device=plan.device)
     statuses = dataset.map_batches(
         _RowWorker,
-        fn_constructor_kwargs=dict(out=destination.url, model=model, batch=batch, threads=threads, scores=scores),
+        fn_constructor_kwargs=dict(out=destination.url, model=model, batch=batch, threads=threads, scores=scores,
+                                   progress=progress),
         batch_size=plan.rows_per_task,
         compute=ray.data.ActorPoolStrategy(size=plan.workers),
         num_cpus=plan.cpus,
@@ -365,6 +367,41 @@ def run_on_ray(ray, rows: Sequence[Row], destination: Destination, model: Worker
     )
     for record in statuses.iter_rows():
         yield RowStatus.from_record(record)
+
+
+@contextlib.contextmanager
+def rows_finished_feed(on_finished: Callable[[int], None] | None) -> Iterator[object]:
+    """A Ray queue for the workers to put each finished row's index in, read by a thread
+    of this process that calls ``on_finished(index)``; None (no queue) without a callback."""
+    if on_finished is None:
+        yield None
+        return
+    import threading
+
+    from ray.util.queue import Empty, Queue
+
+    queue = Queue()
+    stop = threading.Event()
+
+    def drain() -> None:
+        while True:
+            try:
+                on_finished(queue.get(timeout=0.25))
+            except Empty:
+                if stop.is_set():
+                    return
+            except Exception:  # noqa: BLE001 - the queue's actor is gone (Ray stopping): the feed ends
+                return
+
+    reader = threading.Thread(target=drain, name="ganorama-rows-finished", daemon=True)
+    reader.start()
+    try:
+        yield queue
+    finally:
+        stop.set()
+        reader.join(timeout=5)
+        with contextlib.suppress(Exception):
+            queue.shutdown()
 
 
 def _retry_limit() -> dict:

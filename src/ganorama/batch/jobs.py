@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from ganorama.checks import parse_json
-from ganorama.errors import UsageError
+from ganorama.errors import UsageError, UsageErrors
 from ganorama.formats import suffix_for
 from ganorama.request import FIELDS, Request, fields_for, numbered_requests, plain_label
 
@@ -29,6 +29,8 @@ ID_FIELD = "id"
 # and the mark of temporaries), at most 100 characters.
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,99}$")
 SUMMARY_NAME = "summary.json"
+# A rerun's summary takes the next free name (summary-2.json, ...): none is ever replaced.
+SUMMARY_PATTERN = re.compile(r"^summary(?:-\d+)?\.json$")
 # Bad rows named in the one-line error after the first.
 MORE_BAD_ROWS_SHOWN = 5
 # Rows in one run (each is held and checked in the driver before Ray starts).
@@ -110,7 +112,7 @@ def parse_jobs(text: str, source: str, format: str = "jsonl", defaults: Mapping[
         except UsageError as error:
             errors.append((line, f"{where}: {error}"))
     if errors:
-        raise UsageError(_bad_rows_message(errors))
+        raise UsageErrors(_bad_rows_message(errors), [message for _, message in errors])
     if not rows:
         raise UsageError(f"job file {source} has no rows; write one JSON object per line, e.g. "
                          '{"kind": "panorama", "classes": "sandbar", "seed": 1}')  # fmt: skip
@@ -218,10 +220,11 @@ def with_defaults(values: Mapping[str, Any], defaults: Mapping[str, Any]) -> dic
     return merged
 
 
-def _bad_rows_message(errors: list[tuple[int, str]]) -> str:
+def _bad_rows_message(errors: list[tuple[Any, str]]) -> str:
+    """The first bad row in full and where the others are (a line number, or a row's place)."""
     message = errors[0][1]
     if len(errors) > 1:
-        lines = ", ".join(str(line) for line, _ in errors[1 : 1 + MORE_BAD_ROWS_SHOWN])
+        lines = ", ".join(str(line).rpartition(" line ")[2] for line, _ in errors[1 : 1 + MORE_BAD_ROWS_SHOWN])
         more = "..." if len(errors) > 1 + MORE_BAD_ROWS_SHOWN else ""
         message += f" ({len(errors) - 1} more bad row{'s' if len(errors) > 2 else ''}: line{'s' if len(errors) > 2 else ''} {lines}{more})"
     return message
@@ -233,12 +236,24 @@ def check_unique_names(rows: Sequence[Row]) -> None:
     owners: dict[str, Row] = {}
     for row in rows:
         for name in row.file_names().values():
-            if name == SUMMARY_NAME:
-                raise UsageError(f"{row.where}: id {row.name!r} is reserved (the batch writes {SUMMARY_NAME})")
+            if SUMMARY_PATTERN.match(name):
+                raise UsageError(f"{row.where}: id {row.name!r} is reserved (the batch writes its summary as "
+                                 f"{SUMMARY_NAME}, or summary-N.json when rerun)")
             other = owners.setdefault(name, row)
             if other is not row:
                 raise UsageError(f"{row.where}: output {name} is also written by {other.where}; give each row "
                                  "its own id")  # fmt: skip
+
+
+def summary_name(taken: set[str]) -> str:
+    """The name this run's summary takes beside the names ``taken`` in OUT: summary.json,
+    else summary-N.json for the least free N >= 2 (a rerun never replaces an earlier one)."""
+    if SUMMARY_NAME not in taken:
+        return SUMMARY_NAME
+    number = 2
+    while f"summary-{number}.json" in taken:
+        number += 1
+    return f"summary-{number}.json"
 
 
 def check_row_count(count: int, what: str) -> None:
@@ -267,13 +282,14 @@ def check_rows_with_model(rows: Sequence[Row], config, device="cpu", dtype=None,
     """Plan every distinct canvas among ``rows`` against the architecture ``config`` (no
     weights needed): layer ranges, overlaps on the feature grids, sizes and (with
     ``check_memory``) whether ``batch`` such canvases fit in ``device``'s memory now.
-    UsageError names the first row that cannot run."""
+    :class:`~ganorama.errors.UsageErrors` names every row that cannot run."""
     import torch
 
     from ganorama.planning import Planner
 
     planner = Planner(config, torch.device(device), dtype or torch.float32)
     checked: set = set()
+    errors = []
     for row in rows:
         try:
             plan = planner.plan(row.request)  # canvases are shared: a row of a known canvas costs little
@@ -284,4 +300,6 @@ def check_rows_with_model(rows: Sequence[Row], config, device="cpu", dtype=None,
             if check_memory:
                 planner.check_fits(group)
         except UsageError as error:
-            raise UsageError(f"{row.where}: {error}") from None
+            errors.append((row.where, f"{row.where}: {error}"))
+    if errors:
+        raise UsageErrors(_bad_rows_message(errors), [message for _, message in errors])

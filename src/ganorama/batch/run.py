@@ -1,14 +1,14 @@
 """The whole run: :func:`run_batch` plans what is left to make, starts Ray, runs the rows,
-counts each row once (a retried task reports its rows again) and writes summary.json,
-the :class:`BatchSummary`."""
+counts each row once (a retried task reports its rows again) and writes summary.json
+(summary-N.json when rerun: none is replaced), the :class:`BatchSummary`."""
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-from ganorama.batch.cluster import _root_cause, ray_plan, require_ray, run_on_ray, start_ray
-from ganorama.batch.jobs import SUMMARY_NAME, Row
+from ganorama.batch.cluster import _root_cause, ray_plan, require_ray, rows_finished_feed, run_on_ray, start_ray
+from ganorama.batch.jobs import SUMMARY_NAME, Row, summary_name
 from ganorama.batch.resume import plan_rows
 from ganorama.batch.worker import RowStatus, WorkerModel
 from ganorama.destinations import Destination
@@ -24,6 +24,7 @@ class BatchSummary:
     failed: list[RowStatus] = field(default_factory=list)
     seconds: float = 0.0
     startup_seconds: float = 0.0
+    summary_name: str = SUMMARY_NAME  # where in OUT it was written: a rerun's takes a new name
 
     @property
     def results_per_second(self) -> float:
@@ -60,13 +61,16 @@ def unseen_result(destination: Destination) -> str:
 def run_batch(rows: Sequence[Row], out: str | Destination, model: WorkerModel = WorkerModel(),
               batch: int | str = 1, workers: int | None = None, address: str | None = None,
               on_status: Callable[[RowStatus], None] | None = None,
-              on_start: Callable[[int, int], None] | None = None, scores: bool = False) -> BatchSummary:  # fmt: skip
+              on_start: Callable[[int, int], None] | None = None,
+              on_row_finished: Callable[[int], None] | None = None, scores: bool = False) -> BatchSummary:  # fmt: skip
     """Make every row of ``rows`` not done yet in ``out`` on Ray (local unless
     ``address``), write summary.json there and return the summary. ``on_start(to_make,
-    already_done)`` is called once Ray is up; ``on_status`` per finished row. Rows should
-    be checked first (:func:`check_rows_with_model`); a row that fails is recorded, not
-    raised. With ``scores``, each panorama made now has its :mod:`ganorama.scores` in
-    summary.json."""
+    already_done)`` is called once Ray is up; ``on_status`` per row as its task returns
+    it (checked and counted); ``on_row_finished(index)``, from another thread, as soon
+    as a worker has finished a row (a task of many rows returns them all at its end).
+    Rows should be checked first (:func:`check_rows_with_model`); a row that fails is
+    recorded, not raised. With ``scores``, each panorama made now has its
+    :mod:`ganorama.scores` in summary.json."""
     destination = out if isinstance(out, Destination) else Destination(out)
     destination.check()
     plan = plan_rows(rows, destination)
@@ -90,19 +94,21 @@ def run_batch(rows: Sequence[Row], out: str | Destination, model: WorkerModel = 
             seen: set[int] = set()
             sidecars = {row.index: row.sidecar_name for row in plan.todo}
             try:
-                for status in run_on_ray(ray, plan.todo, destination, model, batch, layout, scores=scores):
-                    if status.index in seen:
-                        continue  # a retried task's record for a row already counted
-                    seen.add(status.index)
-                    if status.status == "skipped":
-                        # Rows done before this run were left out above, so a worker that finds
-                        # one complete is a retried task meeting what its killed predecessor wrote.
-                        status.status = "done"
-                    if status.status == "done" and not destination.has(sidecars[status.index]):
-                        status.status, status.error = "failed", unseen_result(destination)
-                    summary.add(status)
-                    if on_status is not None:
-                        on_status(status)
+                with rows_finished_feed(on_row_finished) as feed:
+                    for status in run_on_ray(ray, plan.todo, destination, model, batch, layout, scores=scores,
+                                                 progress=feed):
+                        if status.index in seen:
+                            continue  # a retried task's record for a row already counted
+                        seen.add(status.index)
+                        if status.status == "skipped":
+                            # Rows done before this run were left out above, so a worker that finds
+                            # one complete is a retried task meeting what its killed predecessor wrote.
+                            status.status = "done"
+                        if status.status == "done" and not destination.has(sidecars[status.index]):
+                            status.status, status.error = "failed", unseen_result(destination)
+                        summary.add(status)
+                        if on_status is not None:
+                            on_status(status)
             except Exception as error:  # noqa: BLE001 - workers that cannot start or keep dying
                 reason = f"not made: the Ray workers failed ({_root_cause(error)}); rerun to retry"
                 for row in plan.todo:
@@ -113,5 +119,6 @@ def run_batch(rows: Sequence[Row], out: str | Destination, model: WorkerModel = 
         if ray is not None and owns_ray:
             ray.shutdown()  # stops the workers: nothing writes into OUT any more
         destination.remove_temporaries()
-    destination.write_json(SUMMARY_NAME, summary.to_dict())
+    summary.summary_name = summary_name(destination.names())
+    destination.write_json(summary.summary_name, summary.to_dict())
     return summary

@@ -153,7 +153,8 @@ def _failed(row: Row | None, error: BaseException) -> RowStatus:
 class _RowWorker:
     """A Ray Data worker: loads the model once, then makes and writes batches of rows."""
 
-    def __init__(self, out: str, model: WorkerModel, batch, threads: int | None, scores: bool = False):
+    def __init__(self, out: str, model: WorkerModel, batch, threads: int | None, scores: bool = False,
+                 progress=None):  # fmt: skip
         import torch
 
         from ganorama.devices import tune_cpu_allocator
@@ -165,6 +166,9 @@ class _RowWorker:
         self.destination = Destination(out)
         self.batch = batch
         self.scores = scores
+        # A Ray queue the driver reads to move its bar as each row is written, not as each
+        # task ends (with --batch auto a task is many rows).
+        self.progress = progress
         self.generator = None
         self.load_error = None
         try:
@@ -186,6 +190,11 @@ class _RowWorker:
                 statuses.append(RowStatus(int(record["index"]), str(record["name"]), str(record["where"]),
                                           "failed", error=str(error)))  # fmt: skip
         if rows:
-            statuses += process_rows(self.generator, self.destination, rows, self.batch, scores=self.scores)
+            statuses += process_rows(self.generator, self.destination, rows, self.batch, scores=self.scores,
+                                     on_status=self._announce)  # fmt: skip
         columns = [status.to_record() for status in statuses]
         return {key: [column[key] for column in columns] for key in RowStatus(0, "", "", "").to_record()}
+
+    def _announce(self, status: RowStatus) -> None:
+        if self.progress is not None:
+            self.progress.put_nowait(status.index)

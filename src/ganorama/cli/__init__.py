@@ -11,6 +11,9 @@ from __future__ import annotations
 import importlib
 import sys
 
+# Errors printed, one line each, when several are found at once (a job file's bad rows).
+ERRORS_SHOWN = 20
+
 # Module names under ganorama.cli, in the order --help lists them.
 SUBCOMMANDS = (
     "panorama",
@@ -135,8 +138,15 @@ def console_main(argv: list[str] | None = None, prog: str | None = None) -> None
 
 
 def _report(command: str, error: Exception) -> int:
-    from ganorama.errors import GanoramaError, UsageError
+    from ganorama.errors import GanoramaError, UsageError, UsageErrors
 
+    if isinstance(error, UsageErrors):  # each in full, one line each, up to a cap
+        shown = error.messages[:ERRORS_SHOWN]
+        for message in shown:
+            print(f"{command}: error: {message}", file=sys.stderr)
+        if len(error.messages) > len(shown):
+            print(f"{command}: error: ... and {len(error.messages) - len(shown)} more", file=sys.stderr)
+        return 2
     if isinstance(error, UsageError):
         print(f"{command}: error: {error}", file=sys.stderr)
         return 2

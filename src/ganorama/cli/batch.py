@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
 
 from ganorama.cli.flags import add_model_arguments
 from ganorama.cli.generate import check_model_choice, known_config, model_arguments, model_choice
@@ -34,8 +35,10 @@ given on this command line fill the fields a row leaves out.
 
 OUT is a directory or an fsspec URL (s3://bucket/run, gs://..., file://...). Row k writes
 OUT/row-00000k.png (or OUT/ID.png) with its JSON sidecar and exports, each file written
-atomically; OUT/summary.json lists the rows done, skipped and failed (with each error).
-Run the same command again to resume: rows whose sidecar is complete are skipped.
+atomically, and prints each file as its row finishes; OUT/summary.json lists the rows
+done, skipped and failed (with each error). Run the same command again to resume: rows
+whose sidecar is complete are skipped, and the rerun's summary is summary-2.json (then
+-3, ...): none is replaced.
 Without JOBS, --count N makes N rows from the options (row k: seed --base_seed + k).
 
 examples:
@@ -120,15 +123,22 @@ def run(args: argparse.Namespace) -> int:
         print(f"checking {len(rows):,} rows before anything runs...", file=sys.stderr, flush=True)
     check_with_model(rows, model_args, batch, check_memory=local)
     batch_lib.plan_rows(rows, destination)  # a changed job meeting its old results: exit 2 now, not later
-    if local and (args.weights is None or args.weights.startswith("hf:")):
-        fetch_weights(model_choice(args).source)
-    model = batch_lib.WorkerModel(model_choice(args),
+    choice = model_choice(model_args)
+    if local and (choice.weights is None or choice.weights.startswith("hf:")):
+        fetch_weights(choice.source)
+    model = batch_lib.WorkerModel(choice,
                                   device=model_args.device.type if local else args.device,
                                   dtype=str(model_args.dtype).removeprefix("torch.") if local else args.model_dtype)
     with BatchProgress(len(rows), quiet=args.quiet) as progress:
-        summary = batch_lib.run_batch(rows, destination, model, batch=batch, workers=args.workers,
-                                      address=args.address, on_status=progress.row_finished,
-                                      on_start=progress.start, scores=args.scores)  # fmt: skip
+        try:
+            summary = batch_lib.run_batch(rows, destination, model, batch=batch, workers=args.workers,
+                                          address=args.address, on_status=progress.row_finished,
+                                          on_start=progress.start, on_row_finished=progress.row_written,
+                                          scores=args.scores)  # fmt: skip
+        except KeyboardInterrupt:
+            # The workers are stopped now (run_batch shut Ray down): what OUT holds is final.
+            progress.interrupted(len(batch_lib.plan_rows(rows, destination).done), destination.url)
+            raise
     for status in summary.failed[:FAILURES_SHOWN]:
         print(f"{status.where} ({status.name}): {status.error}", file=sys.stderr)
     if len(summary.failed) > FAILURES_SHOWN:
@@ -136,12 +146,12 @@ def run(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(f"{len(summary.done)} done, {len(summary.skipped)} skipped, {len(summary.failed)} failed in "
               f"{summary.seconds:.1f} s ({summary.results_per_second:.2f} results/s); "
-              f"{destination.display(batch_lib.SUMMARY_NAME)}")  # fmt: skip
+              f"{destination.display(summary.summary_name)}")  # fmt: skip
     if summary.failed:
         from ganorama.errors import GanoramaError
 
         raise GanoramaError(f"{len(summary.failed)} of {summary.total} rows failed; see "
-                            f"{destination.display(batch_lib.SUMMARY_NAME)}")  # fmt: skip
+                            f"{destination.display(summary.summary_name)}")  # fmt: skip
     return 0
 
 
@@ -217,19 +227,29 @@ def _driver_side(args: argparse.Namespace) -> argparse.Namespace:
 
 
 class BatchProgress:
-    """A bar on stderr (when it is a terminal) of rows finished out of all rows, with the
-    rate of results made."""
+    """What a run shows as rows finish: every file a row wrote, on stdout; and on stderr
+    a bar of rows finished out of all rows with the rate (on a terminal), else one line
+    per finished row, so a log shows the run moving. A row counts once, as soon as its
+    worker announces it (:meth:`row_written`) or its task returns it (:meth:`row_finished`)."""
 
     def __init__(self, total: int, quiet: bool = False):
         self.total = total
         self.quiet = quiet
         self._bar = None
+        self._before = 0  # rows done before this run
+        self._counted: set[int] = set()
+        self._lock = threading.Lock()  # row_written comes from the run's feed thread
 
     def __enter__(self) -> "BatchProgress":
         return self
 
     def start(self, to_make: int, already_done: int) -> None:
-        if self.quiet or not sys.stderr.isatty():
+        self._before = already_done
+        if self.quiet:
+            return
+        if not sys.stderr.isatty():
+            print(f"batch: {to_make} rows to make ({already_done} of {self.total} done before)", file=sys.stderr,
+                  flush=True)  # fmt: skip
             return
         from tqdm import tqdm
 
@@ -237,9 +257,42 @@ class BatchProgress:
                          bar_format="{desc}: {percentage:3.0f}%|{bar}| {n}/{total} rows "
                                     "[{elapsed}<{remaining}, {rate_fmt}]")  # fmt: skip
 
+    def row_written(self, index: int) -> None:
+        """A worker has finished row ``index``: it counts now, before its task returns."""
+        self._count(index)
+
     def row_finished(self, status) -> None:
-        if self._bar is not None:
-            self._bar.update(1)
+        """Row ``status.index`` as its task returned it: its files are listed."""
+        if not self.quiet:
+            for name in status.files:
+                if self._bar is not None:
+                    self._bar.write(name, file=sys.stdout)
+                else:
+                    print(name, flush=True)
+        self._count(status.index)
+
+    def interrupted(self, done: int, where: str) -> None:
+        """The run was stopped with ``done`` rows complete in OUT (``where``), counted
+        there once the workers stopped: the bar and the last line say what is on disk."""
+        with self._lock:
+            if self._bar is not None and done > self._bar.n:
+                self._bar.update(done - self._bar.n)
+            if self._bar is not None:
+                self._bar.close()
+                self._bar = None
+        if not self.quiet:
+            print(f"batch: {done} of {self.total} rows are done in {where}; run the same command again to make the "
+                  f"other {self.total - done}", file=sys.stderr, flush=True)  # fmt: skip
+
+    def _count(self, index: int) -> None:
+        with self._lock:
+            if index in self._counted:
+                return
+            self._counted.add(index)
+            if self._bar is not None:
+                self._bar.update(1)
+            elif not self.quiet:
+                print(f"batch: {self._before + len(self._counted)}/{self.total} rows", file=sys.stderr, flush=True)
 
     def __exit__(self, *exc) -> None:
         if self._bar is not None:

@@ -28,6 +28,10 @@ using the names:
 A query matching nothing exits with status 2 and suggests close spellings."""
 
 
+# Related classes listed after a class named exactly.
+RELATED_SHOWN = 8
+
+
 def add_parser(subparsers) -> ArgumentParser:
     parser = add_subparser(
         subparsers,
@@ -61,7 +65,14 @@ def _details(class_id: int) -> list[str]:
 
 def _query_lines(query: str, limit: int | None) -> list[str]:
     from ganorama.errors import UsageError
-    from ganorama.models.imagenet import NUM_CLASSES, exact_matches, lookup, search, unknown_class_message
+    from ganorama.models.imagenet import (
+        NUM_CLASSES,
+        exact_matches,
+        lookup,
+        related_classes,
+        search,
+        unknown_class_message,
+    )
 
     matches = search(query, limit)
     if not matches:
@@ -73,7 +84,13 @@ def _query_lines(query: str, limit: int | None) -> list[str]:
     lines = [line for class_id in exact for line in _details(class_id)]
     if exact and others:
         lines += ["", "other matches:"]
-    return lines + [_line(class_id) for class_id in others]
+    lines += [_line(class_id) for class_id in others]
+    shown = RELATED_SHOWN if limit is None else min(limit, RELATED_SHOWN)
+    related = [class_id for exact_id in exact for class_id in related_classes(exact_id, shown)
+               if class_id not in matches]  # fmt: skip
+    if related:
+        lines += ["", "related classes:", *(_line(class_id) for class_id in dict.fromkeys(related))]
+    return lines
 
 
 def run(args: argparse.Namespace) -> int:

@@ -88,15 +88,6 @@ def add_output_arguments(group, kind: str) -> None:
     add_field(group, "save_views", help=FIELD_HELP["save_views"].replace("views", "views" if kind == "panorama" else "tiles", 1))
 
 
-def panorama_size(width, height) -> tuple:
-    """The panorama size the flags ask for (None = not given): one side alone sets the
-    other (``--panorama_width 4096`` is 4096 x 2048, ``--panorama_width auto`` the views'
-    native size), neither gives the defaults."""
-    if width is None and height is None:
-        return DEFAULTS["panorama_width"], DEFAULTS["panorama_height"]
-    return (AUTO if width is None else width), (AUTO if height is None else height)
-
-
 def add_panorama_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("panorama")
     add_output_arguments(group, "panorama")

@@ -4,9 +4,10 @@ then generate and save with progress. Torch is imported only once a command runs
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+from pathlib import Path
 
-from ganorama.cli.flags import panorama_size
 from ganorama.cli.interrupts import raise_if_interrupted
 from ganorama.cli.parsing import parse_batch, raise_usage
 from ganorama.cli.progress import Progress
@@ -16,7 +17,7 @@ from ganorama.request import flag_label
 
 def request_template(args: argparse.Namespace, kind: str) -> dict:
     """The request fields the options give (classes and seed are per result)."""
-    from ganorama.request import fields_for
+    from ganorama.request import fields_for, panorama_size
 
     template = {"kind": kind}
     for name in fields_for(kind):
@@ -62,18 +63,20 @@ def generate_and_save(args: argparse.Namespace, requests, count: int, output: "O
         # and the memory, answer at once; the plans and their canvases are then run.
         planner = planner_before_loading(model_args)
         first = planner.preflight(checked[0], batch, flag_label, count) if planner is not None else None
-        generator = load_generator(model_args, planner)
-        raise_if_interrupted()
-        check_model_choice(model_args, generator.model.config)
-        if first is None or generator.planner is not planner:  # known only now (a Hub repo)
-            first = generator.planner.preflight(checked[0], batch, flag_label, count)
-        warn_sharing_limits(first, args.quiet)
-        plans = chain([first], (generator.planner.plan(request, flag_label) for request in chain(checked[1:], requests)))
         with Progress(count, quiet=args.quiet) as progress:
+            with progress.loading(Path(model_choice(model_args).source).name):
+                generator = load_generator(model_args, planner)
+            raise_if_interrupted()
+            check_model_choice(model_args, generator.model.config)
+            if first is None or generator.planner is not planner:  # known only now (a Hub repo)
+                first = generator.planner.preflight(checked[0], batch, flag_label, count)
+            warn_sharing_limits(first, args.quiet)
+            plans = chain([first], (generator.planner.plan(request, flag_label)
+                                    for request in chain(checked[1:], requests)))  # fmt: skip
             results = generator.run_many(plans, batch=batch, on_progress=progress.update)
             for result in results:
-                output.save(result, progress.write)
-                progress.result_done()
+                with progress.saving():
+                    output.save(result, progress.write)
                 if getattr(args, "visualise_point_cloud", False):
                     from ganorama.export.pointcloud import show_views_point_cloud
 
@@ -93,25 +96,48 @@ def warn_sharing_limits(plan, quiet: bool) -> None:
 
 
 def model_arguments(args: argparse.Namespace) -> argparse.Namespace:
-    """The model options, checked: -m and --weights, device and dtype."""
+    """The model options, checked: -m and --weights (or GANORAMA_WEIGHTS, or what a
+    sidecar recorded: ``args.weights_from`` names it), device and dtype."""
     from ganorama.devices import resolve_device, resolve_dtype
+    from ganorama.models.choice import WEIGHTS_FLAG, ModelChoice
 
     if args.weights is not None and not args.weights.strip():
         raise_usage("--weights is empty; give a checkpoint directory or file, or hf:OWNER/REPO (or leave it out)")
+    weights_from = getattr(args, "weights_from", None)
+    if weights_from is not None and args.weights is not None:
+        choice = ModelChoice(args.biggan_model, args.weights, weights_from)
+    else:
+        choice = ModelChoice.from_options(args.biggan_model, args.weights)
     device = resolve_device(args.device)
-    return argparse.Namespace(biggan_model=args.biggan_model, weights=args.weights, device=device,
+    return argparse.Namespace(choice=choice, biggan_model=choice.model, weights=choice.weights,
+                              weights_from=choice.weights_from if choice.weights else WEIGHTS_FLAG, device=device,
                               dtype=resolve_dtype(args.model_dtype, device))  # fmt: skip
 
 
 def model_choice(model_args: argparse.Namespace):
-    from ganorama.models.choice import ModelChoice
+    return model_args.choice
 
-    return ModelChoice(model_args.biggan_model, model_args.weights)
+
+@contextlib.contextmanager
+def told_where_weights_came_from(model_args: argparse.Namespace):
+    """A failure to read weights that were not typed as --weights (GANORAMA_WEIGHTS, a
+    sidecar's record) says where they came from, and that --weights overrides them."""
+    from ganorama.errors import GanoramaError
+    from ganorama.models.choice import WEIGHTS_FLAG
+
+    choice = model_choice(model_args)
+    try:
+        yield
+    except GanoramaError as error:
+        if choice.weights is None or choice.weights_from == WEIGHTS_FLAG:
+            raise
+        raise type(error)(f"{choice.describe_weights()}: {error}; --weights DIR overrides them") from None
 
 
 def known_config(model_args: argparse.Namespace):
     """The model's architecture when it is known without loading weights, else None."""
-    return model_choice(model_args).known_config()
+    with told_where_weights_came_from(model_args):
+        return model_choice(model_args).known_config()
 
 
 def check_model_choice(model_args: argparse.Namespace, config) -> None:
@@ -134,6 +160,7 @@ def planner_before_loading(model_args: argparse.Namespace):
 def load_generator(model_args: argparse.Namespace, planner=None):
     from ganorama.pipeline import Ganorama
 
-    return Ganorama.from_pretrained(model_choice(model_args).name, weights=model_args.weights,
-                                    device=model_args.device, dtype=model_args.dtype, planner=planner,
-                                    flag_messages=True)  # fmt: skip
+    choice = model_choice(model_args)
+    with told_where_weights_came_from(model_args):
+        return Ganorama.from_pretrained(choice.name, weights=choice.weights, device=model_args.device,
+                                        dtype=model_args.dtype, planner=planner, flag_messages=True)  # fmt: skip

@@ -2,15 +2,25 @@
 files written, printed without breaking it."""
 from __future__ import annotations
 
+import contextlib
 import sys
+import threading
 
 from ganorama.cli.interrupts import raise_if_interrupted
 
 
+# The share of a result's part of the bar that its saving takes (the rest: its forward
+# and composition, in the generator's steps), so that writing the files moves the bar too.
+SAVING_SHARE = 0.1
+# How often the bar is redrawn while a stage reports nothing of its own (the model's load).
+TICK_SECONDS = 0.5
+
+
 class Progress:
     """One bar for the whole run on stderr, in results (fractions while one is made), shown
-    when stderr is a terminal and the run takes over a second; ``write`` prints a line
-    (a file written) without breaking the bar."""
+    when stderr is a terminal and the run takes over a second; its stages (loading the
+    model, generating, saving) name themselves in it. ``write`` prints a line (a file
+    written) without breaking the bar."""
 
     def __init__(self, results: int, quiet: bool = False):
         self.results = results
@@ -26,18 +36,59 @@ class Progress:
                              bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total} [{elapsed}<{remaining}]")
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, kind, error, traceback) -> None:
         if self._bar is not None:
+            if kind is not None:  # the one-line error that follows stands alone
+                self._bar.leave = False
             self._bar.close()
 
+    @contextlib.contextmanager
+    def loading(self, what: str):
+        """The model's load as a stage of its own: named in the bar, which keeps its
+        elapsed time moving (the load reports no steps)."""
+        if self._bar is None:
+            yield
+            return
+        self._stage(f"loading {what}")
+        stop = threading.Event()
+
+        def tick() -> None:
+            while not stop.wait(TICK_SECONDS):
+                if self._bar._time() - self._bar.start_t >= self._bar.delay:
+                    self._bar.refresh()
+
+        ticker = threading.Thread(target=tick, name="ganorama-progress", daemon=True)
+        ticker.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            ticker.join()
+            self._stage("generating")
+
+    @contextlib.contextmanager
+    def saving(self):
+        """Writing one result's files: a stage of its own, then the result is done."""
+        self._stage("saving")
+        self._advance_to(self._done + 1 - SAVING_SHARE)
+        yield
+        self._stage("generating")
+        self.result_done()
+
     def update(self, done: int, total: int, results: int) -> None:
-        """``done`` of ``total`` steps of the forward now making ``results`` results."""
+        """``done`` of ``total`` steps (the forward's, then one per result composed) of the
+        forward now making ``results`` results."""
         raise_if_interrupted()
-        self._advance_to(min(self.results, self._done + results * done / max(total, 1)))
+        made = results * done / max(total, 1) * (1 - SAVING_SHARE)
+        self._advance_to(min(self.results, self._done + made))
 
     def result_done(self) -> None:
         self._done += 1
         self._advance_to(self._done)
+
+    def _stage(self, name: str) -> None:
+        if self._bar is not None:
+            self._bar.set_description_str(name, refresh=False)
 
     def _advance_to(self, position: float) -> None:
         # tqdm's own update() keeps its delay and refresh-rate rules.

@@ -43,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
     request = Request.from_sidecar(sidecar)
     if args.weights is None and args.biggan_model is None:
         args.weights = sidecar.get("weights")
+        args.weights_from = f"sidecar {args.sidecar}"
         if args.weights is None:
             args.biggan_model = sidecar.get("model")
     args.model_dtype = recorded_dtype(sidecar, args.model_dtype, args.device)
@@ -70,15 +71,10 @@ def recorded_dtype(sidecar: dict, model_dtype: str, device: str) -> str:
 
 
 def read_sidecar(path: str) -> dict:
-    from pathlib import Path
-
     from ganorama.errors import UsageError
-    from ganorama.request import read_sidecar_json
+    from ganorama.request import read_sidecar_file
 
-    file = Path(path)
-    if not file.is_file():
-        raise UsageError(f"sidecar {path} does not exist" if not file.exists() else f"sidecar {path} is not a file")
-    data = read_sidecar_json(file, f"sidecar {path}")
+    data = read_sidecar_file(path)
     if not isinstance(data, dict):
         raise UsageError(f"sidecar {path} is not a JSON object")
     for name in ("weights", "model"):  # what it was made with, used unless -m/--weights say otherwise

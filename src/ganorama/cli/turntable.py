@@ -8,7 +8,7 @@ from ganorama.cli.parsing import ArgumentParser, add_subparser, finite_float, po
 
 DESCRIPTION = """\
 Render an equirectangular (2:1) panorama wrapped on a globe turning once about its
-vertical axis, as a looping GIF (or an MP4 with: pip install ganorama[video]). With
+vertical axis, as a looping GIF (or an MP4 with: pip install "ganorama[video]"). With
 --displace the globe bulges where the panorama is bright (0.1 gives the seed's bumpy
 spheres). Frames are written as they are rendered; at most 3600 frames. The output,
 the memory and the disk space needed are checked before anything is rendered. An

@@ -4,7 +4,13 @@ from __future__ import annotations
 import argparse
 
 from ganorama.cli.flags import add_model_arguments
-from ganorama.cli.generate import check_model_choice, known_config, load_generator, model_arguments
+from ganorama.cli.generate import (
+    check_model_choice,
+    known_config,
+    load_generator,
+    model_arguments,
+    told_where_weights_came_from,
+)
 from ganorama.cli.parsing import add_subparser
 
 DESCRIPTION = """\
@@ -50,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
 
     server.check_address(args.host, args.port)
     model_args = model_arguments(args)
-    _check_local_weights(model_args.weights)
+    with told_where_weights_came_from(model_args):
+        _check_local_weights(model_args.weights)
     config = known_config(model_args)
     if config is not None:
         check_model_choice(model_args, config)

@@ -16,7 +16,7 @@ from typing import Iterable, Iterator
 import torch
 
 from ganorama import checks
-from ganorama.errors import GanoramaError, UsageError
+from ganorama.errors import GanoramaError, UsageError, install_hint
 from ganorama.export.io import tensor_to_image
 from ganorama.files import write_with
 
@@ -59,7 +59,7 @@ def require_imageio_ffmpeg():
     try:
         import imageio_ffmpeg
     except ImportError:
-        raise UsageError("writing .mp4 needs imageio-ffmpeg: pip install ganorama[video] (or write a .gif)") from None
+        raise UsageError(f"writing .mp4 needs imageio-ffmpeg: {install_hint('video')}; or write a .gif") from None
     return imageio_ffmpeg
 
 
@@ -70,7 +70,7 @@ def save_turntable(frames: Iterable, path: str | os.PathLike, fps: float = 12.0,
 
     ``.gif``: looping forever; every frame in ``palette``'s colours (a PIL "P" image, e.g.
     :func:`ganorama.export.turntable.turntable_palette`) or, if None, in its own adaptive
-    palette. ``.mp4``: H.264 via imageio-ffmpeg (``pip install ganorama[video]``). Written
+    palette. ``.mp4``: H.264 via imageio-ffmpeg (``pip install "ganorama[video]"``). Written
     atomically (nothing is left behind if writing fails or is interrupted); an existing
     ``path`` is refused."""
     path = Path(path)
@@ -105,18 +105,20 @@ def _write_gif(temp: Path, images: Iterator, size: tuple[int, int], fps: float, 
     """A looping GIF, one frame at a time: Pillow's own multi-frame writer keeps every
     frame until the end (to merge duplicates), so the header and frames are assembled
     here with its documented per-frame helpers ``getheader`` and ``getdata``. With a
-    shared ``palette`` it is the global colour table; otherwise each frame has its own."""
+    shared ``palette`` it is the global colour table; otherwise each frame has its own.
+    Frames are dithered (Floyd-Steinberg) into their palette, so smooth gradients do not
+    band, and their delays follow :func:`gif_delays` so the average rate is ``fps``."""
     from PIL import GifImagePlugin, Image
 
-    duration = max(1, round(1000 / fps))
+    delays = gif_delays(fps)
     with open(temp, "wb") as file:
         for index, image in enumerate(images):
             if image.size != size:
                 raise UsageError(f"frame {index} is {image.size[0]}x{image.size[1]}; frame 0 is {size[0]}x{size[1]}")
-            if palette is None:
-                frame = image.convert("P", palette=Image.Palette.ADAPTIVE)  # what Pillow does for RGB frames
-            else:
-                frame = image.quantize(palette=palette, dither=Image.Dither.NONE)
+            # Pillow dithers only into a given palette: a frame's own is made first.
+            colours = palette if palette is not None else image.quantize(256, method=Image.Quantize.MEDIANCUT)
+            frame = image.quantize(palette=colours, dither=Image.Dither.FLOYDSTEINBERG)
+            duration = 10 * next(delays)  # milliseconds; GIF stores centiseconds
             if index == 0:
                 header, _ = GifImagePlugin.getheader(frame, None, {"loop": 0, "duration": duration})
                 file.write(b"".join(header))
@@ -124,6 +126,18 @@ def _write_gif(temp: Path, images: Iterator, size: tuple[int, int], fps: float, 
                 file.write(block)
             file.flush()  # on disk as it comes, not in a buffer
         file.write(b";")  # trailer
+
+
+def gif_delays(fps: float) -> Iterator[int]:
+    """Frame delays in centiseconds (a GIF's unit) whose running sum stays within half a
+    centisecond of the frames' exact times: 12 fps is 8, 9, 8, 8, 9, 8, ... (8.33 on
+    average), not 8 throughout (12.5 fps). Never below 2: browsers slow 0 and 1 to 10."""
+    exact = 100 / fps
+    shown = 0
+    for index in itertools.count(1):
+        delay = max(2, round(index * exact) - shown)
+        shown += delay
+        yield delay
 
 
 def encode_360_video(images: Iterable, path: str | os.PathLike, fps: float) -> Path:

@@ -14,10 +14,10 @@ import numpy as np
 import torch
 
 from ganorama import geometry
-from ganorama.errors import GanoramaError, UsageError
+from ganorama.errors import GanoramaError, UsageError, install_hint
 from ganorama.files import write_with
 
-_OPEN3D_MISSING = "open3d is not installed: pip install open3d (or pip install ganorama[pointcloud])"
+_OPEN3D_MISSING = f"open3d is not installed: pip install open3d, or {install_hint('pointcloud')}"
 
 
 def _as_numpy(array, dtype) -> np.ndarray:

@@ -106,6 +106,15 @@ def display_name(class_id: int) -> str:
     return _table().names[_checked_id(class_id)][0]
 
 
+def mix_name(mix: dict[int, float]) -> str:
+    """A class mix by name, in the form the class options take, largest weight first:
+    ``{977: 0.7, 979: 0.3}`` -> ``'0.7*sandbar+0.3*valley'``; one class is its name alone."""
+    if len(mix) == 1:
+        return display_name(next(iter(mix)))
+    ordered = sorted(mix.items(), key=lambda item: (-item[1], item[0]))
+    return "+".join(f"{weight:.3g}*{display_name(class_id)}" for class_id, weight in ordered)
+
+
 def definition(class_id: int) -> str:
     """The WordNet definition of class ``class_id``: ``977`` -> ``'a bar of sand'``."""
     return _table().definitions[_checked_id(class_id)]
@@ -319,6 +328,16 @@ def _scene_keywords() -> Mapping[str, tuple[int, ...]]:
     lines = [line for line in text.splitlines() if line and not line.startswith("#")]
     rows = [line.split("\t") for line in lines[1:]]  # after the header
     return MappingProxyType({normalize(word): tuple(int(i) for i in ids.split(",")) for word, ids in rows})
+
+
+def related_classes(class_id: int, limit: int = 8) -> list[int]:
+    """Classes near ``class_id``, best first: those sharing a scene word with it (sandbar:
+    seashore, lakeside, ...), then those whose definitions mention a word of its names."""
+    class_id = _checked_id(class_id)
+    siblings = [other for ids in _scene_keywords().values() if class_id in ids for other in ids]
+    words = sorted({word for name in class_names(class_id) for word in _words(name) if len(word) >= 4})
+    by_definition = [other for word in words for other in _definition_matches(word)]
+    return [other for other in _dedupe(siblings + by_definition) if other != class_id][:limit]
 
 
 def search(query: str, limit: int | None = None) -> list[int]:

@@ -73,6 +73,14 @@ _REFERENCE_BASE_URL = "https://s3.amazonaws.com/models.huggingface.co/biggan/"
 # The published models with a known Hub copy; the others come from the reference's URLs.
 _HUB_COPIES = {"biggan-deep-128": HubSource("osanseviero/BigGAN-deep-128", weights_names=(WEIGHTS_NAME,))}
 
+# The sha256 a source publishes for a file, by (Hub repo, file name): the Hub's Git LFS
+# pointer of osanseviero/BigGAN-deep-128's pytorch_model.bin (its "Git LFS Details", 211 MB).
+# A file with another digest is refused, not trusted. The reference package's S3 files
+# (256, 512) have no published sha256: theirs is recorded at the first download.
+PUBLISHED_SHA256: Mapping[Tuple[str, str], str] = MappingProxyType({
+    ("osanseviero/BigGAN-deep-128", WEIGHTS_NAME): "b86146a8cfcde4cda135adba4b2806f78b3abe2dac9d0fd090cc3ab318604ad9",
+})  # fmt: skip
+
 KNOWN_MODELS: Mapping[str, Source] = MappingProxyType({
     name: _HUB_COPIES.get(name) or UrlSource(name, f"{_REFERENCE_BASE_URL}{name}-config.json",
                                              f"{_REFERENCE_BASE_URL}{name}-pytorch_model.bin")
@@ -123,6 +131,10 @@ def download(name_or_spec: str, *, offline: Optional[bool] = None, progress: boo
     """
     spec = str(name_or_spec).strip()
     source = parse_model_spec(spec)
+    if spec in KNOWN_MODELS:
+        imported = cached_copy(url_cache_dir(spec), spec)
+        if imported is not None:  # put there by 'ganorama download NAME --from DIR' (or a download)
+            return imported
     offline = offline_mode() if offline is None else offline
     if isinstance(source, HubSource):
         return download_from_hub(source, offline=offline, label=spec)
@@ -202,8 +214,21 @@ def hub_cache_dir() -> Path:
 
 
 def url_cache_dir(name: str) -> Path:
-    """Where a model downloaded from plain URLs is cached: ``$HF_HOME/ganorama/NAME``."""
+    """Where a model downloaded from plain URLs, or imported from a local checkpoint
+    (``ganorama download NAME --from DIR``), is cached: ``$HF_HOME/ganorama/NAME``."""
     return hf_home() / "ganorama" / name
+
+
+def cached_copy(directory: Path, label: str) -> Optional[Path]:
+    """``directory`` when it holds a whole checkpoint (config and a weights file), each
+    file checked against the sha256 recorded beside it; None when it does not."""
+    weights = next((directory / name for name in (SAFETENSORS_NAME, WEIGHTS_NAME) if (directory / name).is_file()),
+                   None)  # fmt: skip
+    if weights is None or not (directory / CONFIG_NAME).is_file():
+        return None
+    for path in (directory / CONFIG_NAME, weights):
+        verify_recorded_sha256(path, label)
+    return directory
 
 
 def _expand(value: str) -> Path:
@@ -255,7 +280,9 @@ def download_from_hub(source: HubSource, *, offline: bool, label: Optional[str] 
     snapshot = config_path.parent
     revision = snapshot.name if re.fullmatch(r"[0-9a-f]{40}", snapshot.name) else source.revision
     for name in source.weights_names:
-        if fetch(name, revision) is not None:
+        found = fetch(name, revision)
+        if found is not None:
+            check_published_sha256(source.repo_id, name, found, label)
             return snapshot
     raise _hub_missing_error(source, " or ".join(source.weights_names), cache=cache, offline=local_only, label=label,
                              why=why_local)
@@ -386,6 +413,23 @@ def _hub_file(source: HubSource, filename: str, revision: Optional[str], *, cach
                             f"{_first_line(error)}); " + _fallback_hint(label, "the hub")) from None
 
 
+def check_published_sha256(repo_id: str, filename: str, path: Path, label: str) -> None:
+    """GanoramaError if ``path`` (a Hub file, or its cached copy) is not the file whose
+    sha256 the Hub publishes (:data:`PUBLISHED_SHA256`); nothing to check for others.
+
+    The Hub cache names an LFS file's blob by its sha256, so that name is compared
+    (no 200 MB read per run); a cache of plain copies is hashed."""
+    published = PUBLISHED_SHA256.get((repo_id, filename))
+    if published is None:
+        return
+    blob = Path(os.path.realpath(path)).name
+    actual = blob if re.fullmatch(r"[0-9a-f]{64}", blob) else sha256_file(path)
+    if actual != published:
+        raise GanoramaError(f"{label}: {filename} from hub repo {repo_id} has sha256 {actual[:16]}..., not the "
+                            f"{published[:16]}... the Hub publishes for it; the file changed or was replaced. "
+                            f"Delete {path} and run 'ganorama download {label}' again")
+
+
 def _cached_hub_file(source: HubSource, filename: str, revision: Optional[str], *, cache: Path) -> Optional[Path]:
     """``filename`` of ``source`` from the Hub cache only (the ``local_files_only`` lookup).
 
@@ -467,7 +511,7 @@ def fetch_url(url: str, destination: Union[str, os.PathLike], *, progress: bool 
             partial.unlink()
         raise GanoramaError(f"download of {url} is truncated ({size} of {total} bytes, kept in {partial}); "
                             f"run 'ganorama download {label}' again to resume it")
-    _write_sidecar(destination, sha256_file(partial))
+    record_sha256(destination, sha256_file(partial))
     os.replace(partial, destination)
     return destination
 
@@ -547,7 +591,7 @@ def _sidecar(path: Path) -> Path:
     return path.with_name(path.name + _SIDECAR_SUFFIX)
 
 
-def _write_sidecar(path: Path, digest: str) -> None:
+def record_sha256(path: Path, digest: str) -> None:
     """Record ``digest`` for ``path`` in ``PATH.sha256`` (the format ``sha256sum -c`` reads)."""
     write_bytes_atomic(_sidecar(path), f"{digest}  {path.name}\n".encode(), overwrite=True)
 
@@ -559,7 +603,7 @@ def verify_recorded_sha256(path: Union[str, os.PathLike], label: str) -> None:
     actual = sha256_file(path)
     if not sidecar.is_file():
         try:
-            _write_sidecar(path, actual)
+            record_sha256(path, actual)
         except OSError:
             pass  # a read-only cache still works, just unguarded
         return
