@@ -24,9 +24,9 @@ import traceback
 from pathlib import Path
 from typing import Iterator
 
-from ganorama.errors import GanoramaError, UsageError
+from ganorama.errors import GanoramaError, UsageError, install_hint
 
-INSTALL_HINT = 'pip install "ganorama[ui]"'
+INSTALL_HINT = install_hint("ui")
 
 # Gradio's own settings that keep the app local: no usage reports to gradio's servers.
 _GRADIO_ENVIRONMENT = {"GRADIO_ANALYTICS_ENABLED": "False"}
