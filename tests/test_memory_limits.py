@@ -13,10 +13,13 @@ import pytest
 
 from cli.test_faults import assert_one_line_error
 
-# The child reports its own peak: RUSAGE_CHILDREN would be the largest of every child so far.
+# The child reports its own peak, VmHWM of its own memory: RUSAGE_CHILDREN would be the
+# largest of every child so far, and Linux carries the forking process's resident size
+# into a child's ru_maxrss at exec (pytest's, gigabytes late in a run).
 REPORTING_PEAK = """
-import atexit, resource, sys
-atexit.register(lambda: print("peak", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, file=sys.stderr))
+import atexit, sys
+from ganorama.resources import _status_field
+atexit.register(lambda: print("peak", _status_field("VmHWM"), file=sys.stderr))
 from ganorama.cli import console_main
 console_main(sys.argv[1:])
 """

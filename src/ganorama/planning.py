@@ -74,6 +74,7 @@ class Planner:
     _memory_plans: dict = field(default_factory=dict, repr=False)
     # Set by the generator that holds the model: its weights are then in the process's memory.
     weights_loaded: bool = False
+    _process_measured: dict = field(default_factory=dict, repr=False)  # weights_loaded -> bytes
 
     def plan(self, request: Request, label: Label = plain_label) -> RunPlan:
         """Check ``request`` against the architecture and plan its run: layer range,
@@ -130,9 +131,14 @@ class Planner:
                                   process_bytes=self._process_bytes(request))  # fmt: skip
 
     def _process_bytes(self, request: Request) -> int:
+        """What the process holds besides the run (see :func:`memory.process_overhead`),
+        measured once for each state of the weights: every plan then counts the same."""
         if request.memory_budget is None:
             return 0
-        return memory.process_overhead(self.config, self.dtype, self.device, self.weights_loaded)
+        if self.weights_loaded not in self._process_measured:
+            self._process_measured[self.weights_loaded] = memory.process_overhead(self.config, self.dtype,
+                                                                                  self.device, self.weights_loaded)
+        return self._process_measured[self.weights_loaded]
 
     def _synced_resolutions(self, request: Request) -> list[int]:
         """Feature-map sizes the synced blocks' outputs have: where sync operators are built."""

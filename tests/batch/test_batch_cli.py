@@ -428,6 +428,7 @@ def test_a_long_pre_flight_says_what_it_is_doing_before_its_answer(tmp_path, tin
     assert result.returncode == 2, result.stderr
     assert lines[0] == "checking 100,000 rows before anything runs..." and len(lines) == 2, result.stderr
     assert "row 0: memory_budget" in lines[1] and "too small" in lines[1]
+    assert lines[1].endswith("(and 99,999 more rows like it)")  # one line for a fault every row shares
 
 
 def test_without_ray_the_command_says_how_to_install_it(tmp_path):

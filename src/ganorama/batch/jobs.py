@@ -290,6 +290,7 @@ def check_rows_with_model(rows: Sequence[Row], config, device="cpu", dtype=None,
     planner = Planner(config, torch.device(device), dtype or torch.float32)
     checked: set = set()
     errors = []
+    alike: dict[str, int] = {}  # a fault's message -> how many more rows have it
     for row in rows:
         try:
             plan = planner.plan(row.request)  # canvases are shared: a row of a known canvas costs little
@@ -300,6 +301,15 @@ def check_rows_with_model(rows: Sequence[Row], config, device="cpu", dtype=None,
             if check_memory:
                 planner.check_fits(group)
         except UsageError as error:
-            errors.append((row.where, f"{row.where}: {error}"))
+            # Rows of one canvas fail alike (100,000 rows of a budget too small): one line
+            # names the first, with how many more share its fault.
+            fault = str(error)
+            if fault in alike:
+                alike[fault] += 1
+                continue
+            alike[fault] = 0
+            errors.append((row.where, f"{row.where}: {fault}", fault))
     if errors:
-        raise UsageErrors(_bad_rows_message(errors), [message for _, message in errors])
+        lines = [message + (f" (and {alike[fault]:,} more rows like it)" if alike[fault] else "")
+                 for _, message, fault in errors]  # fmt: skip
+        raise UsageErrors(_bad_rows_message([(where, line) for (where, _, _), line in zip(errors, lines)]), lines)
