@@ -1,4 +1,4 @@
-"""Shared helpers for the benchmarks: timing, tables, JSON output."""
+"""Shared helpers for the benchmarks: timing, memory, tables, JSON output."""
 from __future__ import annotations
 
 import json
@@ -14,6 +14,27 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 # Random-weight checkpoint writers live with the tests (test-only dependency on the reference).
 sys.path.insert(0, str(REPO / "tests"))
+
+
+def rss_bytes() -> int:
+    """This process's resident memory now (VmRSS)."""
+    return _status_bytes("VmRSS")
+
+
+def peak_rss_bytes() -> int:
+    """This process's peak resident memory (VmHWM). Not ``ru_maxrss``: Linux carries the
+    forking process's resident size into a child's ru_maxrss at exec, so a benchmark's
+    child would report its parent's size when that is larger. Read here rather than from
+    the package, so that a benchmark runs against an older version of it too."""
+    return _status_bytes("VmHWM")
+
+
+def _status_bytes(field: str) -> int:
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no {field} in /proc/self/status")
 
 
 def synchronize(device: torch.device) -> None:

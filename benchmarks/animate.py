@@ -1,7 +1,7 @@
 """360 video speed and memory: frames per second and peak RSS of ``Ganorama.animate``
 encoded to a spherical MP4, end to end through the public API.
 
-Each case runs in a fresh child process (so its peak RSS, ``ru_maxrss``, is its own) on
+Each case runs in a fresh child process (so its peak RSS, VmHWM, is its own) on
 a random-weight *test fixture* of the given architecture: "full" is the published
 biggan-deep-N architecture at full width (its speed is the real model's), "small" the
 same depth at width 8 (quick; for the memory cases). The walk loops through two
@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -28,12 +26,12 @@ from pathlib import Path
 
 import torch
 
-from _common import REPO, add_run_arguments, environment, prepare_run, print_table, write_json
+from _common import (REPO, add_run_arguments, environment, peak_rss_bytes, prepare_run, print_table, rss_bytes,
+                     write_json)
 
 
 def current_rss_mib() -> float:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    return rss_bytes() / 2**20
 
 
 def checkpoint(folder: Path, architecture: str, size: int) -> Path:
@@ -68,7 +66,7 @@ def child(args) -> None:
         encode_360_video(images(), Path(folder) / "walk.mp4", walk.fps)
         seconds = time.perf_counter() - start
         video_bytes = (Path(folder) / "walk.mp4").stat().st_size
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    peak = peak_rss_bytes() / 2**20
     height_px, width_px = sizes[0]
     print(json.dumps({
         "model": f"{args.architecture} {generator.image_size}", "dtype": str(generator.dtype).removeprefix("torch."),

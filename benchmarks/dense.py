@@ -2,7 +2,7 @@
 
 A dense layout reaches a width natively with more, narrower views (``--layout dense``);
 ``full`` reaches it by upscaling its 18 views. Each case runs in a fresh child process (so
-its peak RSS, ``ru_maxrss``, is its own) through the public API, ``Ganorama.run(Request)``,
+its peak RSS, VmHWM, is its own) through the public API, ``Ganorama.run(Request)``,
 composition included, on a random-weight *test fixture* of the biggan-deep-N architecture:
 "full" width is the published one (its time is the real model's), "small" is channel width
 8 (the views' cost shrinks, the canvas's — sync operators, composition, coverage — does
@@ -18,13 +18,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from _common import environment, print_table, write_json
+from _common import environment, peak_rss_bytes, print_table, write_json
+
 
 HERE = Path(__file__).resolve().parent
 
@@ -62,11 +62,11 @@ def child(spec: dict) -> None:
     request = Request(seed=0, classes="valley", layout=spec["layout"], panorama_width=spec["panorama"],
                       panorama_height=spec["panorama"] // 2)  # fmt: skip
     plan = generator.plan(request)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    before = peak_rss_bytes()
     start = time.perf_counter()
     result = generator.run(plan)
     seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = peak_rss_bytes()
     views = plan.canvas.num_views
     print(json.dumps({**spec, "views": views, "max_views": plan.max_views, "seconds": round(seconds, 1),
                       "s/view": round(seconds / views, 3), "peak_bytes": peak, "peak": format_bytes(peak),

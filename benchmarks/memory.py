@@ -21,7 +21,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from _common import environment, print_table, write_json
+from _common import environment, peak_rss_bytes, print_table, write_json
 
 HERE = Path(__file__).resolve().parent
 CASES = {
@@ -53,7 +53,6 @@ def run_case(size: int, case: str, chunk: str, device: str, dtype: str) -> dict:
 
 def child(spec: dict) -> None:
     """Inside the subprocess: build, run once to warm up caches at a tiny size, then measure."""
-    import resource
     import time
 
     import torch
@@ -78,7 +77,7 @@ def child(spec: dict) -> None:
     max_views = views if chunk == "all" else (None if chunk == "auto" else int(chunk))
     request = Request(seed=0, classes="valley", max_views=max_views, **fields)
     plan = generator.plan(request)
-    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    baseline = peak_rss_bytes()
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     start = time.perf_counter()
@@ -87,7 +86,7 @@ def child(spec: dict) -> None:
         torch.cuda.synchronize(device)
     seconds = time.perf_counter() - start
     peak = (torch.cuda.max_memory_allocated(device) if device.type == "cuda"
-            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)  # fmt: skip
+            else peak_rss_bytes())  # fmt: skip
     print(json.dumps({
         "model": f"biggan-deep-{spec['size']}", "case": spec["case"], "views": views, "chunk": chunk,
         "max_views": result.metadata["max_views"], "seconds": round(seconds, 2),

@@ -3,7 +3,7 @@
 Each case renders a whole turn of ``--frames`` frames of a synthetic 2000 x 1000
 panorama (the panorama command's default size) at ``--size`` and writes it as a GIF,
 end to end through the public API, in a fresh child process so that its peak RSS
-(``ru_maxrss``) is its own. "rss before MiB" is the child's RSS after importing torch
+(VmHWM) is its own. "rss before MiB" is the child's RSS after importing torch
 and making the panorama, before rendering; "peak RSS MiB" its high-water mark; "growth
 MiB" the difference, which the renderer's own estimate ("estimate MiB", used to refuse
 sizes that cannot fit) must not undercut.
@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -30,7 +28,8 @@ from pathlib import Path
 
 import torch
 
-from _common import REPO, add_run_arguments, environment, prepare_run, print_table, write_json
+from _common import (REPO, add_run_arguments, environment, peak_rss_bytes, prepare_run, print_table, rss_bytes,
+                     write_json)
 
 DISPLACEMENTS = (0.0, 0.1)
 
@@ -51,8 +50,7 @@ def turntable_module():
 
 
 def current_rss_mib() -> float:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    return rss_bytes() / 2**20
 
 
 def write_gif(panorama: torch.Tensor, path: Path, frames: int, size: int, displace: float, device) -> None:
@@ -83,7 +81,7 @@ def child(args) -> None:
             start = time.perf_counter()
             write_gif(panorama, path, args.frames, args.size, args.displace, device)
             seconds.append(time.perf_counter() - start)
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    peak_kib = peak_rss_bytes() / 1024
     module = turntable_module()
     estimate = None
     if hasattr(module, "turntable_memory_bytes"):  # the renderer's own estimate, checked here

@@ -18,8 +18,8 @@ from cli.test_faults import assert_one_line_error
 # into a child's ru_maxrss at exec (pytest's, gigabytes late in a run).
 REPORTING_PEAK = """
 import atexit, sys
-from ganorama.resources import _status_field
-atexit.register(lambda: print("peak", _status_field("VmHWM"), file=sys.stderr))
+from ganorama.resources import peak_process_memory
+atexit.register(lambda: print("peak", peak_process_memory(), file=sys.stderr))
 from ganorama.cli import console_main
 console_main(sys.argv[1:])
 """

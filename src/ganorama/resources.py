@@ -12,7 +12,8 @@ API (all sizes in bytes):
   from ``/proc/meminfo`` (``os.sysconf`` elsewhere), capped by a cgroup memory limit
   and by what ``ulimit -v`` (RLIMIT_AS) leaves.
 - :func:`memory_total` -> int: physical memory (MemTotal), capped likewise.
-- :func:`process_memory` -> int: this process's resident memory now (VmRSS).
+- :func:`process_memory` -> int: this process's resident memory now (VmRSS), and
+  :func:`peak_process_memory` -> int: its high-water mark (VmHWM).
 - :func:`disk_free` (path) -> int: free bytes on the file system that would hold ``path``
   (it need not exist yet: its nearest existing ancestor is asked).
 - :func:`check_memory` (needed, what) and :func:`check_disk` (needed, path, what):
@@ -157,6 +158,18 @@ def process_memory() -> int:
     """This process's resident memory now (bytes): the interpreter, its libraries and
     whatever it holds; 0 where the system does not say."""
     return _status_field("VmRSS")
+
+
+def peak_process_memory() -> int:
+    """This process's peak resident memory so far (bytes): VmHWM, the high-water mark of
+    its own memory. Not ``ru_maxrss``: Linux carries the forking process's resident size
+    into a child's ru_maxrss at exec, so a child of a large process would report that."""
+    peak = _status_field("VmHWM")
+    if peak:
+        return peak
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB where there is no /proc
 
 
 def _exists(path: Path) -> bool:
