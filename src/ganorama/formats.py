@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from pathlib import Path
 
 from ganorama.errors import UsageError
@@ -90,8 +91,6 @@ def open_image(source):
 def pixel_limit_reason(error: Exception) -> str:
     """One line for Pillow's DecompressionBombError: how large the image is, and the limit."""
     from PIL import Image
-
-    import re
 
     limit = 2 * (Image.MAX_IMAGE_PIXELS or 0)
     found = re.search(r"\((\d+) pixels\)", str(error))  # "Image size (N pixels) exceeds limit of M pixels"

@@ -124,11 +124,11 @@ def memory_available() -> int:
     if available is None:
         pages, page_size = _sysconf("SC_AVPHYS_PAGES"), _sysconf("SC_PAGE_SIZE")
         available = pages * page_size if pages and page_size else 0
-    rooms = [_cgroup_room()[1], _address_space_room()]
+    rooms = [_cgroup_room()[1], address_space_room()]
     return min([available, *(room for room in rooms if room is not None)])
 
 
-def _address_space_room() -> int | None:
+def address_space_room() -> int | None:
     """What RLIMIT_AS (``ulimit -v``) still allows this process to map, or None without
     a limit: an allocation past it fails however much memory the machine has free."""
     try:

@@ -137,9 +137,9 @@ def _local_object_store() -> dict:
 
     import ray.data  # noqa: F401 - a worker maps what it maps (pyarrow reserves much address space)
 
-    from ganorama.resources import _address_space_room, format_bytes
+    from ganorama.resources import address_space_room, format_bytes
 
-    room = _address_space_room()
+    room = address_space_room()
     if room is None:
         return {}
     store = max(RAY_MIN_OBJECT_STORE, room // 4)
