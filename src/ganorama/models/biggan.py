@@ -100,7 +100,14 @@ class SelfAttention(nn.Module):
         key = F.max_pool2d(self.snconv1x1_phi(x), 2).flatten(2).transpose(1, 2)  # (B, HW/4, C/8)
         value = F.max_pool2d(self.snconv1x1_g(x), 2).flatten(2).transpose(1, 2)  # (B, HW/4, C/2)
         # Unscaled dot-product softmax attention, as in SAGAN (scale=1, not 1/sqrt(d)).
-        attended = F.scaled_dot_product_attention(query, key, value, scale=1.0)  # (B, HW, C/2)
+        if x.device.type == "cuda":
+            attended = F.scaled_dot_product_attention(query, key, value, scale=1.0)  # (B, HW, C/2)
+        else:
+            # Off CUDA, PyTorch has no fused attention for values wider than the queries
+            # (C/2 against C/8), and its fallback computes bfloat16 in float32: the two
+            # matmuls and the softmax written out are 3x faster in bfloat16 and 1.2x in
+            # float32 (18 views at 128 on a 2-core CPU: 0.50 s -> 0.16 s in bfloat16).
+            attended = torch.bmm(torch.softmax(torch.bmm(query, key.transpose(1, 2)), dim=-1), value)
         attended = attended.transpose(1, 2).reshape(batch, -1, height, width)
         return x + self.gamma * self.snconv1x1_o_conv(attended)
 
