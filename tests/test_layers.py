@@ -22,7 +22,7 @@ LAYERS = (
     ("geometry and the model", ("ganorama.geometry", "ganorama.devices", "ganorama.latents", "ganorama.memory",
                                 "ganorama.models.checkpoint", "ganorama.models.weights", "ganorama.models.convert",
                                 "ganorama.models.importing",
-                                "ganorama.models.choice", "ganorama.models.biggan", "ganorama.scores")),
+                                "ganorama.models.choice", "ganorama.models.biggan", "ganorama.models.cost", "ganorama.scores")),
     ("canvases and the runner", ("ganorama.canvas.sync", "ganorama.canvas.sphere", "ganorama.canvas.plane",
                                  "ganorama.runner")),
     ("writing", ("ganorama.export", "ganorama.outputs", "ganorama.result", "ganorama.destinations")),

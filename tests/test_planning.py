@@ -51,3 +51,12 @@ def test_memory_plan_counts_the_sync_operators_of_a_dense_layout(planner):
     dense = planner.plan(Request(layout="dense", panorama_width=2048, panorama_height=1024)).memory.parts
     assert 0 < full["sync operators"] < dense["sync operators"]
     assert dense["sync operators"] > 10 * full["sync operators"]  # 334 views against 18
+
+
+def test_the_time_estimate_scales_with_results_and_views(planner):
+    panorama = planner.plan(Request(kind="panorama", classes="sandbar", seed=1, panorama_width=256, panorama_height=128))
+    one, three = planner.seconds_estimate(panorama, 1), planner.seconds_estimate(panorama, 3)
+    assert one > 0 and abs(three - 3 * one) < 1e-9 * three  # one measured rate per planner
+    texture = planner.plan(Request(kind="texture", classes="sandbar", seed=1, size=64))
+    ratio = planner.seconds_estimate(panorama) / planner.seconds_estimate(texture)
+    assert abs(ratio - panorama.canvas.num_views / texture.canvas.num_views) < 1e-9 * ratio

@@ -75,6 +75,7 @@ class Planner:
     # Set by the generator that holds the model: its weights are then in the process's memory.
     weights_loaded: bool = False
     _process_measured: dict = field(default_factory=dict, repr=False)  # weights_loaded -> bytes
+    _cost: dict = field(default_factory=dict, repr=False)  # FLOPs per view and this device's matmul rate
 
     def plan(self, request: Request, label: Label = plain_label) -> RunPlan:
         """Check ``request`` against the architecture and plan its run: layer range,
@@ -112,6 +113,17 @@ class Planner:
         canvases = plan.group_limit(batch)
         self.check_fits(self.for_group(plan, canvases if count is None else max(1, min(canvases, count)), label))
         return plan
+
+    def seconds_estimate(self, plan: RunPlan, count: int = 1) -> float:
+        """About how many seconds ``count`` results like ``plan`` take here, from the
+        architecture's counted FLOPs and a short matmul on the device in the dtype (both
+        measured once per planner, before any weights load): :mod:`ganorama.models.cost`."""
+        from ganorama.models import cost
+
+        if not self._cost:
+            self._cost["flops"] = cost.forward_flops(self.config)
+            self._cost["rate"] = cost.matmul_rate(self.device, self.dtype)
+        return cost.forward_seconds(self._cost["flops"] * plan.canvas.num_views * count, self._cost["rate"])
 
     def _memory(self, request: Request, canvas, width: int, height: int, canvases: int, label: Label):
         # Requests that differ only in classes and seeds (a batch's thousands of rows) need

@@ -53,7 +53,29 @@ def rendered(small_checkpoint, tmp_path_factory):
     done = run_cli(*DONE_WHEN, "--weights", str(small_checkpoint), "-o", "v.mp4", "--frames_dir", "frames",
                    cwd=directory)  # fmt: skip
     assert done.returncode == 0, done.stderr
+    (directory / "stderr.txt").write_text(done.stderr)
     return directory
+
+
+def test_the_time_is_estimated_before_loading_and_measured_once_frames_are_made(rendered):
+    lines = (rendered / "stderr.txt").read_text().splitlines()
+    estimate = next(index for index, line in enumerate(lines) if "for 8 frames on this CPU" in line)
+    measured = next(index for index, line in enumerate(lines) if "a frame; about" in line)
+    assert estimate < measured
+    assert lines[measured].endswith("for the other 6")  # the first two frames timed, six to go
+
+
+def test_the_estimate_comes_before_the_model_loads(small_checkpoint, tmp_path):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    shutil.copy(small_checkpoint / "config.json", broken / "config.json")
+    (broken / "pytorch_model.bin").write_bytes(b"not a checkpoint")
+    done = run_cli(*DONE_WHEN, "--weights", str(broken), "-o", "v.mp4", cwd=tmp_path)
+    assert done.returncode != 0
+    lines = done.stderr.strip().splitlines()
+    assert "about" in lines[0] and "for 8 frames" in lines[0]
+    assert "checkpoint" in lines[-1] or "pytorch_model.bin" in lines[-1]
+    assert not (tmp_path / "v.mp4").exists()
 
 
 def test_ffprobe_reads_an_equirectangular_spherical_h264_video_with_every_frame(rendered):

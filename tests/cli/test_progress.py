@@ -12,6 +12,8 @@ import sys
 import termios
 import threading
 
+import pytest
+
 
 def _run_with_terminal_stderr(*args: str) -> tuple[subprocess.CompletedProcess, str]:
     """Run the CLI with stderr on a pseudo-terminal (so it is a TTY); return the result and
@@ -106,3 +108,11 @@ def test_the_generator_reports_composing_as_steps_up_to_the_last(tiny_checkpoint
     total = events[-1][1]
     assert events[-1] == (total, total), "the bar reaches its end once the result is composed"
     assert (total - 1, total) in events  # the forward's last step: composing is the last step
+
+
+@pytest.mark.parametrize("seconds, text", [(0.44, "0.4 s"), (12.4, "12 s"), (250, "4 min 10 s"),
+                                           (7530, "2 h 06 min")])  # fmt: skip
+def test_durations_read_as_a_person_says_them(seconds, text):
+    from ganorama.cli.progress import duration_text
+
+    assert duration_text(seconds) == text

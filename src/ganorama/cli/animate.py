@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import argparse
+import sys
+import time
 
 from ganorama.cli.flags import add_field, add_model_arguments, add_run_arguments, add_sampling_arguments
 from ganorama.cli.parsing import finite_float, positive_int, raise_usage
@@ -84,6 +86,9 @@ def run(args: argparse.Namespace) -> int:
         check_disk(video_disk_bytes(frames, pixels), video, "the video")
         if store is not None:
             check_disk(int(FRAME_PNG_BYTES_PER_PIXEL * pixels * store.missing_count()), store.directory, "the frames")
+    to_make = store.missing_count() if store is not None else frames
+    if plan is not None and not args.quiet and to_make:
+        say_estimate(planner.seconds_estimate(plan, to_make), to_make, planner)
     generator = load_generator(model_args, planner)
     raise_if_interrupted()
     if plan is None or generator.planner is not planner:
@@ -96,9 +101,19 @@ def run(args: argparse.Namespace) -> int:
         for _ in range(frames - len(missing)):
             progress.result_done()
 
+        forward_frames = plan.group_limit(batch)
+
         def made():
-            for index, result in generator.animate(plan, walk, missing, batch, on_progress=progress.update):
+            first_forward_done = None
+            for done, (index, result) in enumerate(generator.animate(plan, walk, missing, batch,
+                                                                     on_progress=progress.update), start=1):
                 progress.result_done()
+                if done == 1:
+                    first_forward_done = time.perf_counter()
+                # The pace of the second forward: the first also built the sync operators.
+                if done == forward_frames + 1 and len(missing) > done and not args.quiet:
+                    pace = (time.perf_counter() - first_forward_done) / forward_frames
+                    say_measured(pace, len(missing) - done, progress)
                 yield index, result.to_pil()
 
         images = store.all_frames(made()) if store is not None else (image for _, image in made())
@@ -108,6 +123,25 @@ def run(args: argparse.Namespace) -> int:
         print(video)
         print(sidecar)
     return 0
+
+
+def say_estimate(seconds: float, frames: int, planner) -> None:
+    """Before the model loads: about how long the frames will take here."""
+    from ganorama.cli.progress import duration_text
+
+    where = "this CPU" if planner.device.type == "cpu" else planner.device.type.upper()
+    dtype = str(planner.dtype).removeprefix("torch.")
+    print(f"ganorama: about {duration_text(seconds)} for {frames} frame{'s' if frames != 1 else ''} on {where} in "
+          f"{dtype} (estimated from the model's FLOPs and a quick matmul; measured after the first frame)",
+          file=sys.stderr)  # fmt: skip
+
+
+def say_measured(seconds_a_frame: float, left: int, progress) -> None:
+    """Once a forward after the first is done: the rest at its measured pace."""
+    from ganorama.cli.progress import duration_text
+
+    progress.note(f"ganorama: measured {duration_text(seconds_a_frame)} a frame; about "
+                  f"{duration_text(seconds_a_frame * left)} for the other {left}")
 
 
 def _keyframes(args: argparse.Namespace, seed: int):

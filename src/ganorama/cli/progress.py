@@ -95,6 +95,13 @@ class Progress:
         if self._bar is not None and position > self._bar.n:
             self._bar.update(position - self._bar.n)
 
+    def note(self, text: str) -> None:
+        """A line for the user on stderr, above the bar when there is one."""
+        if self._bar is not None and self._bar._time() - self._bar.start_t >= self._bar.delay:
+            self._bar.write(text, file=sys.stderr)
+        else:
+            print(text, file=sys.stderr, flush=True)
+
     def write(self, path) -> None:
         try:
             # tqdm.write redraws the bar, so only once the bar is due (after its delay).
@@ -108,3 +115,16 @@ class Progress:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # and no second error at exit
             print(f"ganorama: warning: cannot print to standard output ({error.strerror or error}); going on "
                   "without listing the files written", file=sys.stderr)  # fmt: skip
+
+
+def duration_text(seconds: float) -> str:
+    """``seconds`` as a person reads it: 0.4 s, 12 s, 4 min 10 s, 2 h 05 min."""
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole} s"
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60} s"
+    minutes = round(seconds / 60)
+    return f"{minutes // 60} h {minutes % 60:02d} min"
