@@ -103,6 +103,29 @@ def test_a_360_unaware_decoder_decodes_every_frame(rendered):
     assert done.stderr == b"" and len(done.stdout) == 8 * 256 * 128 * 3
 
 
+def decoded(video: Path) -> np.ndarray:
+    done = subprocess.run(["ffmpeg", "-v", "error", "-i", str(video), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+                          capture_output=True, check=True)  # fmt: skip
+    return np.frombuffer(done.stdout, dtype=np.uint8).astype(np.float64) / 255
+
+
+def test_reproduce_makes_the_video_again_from_its_sidecar(rendered, tmp_path):
+    # The sidecar names the weights, the walk and the request: nothing else is given.
+    done = run_cli("reproduce", str(rendered / "v.json"), "-o", "again.mp4", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["again.mp4", "again.json"]
+    original, again = decoded(rendered / "v.mp4"), decoded(tmp_path / "again.mp4")
+    assert original.shape == again.shape == (8 * 256 * 128 * 3,)
+    assert np.abs(original - again).mean() < 0.5 / 255  # the same frames, through a lossy encoder twice
+    recorded = json.loads((rendered / "v.json").read_text())
+    remade = json.loads((tmp_path / "again.json").read_text())
+    assert remade["walk"] == recorded["walk"] and remade["request"] == recorded["request"]
+    refused = run_cli("reproduce", str(rendered / "v.json"), "-o", "again.mp4", cwd=tmp_path)
+    assert refused.returncode == 2 and "already exists" in refused.stderr
+    wrong = run_cli("reproduce", str(rendered / "v.json"), "-o", "x.mp4", "--format", "jpg", cwd=tmp_path)
+    assert wrong.returncode == 2 and "--format jpg does not apply to a video" in wrong.stderr
+
+
 def test_the_same_command_again_refuses_to_replace_the_video(rendered, small_checkpoint):
     before = (rendered / "v.mp4").read_bytes()
     again = run_cli(*DONE_WHEN, "--weights", str(small_checkpoint), "-o", "v.mp4", cwd=rendered)

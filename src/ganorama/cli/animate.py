@@ -58,21 +58,31 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ganorama.request import Request, flag_label
+    from ganorama.walks import Walk, frame_count
+
+    frames = frame_count(args.frames, args.seconds, args.fps, flag_label)
+    seed = args.seed if args.seed is not None else _fresh_seed()
+    walk = Walk(_keyframes(args, seed), frames, args.fps, args.loop, args.easing)
+    request = Request.from_dict(_request_fields(args, walk), flag_label)
+    return render_video(args, walk, request)
+
+
+def render_video(args: argparse.Namespace, walk, request) -> int:
+    """Make ``walk``'s video on ``request``'s canvas as ``args.output`` with its sidecar
+    (``args``: the model and run options, ``frames_dir``, ``batch``, ``quiet``), every
+    check made before the model loads; ``ganorama reproduce`` of a video's sidecar too."""
     from ganorama.cli.generate import load_generator, model_arguments, planner_before_loading
     from ganorama.cli.interrupts import raise_if_interrupted
     from ganorama.cli.parsing import parse_batch
     from ganorama.cli.progress import Progress
     from ganorama.export.animation import encode_360_video
     from ganorama.export.frames import FrameStore, animation_paths, check_video_size, video_disk_bytes, write_sidecar
-    from ganorama.request import Request, flag_label
+    from ganorama.request import flag_label
     from ganorama.resources import check_disk
-    from ganorama.walks import Walk, frame_count
 
-    frames = frame_count(args.frames, args.seconds, args.fps, flag_label)
-    seed = args.seed if args.seed is not None else _fresh_seed()
-    walk = Walk(_keyframes(args, seed), frames, args.fps, args.loop, args.easing)
+    frames = walk.frames
     video, sidecar = animation_paths(args.output)
-    request = Request.from_dict(_request_fields(args, walk), flag_label)
     for keyframe in walk.keyframes[1:]:  # every keyframe's class and seed, before the model loads
         request.replace(classes=keyframe.classes, seed=keyframe.seed)
     batch = parse_batch(args.batch)
@@ -132,7 +142,7 @@ def say_estimate(seconds: float, frames: int, planner) -> None:
     where = "this CPU" if planner.device.type == "cpu" else planner.device.type.upper()
     dtype = str(planner.dtype).removeprefix("torch.")
     print(f"ganorama: about {duration_text(seconds)} for {frames} frame{'s' if frames != 1 else ''} on {where} in "
-          f"{dtype} (estimated from the model's FLOPs and a quick matmul; measured after the first frame)",
+          f"{dtype} (estimated from the model's FLOPs and a quick matmul; measured once frames are made)",
           file=sys.stderr)  # fmt: skip
 
 

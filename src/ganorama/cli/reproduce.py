@@ -15,11 +15,14 @@ seed, sampling, canvas, size, chunking and exports, with the same model (from th
 sidecar's "weights" or "model", unless -m/--weights say otherwise) and, on the device
 kind it was made on, its dtype (unless --model_dtype says otherwise). On the same machine
 and device the image comes out byte for byte the same. Writes OUTDIR/N.png (never
-overwriting) or the file named by -o.
+overwriting) or the file named by -o. A video's sidecar (ganorama animate's) makes the
+video again: the same walk on the same canvas, as -o FILE.mp4 (default
+out/animation/NAME.mp4).
 
 examples:
   ganorama reproduce out/panorama/3.json
   ganorama reproduce out/panorama/3.json -o again.png --weights ./biggan-deep-128
+  ganorama reproduce walk.json -o walk-again.mp4
 """
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -40,13 +43,12 @@ def run(args: argparse.Namespace) -> int:
     from ganorama.request import Request
 
     sidecar = read_sidecar(args.sidecar)
+    from ganorama.export.frames import ANIMATION_KIND
+
+    if sidecar.get("kind") == ANIMATION_KIND:
+        return reproduce_video(args, sidecar)
     request = Request.from_sidecar(sidecar)
-    if args.weights is None and args.biggan_model is None:
-        args.weights = sidecar.get("weights")
-        args.weights_from = f"sidecar {args.sidecar}"
-        if args.weights is None:
-            args.biggan_model = sidecar.get("model")
-    args.model_dtype = recorded_dtype(sidecar, args.model_dtype, args.device)
+    use_recorded_model(args, sidecar)
     if args.max_views is not None or args.memory_budget is not None:
         # Another chunking rounds differently in the last bits: allowed, but on request only.
         request = request.replace(max_views=args.max_views, memory_budget=args.memory_budget)
@@ -56,6 +58,43 @@ def run(args: argparse.Namespace) -> int:
         args.format = request.format
     output = OutputTarget.from_args(args, request.kind, 1)
     return generate_and_save(args, [request.replace(format=output.format)], 1, output)
+
+
+def reproduce_video(args: argparse.Namespace, sidecar: dict) -> int:
+    """A video's sidecar (``ganorama animate``'s): the same walk on the same canvas, as
+    -o FILE.mp4 or DIR/NAME.mp4 (default out/animation/NAME.mp4, NAME the sidecar's)."""
+    from pathlib import Path
+
+    from ganorama.cli.animate import render_video
+    from ganorama.errors import UsageError
+    from ganorama.request import Request
+    from ganorama.walks import Walk
+
+    if args.format is not None:
+        raise UsageError(f"--format {args.format} does not apply to a video; a video is always an H.264 MP4")
+    try:
+        walk = Walk.from_dict(sidecar.get("walk"))
+        request = Request.from_dict(sidecar.get("request"))
+    except UsageError as error:
+        raise UsageError(f"sidecar {args.sidecar}: {error}") from None
+    use_recorded_model(args, sidecar)
+    if args.max_views is not None or args.memory_budget is not None:
+        request = request.replace(max_views=args.max_views, memory_budget=args.memory_budget)
+    output = Path(args.outdir or "out/animation")
+    if output.suffix.lower() != ".mp4":
+        output = output / (Path(args.sidecar).stem + ".mp4")
+    args.output, args.frames_dir, args.batch = str(output), None, "1"
+    return render_video(args, walk, request)
+
+
+def use_recorded_model(args: argparse.Namespace, sidecar: dict) -> None:
+    """The sidecar's weights (or model) and dtype, unless the options name others."""
+    if args.weights is None and args.biggan_model is None:
+        args.weights = sidecar.get("weights")
+        args.weights_from = f"sidecar {args.sidecar}"
+        if args.weights is None:
+            args.biggan_model = sidecar.get("model")
+    args.model_dtype = recorded_dtype(sidecar, args.model_dtype, args.device)
 
 
 def recorded_dtype(sidecar: dict, model_dtype: str, device: str) -> str:

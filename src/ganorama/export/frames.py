@@ -22,6 +22,8 @@ from ganorama.files import check_name_lengths, remove_stale_temporaries, write_b
 from ganorama.formats import open_image
 
 WALK_FILE = "walk.json"
+# The kind a video's sidecar records: ganorama reproduce makes the video again from it.
+ANIMATION_KIND = "animation"
 
 
 def frame_name(index: int) -> str:
@@ -115,7 +117,7 @@ def write_sidecar(path: Path, walk, plan, generator) -> Path:
                                    memory_budget=None)  # fmt: skip
     sidecar = {
         "ganorama_version": __version__,
-        "kind": "animation",
+        "kind": ANIMATION_KIND,
         "model": generator.model_name,
         "weights": generator.weights,
         "image_size": generator.image_size,
