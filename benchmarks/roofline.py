@@ -7,13 +7,15 @@ of that peak; with the bfloat16 (float16 on CUDA) image's PSNR against float32's
     python benchmarks/roofline.py --quick            # 128 only, 1 repeat, batch of 8 rows: a minute or two
     python benchmarks/roofline.py --sizes 128 --dtypes bfloat16 --batch-rows 0
 
-FLOPs are counted with ``torch.utils.flop_counter.FlopCounterMode`` on one view (a
-multiply-add is 2). The peak is ``torch.mm`` of two N x N matrices in the dtype. The
+FLOPs are counted with ``torch.utils.flop_counter.FlopCounterMode`` on one view of a
+weightless copy of the model (``ganorama.models.cost``; a multiply-add is 2). The peak is ``torch.mm`` of two N x N matrices in the dtype. The
 panorama is ``Ganorama.panorama`` (full layout, 2000 x 1000 by default) with its sync
 operators and composition plan built (their one-time build is the "first call" column);
 "outside %" is everything but the forward as a share of the forward. The batch rows are
 panoramas at 512 x 256 (full layout, 128 model): ``ganorama batch`` (local Ray, 1 worker,
-Ray's start-up excluded and reported) against ``run_many`` in this process.
+Ray's start-up excluded and reported) against ``run_many`` in this process; "to first row" is
+the worker's start (its process, imports, model load and first row) and "steady" the rate
+of the rows after the first.
 
 The models are full-size *random-weight test fixtures* (real weights are not downloaded
 here): the FLOPs and timings are the real architecture's, the images are noise. On a shared
@@ -92,7 +94,8 @@ def main() -> None:
     if batch_results:
         print(f"\nganorama batch vs run_many in this process: {batch_rows} rows of biggan-deep-128 at 512x256\n")
         print_table(batch_results, ["dtype", "rows", "run_many rows/s", "batch rows/s", "batch / run_many",
-                                    "ray start s", "batch s (no start)", "batch GFLOP/s", "batch % peak", "load"])  # fmt: skip
+                                    "ray start s", "batch s (no start)", "to first row s", "steady rows/s",
+                                    "steady / run_many", "batch GFLOP/s", "batch % peak", "load"])  # fmt: skip
     write_json(args.json, {"environment": environment(device), "malloc_tuned": malloc_tuned, "matmul_n": args.matmul,
                            "peak_gflops": peaks, "panorama": [args.width, args.width // 2], "rows": rows,
                            "batch": batch_results})  # fmt: skip
@@ -109,15 +112,9 @@ def matmul_gflops(n: int, dtype: torch.dtype, device: torch.device, repeats: int
 
 def flops_per_view(generator: Ganorama) -> int:
     """FLOPs of one view's forward, counted by PyTorch (a multiply-add is 2)."""
-    from torch.utils.flop_counter import FlopCounterMode
+    from ganorama.models.cost import forward_flops
 
-    config, device, dtype = generator.model.config, generator.device, generator.dtype
-    z = torch.zeros(1, config.z_dim, device=device, dtype=dtype)
-    classes = torch.zeros(1, config.num_classes, device=device, dtype=dtype)
-    classes[0, 0] = 1
-    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
-        generator.model(z, classes, 0.4)
-    return counter.get_total_flops()
+    return forward_flops(generator.model.config)
 
 
 def measure_panorama(checkpoint: Path, size: int, dtype: str, device: torch.device, width: int, repeats: int):
@@ -175,16 +172,33 @@ def measure_batch(checkpoint: Path, dtype: str, device: torch.device, rows: int,
     jobs.write_text("".join(json.dumps({"classes": BATCH_CLASSES[k % len(BATCH_CLASSES)], "seed": k}) + "\n"
                             for k in range(rows)))  # fmt: skip
     command = [sys.executable, "-m", "ganorama", "batch", str(jobs), str(folder / "out"), "--weights", str(checkpoint),
-               "--workers", "1", "--quiet", "--model_dtype", dtype, "--device", str(device), *BATCH_SIZE]  # fmt: skip
+               "--workers", "1", "--model_dtype", dtype, "--device", str(device), *BATCH_SIZE]  # fmt: skip
     start = time.perf_counter()
-    subprocess.run(command, check=True, capture_output=True, cwd=REPO, env=ENV)
+    stamps = _stamped_lines(command)
     wall = time.perf_counter() - start
     summary = json.loads((folder / "out" / "summary.json").read_text())
     startup = summary["ray_startup_seconds"]
     batch_s = wall - startup
+    # Without a terminal batch prints "batch: N rows to make" once Ray is up and "batch: k/N
+    # rows" as each row is written: the worker's start (process, imports, model load, the
+    # first row) and its steady pace, the rows after the first.
+    ray_up = next(stamp for stamp, line in stamps if "rows to make" in line)
+    done = [stamp for stamp, line in stamps if line.startswith("batch: ") and line.endswith(f"/{rows} rows")]
+    steady = (len(done) - 1) / (done[-1] - done[0]) if len(done) > 1 else float("nan")
     return {"dtype": dtype, "rows": rows, "run_many rows/s": rows / in_process, "batch rows/s": rows / batch_s,
             "batch / run_many": in_process / batch_s, "ray start s": startup, "batch s (no start)": batch_s,
+            "to first row s": done[0] - ray_up, "steady rows/s": steady, "steady / run_many": steady * in_process / rows,
             "batch GFLOP/s": rows * flops / 1e9 / batch_s, "load": max(load, os.getloadavg()[0])}  # fmt: skip
+
+
+def _stamped_lines(command: list[str]) -> list[tuple[float, str]]:
+    """Run ``command``; each line of its output with the second it arrived."""
+    start = time.perf_counter()
+    process = subprocess.Popen(command, cwd=REPO, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    stamps = [(time.perf_counter() - start, line.rstrip()) for line in process.stdout]
+    if process.wait() != 0:
+        raise SystemExit("ganorama batch failed:\n" + "\n".join(line for _, line in stamps[-20:]))
+    return stamps
 
 
 if __name__ == "__main__":
