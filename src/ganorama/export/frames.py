@@ -28,6 +28,21 @@ def frame_name(index: int) -> str:
     return f"{index:06d}.png"
 
 
+def frames_recipe(walk, request) -> dict:
+    """What ``DIR/walk.json`` records: the walk and the request every frame shares. Frames
+    are resumed only into a directory that records the same."""
+    return {"walk": walk.to_dict(), "request": request.to_dict()}
+
+
+def frame_png_bytes(image) -> bytes:
+    """A frame (a PIL image) as the PNG a frames directory holds."""
+    import io
+
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 def animation_paths(output: str | os.PathLike) -> tuple[Path, Path]:
     """The video (``output``, a new .mp4) and its sidecar beside it (``.json``), both
     refused if they exist; imageio-ffmpeg must be installed."""
@@ -55,7 +70,7 @@ class FrameStore:
     def __init__(self, directory: str | os.PathLike, walk, request):
         self.directory = Path(directory)
         self.frames = walk.frames
-        self.recipe = {"walk": walk.to_dict(), "request": request.to_dict()}
+        self.recipe = frames_recipe(walk, request)
         check_name_lengths(self.directory / frame_name(0), "--frames_dir")
         if self.directory.exists() and not self.directory.is_dir():
             raise UsageError(f"--frames_dir {self.directory} is a file, not a directory")
@@ -104,16 +119,22 @@ class FrameStore:
             made_index, image = next(made)
             if made_index != index:
                 raise UsageError(f"frame {made_index} came where frame {index} was due")
-            write_with(path, lambda temp, image=image: image.save(temp, format="PNG"))
+            write_bytes_atomic(path, frame_png_bytes(image))
             yield image
 
 
 def write_sidecar(path: Path, walk, plan, generator) -> Path:
+    """Write :func:`animation_sidecar` to ``path`` (a new file)."""
+    sidecar = animation_sidecar(walk, plan, generator)
+    return write_bytes_atomic(path, json.dumps(sidecar, indent=2, allow_nan=False).encode("utf-8"))
+
+
+def animation_sidecar(walk, plan, generator) -> dict:
     """The JSON that makes the video again: the walk, the panorama request every frame
     shares (sizes and chunking filled in) and the generator."""
     request = plan.request.replace(panorama_width=plan.width, panorama_height=plan.height, max_views=plan.max_views,
                                    memory_budget=None)  # fmt: skip
-    sidecar = {
+    return {
         "ganorama_version": __version__,
         "kind": "animation",
         "model": generator.model_name,
@@ -127,4 +148,3 @@ def write_sidecar(path: Path, walk, plan, generator) -> Path:
         "walk": walk.to_dict(),
         "request": request.to_dict(),
     }
-    return write_bytes_atomic(path, json.dumps(sidecar, indent=2, allow_nan=False).encode("utf-8"))
