@@ -19,7 +19,7 @@ before anything runs; a bad row is reported with its line number (exit status 2)
 
 JOBS is a JSONL file (one JSON object per line) or a .csv file (a header of field
 names). A row's fields are the generating commands' option names: kind (panorama,
-bigimg or texture), classes (a name, an id or a mix), seed, and any sampling, size,
+bigimg, texture, or animate: see below), classes (a name, an id or a mix), seed, and any sampling, size,
 format or export option (truncation, z_mul, panorama_width, layout, rows, overlap,
 size, cubemap, viewer, ...), plus an optional id that names the row's files. Options
 given on this command line fill the fields a row leaves out.
@@ -55,7 +55,7 @@ examples:
   ganorama batch jobs.jsonl out/wide -m biggan-deep-128 --panorama_width 1024 --panorama_height 512
   ganorama batch --count 8 --base_seed 100 --class_names "sandbar|valley" out/run3 --batch auto
   ganorama batch jobs.csv s3://my-bucket/panos --address auto      # on a running Ray cluster
-  ganorama batch videos.jsonl out/videos --workers 2 --frames_per_task 24
+  ganorama batch videos.jsonl out/videos --workers 2 --frames_per_task 6
 """
 
 # argparse default for the request flags: "not given", so that a row's own value wins.

@@ -18,7 +18,7 @@ from ganorama import __version__
 from ganorama.errors import UsageError
 from ganorama.export.animation import MP4_BYTES_PER_PIXEL, require_imageio_ffmpeg
 from ganorama.export.paths import check_output_file
-from ganorama.files import check_name_lengths, remove_stale_temporaries, write_bytes_atomic, write_with
+from ganorama.files import check_name_lengths, remove_stale_temporaries, write_bytes_atomic
 from ganorama.formats import open_image
 
 WALK_FILE = "walk.json"
