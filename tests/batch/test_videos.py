@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -75,6 +76,53 @@ def test_a_bad_animate_row_exits_2_with_one_line_naming_its_line_before_ray(tmp_
 def test_two_rows_meeting_in_one_video_name_are_refused():
     with pytest.raises(UsageError, match="output loop.json is also written by jobs.jsonl line 1"):
         parse_jobs(jsonl(VIDEO, {"id": "loop", "seed": 1}), "jobs.jsonl")
+
+
+@pytest.mark.skipif(shutil.which("ffprobe") is None, reason="needs ffmpeg/ffprobe (installed by .ci/run)")
+def test_a_video_on_a_url_is_made_range_by_range_and_encoded_there_once_every_range_is_in(tiny_checkpoint, tmp_path):
+    """The worker's and the driver's parts without Ray, on fsspec's memory filesystem
+    (frames listed, read and the video uploaded through the Destination)."""
+    fsspec = pytest.importorskip("fsspec")
+    from ganorama.batch.videos import VideoAssembly, prepare_frames
+    from ganorama.batch.worker import RowStatus, process_frames
+    from ganorama.destinations import Destination
+    from ganorama.pipeline import Ganorama
+
+    url = f"memory://ganorama-video-{uuid.uuid4().hex}"
+    destination = Destination(url)
+    video, other = parse_jobs(jsonl({**VIDEO, "frames": 4}, {**VIDEO, "id": "other", "frames": 4}), "jobs.jsonl")
+    generator = Ganorama.from_pretrained(weights=str(tiny_checkpoint), device="cpu", dtype="float32")
+    try:
+        for row in (video, other):
+            prepare_frames(destination, row)
+        assembly = VideoAssembly(destination, [video, other], 2, workers=1)
+        assert [(row.name, frames) for row, frames in assembly.tasks()] == [
+            ("loop", range(0, 2)), ("loop", range(2, 4)), ("other", range(0, 2)), ("other", range(2, 4))]  # fmt: skip
+        written = []
+        first, second = (process_frames(generator, destination, video, frames, on_frame=written.append)
+                         for frames in (range(0, 2), range(2, 4)))  # fmt: skip
+        assert written == [0, 1, 2, 3] and first.status == "done" and first.video["made"] == 2
+        assert assembly.add(first) is None and assembly.add(first) is None, "a retried task's record counts once"
+        done = assembly.add(second)
+        assert (done.status, done.files) == ("done", [f"{url}/loop.mp4", f"{url}/loop.json"])
+        local = tmp_path / "loop.mp4"
+        local.write_bytes(destination.read_bytes("loop.mp4"))
+        probe = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v", "-show_entries",
+                                "stream=nb_read_frames", "-of", "csv=p=0", str(local)], capture_output=True, text=True,
+                               check=True)  # fmt: skip
+        assert probe.stdout.strip().split(",")[0] == "4"
+        assert json.loads(destination.read_text("loop.json"))["walk"] == video.walk.to_dict()
+
+        assert assembly.add(RowStatus(other.index, "other", other.where, "failed", error="frames 0 to 1: boom",
+                                      video={"frames": [0, 2]})) is None  # fmt: skip
+        failed = assembly.add(process_frames(generator, destination, other, range(2, 4)))
+        assert (failed.status, failed.error) == ("failed", "not encoded: frames 0 to 1: boom")
+        assert not destination.has("other.mp4") and not destination.has("other.json")
+        assert sorted(destination.names("other.frames")) == ["000002.png", "000003.png", "walk.json"]
+    finally:
+        filesystem = fsspec.filesystem("memory")
+        if filesystem.exists(url.removeprefix("memory:/")):
+            filesystem.rm(url.removeprefix("memory:/"), recursive=True)
 
 
 # --- on Ray ----------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from ganorama.batch.cluster import _root_cause, ray_plan, require_ray, rows_fini
 from ganorama.batch.jobs import SUMMARY_NAME, Row, summary_name
 from ganorama.batch.resume import plan_rows
 from ganorama.batch.videos import VideoAssembly, prepare_frames
-from ganorama.batch.worker import RowStatus, WorkerModel
+from ganorama.batch.worker import RowStatus, WorkerModel, unseen_result
 from ganorama.destinations import Destination
 
 
@@ -52,12 +52,6 @@ class BatchSummary:
                 "results_per_second": round(self.results_per_second, 4),
                 **{name: [entry(s) for s in sorted(getattr(self, name), key=lambda s: s.index)]
                    for name in ("done", "skipped", "failed")}}  # fmt: skip
-
-
-def unseen_result(destination: Destination) -> str:
-    """Why a row a worker reports written is not counted done."""
-    return (f"a worker wrote it but {destination.url} does not hold it as seen from here: the workers and this "
-            "machine do not share OUT (a local path on a cluster?); use a shared file system or a URL like s3://")
 
 
 def run_batch(rows: Sequence[Row], out: str | Destination, model: WorkerModel = WorkerModel(),

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
 from ganorama.batch.jobs import Row
-from ganorama.batch.worker import RowStatus, failed_status
+from ganorama.batch.worker import RowStatus, failed_status, unseen_result
 from ganorama.destinations import Destination
 from ganorama.export.frames import WALK_FILE, frame_name, frames_recipe
 from ganorama.walks import default_frames_per_task, frame_ranges
@@ -122,6 +122,8 @@ class VideoAssembly:
         if video.errors:
             more = f" (and {len(video.errors) - 1} more failed ranges)" if len(video.errors) > 1 else ""
             return RowStatus(row.index, row.name, row.where, "failed", error=f"not encoded: {video.errors[0]}{more}")
+        if missing_frames(self.destination, row):  # every range reported its frames written
+            return RowStatus(row.index, row.name, row.where, "failed", error=unseen_result(self.destination))
         try:
             files = encode_video(self.destination, row, video.sidecar)
         except Exception as error:  # noqa: BLE001 - one video's fault must not stop the others

@@ -174,6 +174,12 @@ def _scores(result) -> dict:
     return score_panorama(result.image).to_dict()
 
 
+def unseen_result(destination: Destination) -> str:
+    """Why a row a worker reports written is not counted done."""
+    return (f"a worker wrote it but {destination.url} does not hold it as seen from here: the workers and this "
+            "machine do not share OUT (a local path on a cluster?); use a shared file system or a URL like s3://")
+
+
 def failed_status(row: Row | None, error: BaseException) -> RowStatus:
     """A failed status with the error's first line (its type too unless it is ours)."""
     text = str(error).splitlines()[0] if str(error).strip() else type(error).__name__
