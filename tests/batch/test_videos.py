@@ -59,6 +59,7 @@ def test_csv_animate_rows_read_their_walk_fields_from_text(tmp_path):
     ({"classes": "valley|sandbr"}, "jobs.jsonl line 2: unknown ImageNet class 'sandbr'"),
     ({"size": 64}, "jobs.jsonl line 2: unknown field size for an animate row"),
     ({"panorama_width": 66, "panorama_height": 33}, "jobs.jsonl line 2: a 360 video's frames must have even sides"),
+    ({"frames": 36000, "panorama_width": 4096, "panorama_height": 2048}, "the videos' frames and files needs about"),
 ])  # fmt: skip
 def test_a_bad_animate_row_exits_2_with_one_line_naming_its_line_before_ray(tmp_path, tiny_checkpoint, capsys, fields,
                                                                             expected):  # fmt: skip

@@ -28,6 +28,22 @@ def missing_frames(destination: Destination, row: Row) -> list[int]:
     return [index for index in range(row.walk.frames) if frame_name(index) not in present]
 
 
+def videos_disk_bytes(rows: Sequence[Row], destination: Destination, planner) -> int:
+    """Disk space the video rows among ``rows`` still need in OUT: their missing frames and
+    their videos (upper estimates), at the sizes ``planner`` gives their requests."""
+    from ganorama.export.frames import frames_disk_bytes, video_disk_bytes
+
+    needed = 0
+    for row in rows:
+        if row.walk is None:
+            continue
+        plan = planner.plan(row.request)
+        pixels = plan.width * plan.height
+        needed += frames_disk_bytes(len(missing_frames(destination, row)), pixels)
+        needed += video_disk_bytes(row.walk.frames, pixels)
+    return needed
+
+
 def prepare_frames(destination: Destination, row: Row) -> None:
     """The video's frames folder, ready for the workers: created, a killed writer's
     temporaries removed, its walk recorded (checked against the row before the run by

@@ -140,6 +140,7 @@ def run(args: argparse.Namespace) -> int:
         # The checks take about 5 s per 100,000 rows on 2 cores: say why nothing moves yet.
         print(f"checking {len(rows):,} rows before anything runs...", file=sys.stderr, flush=True)
     check_with_model(rows, model_args, batch, check_memory=local)
+    check_video_disk(rows, destination, model_args)
     batch_lib.plan_rows(rows, destination)  # a changed job meeting its old results: exit 2 now, not later
     choice = model_choice(model_args)
     if local and (choice.weights is None or choice.weights.startswith("hf:")):
@@ -225,6 +226,24 @@ def check_with_model(rows, model_args, batch, check_memory: bool) -> None:
     check_model_choice(model_args, config)
     device = model_args.device if check_memory else "cpu"
     batch_lib.check_rows_with_model(rows, config, device, model_args.dtype, batch, check_memory=check_memory)
+
+
+def check_video_disk(rows, destination, model_args) -> None:
+    """Room in a local OUT for the animate rows' missing frames and their videos, before
+    Ray starts (an object store's room is not known here)."""
+    if destination.local is None or not any(row.walk is not None for row in rows):
+        return
+    config = known_config(model_args)
+    if config is None:
+        return  # a Hub repo: the sizes an auto width takes are known once it loads
+    import torch
+
+    from ganorama.batch.videos import videos_disk_bytes
+    from ganorama.planning import Planner
+    from ganorama.resources import check_disk
+
+    planner = Planner(config, torch.device("cpu"), torch.float32)  # the sizes only: no memory is planned
+    check_disk(videos_disk_bytes(rows, destination, planner), destination.local, "the videos' frames and files")
 
 
 def fetch_weights(name: str) -> None:

@@ -64,6 +64,15 @@ def video_disk_bytes(frames: int, pixels: int) -> int:
     return int(frames * MP4_BYTES_PER_PIXEL * pixels) + 65536
 
 
+# An upper estimate of a kept frame: raw RGB plus PNG's headers and filters.
+FRAME_PNG_BYTES_PER_PIXEL = 3.2
+
+
+def frames_disk_bytes(frames: int, pixels: int) -> int:
+    """Disk space for ``frames`` kept PNG frames of ``pixels`` pixels each (an upper estimate)."""
+    return int(FRAME_PNG_BYTES_PER_PIXEL * pixels * frames)
+
+
 class FrameStore:
     """The numbered PNG frames of one walk in ``directory``."""
 
