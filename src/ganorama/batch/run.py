@@ -63,7 +63,7 @@ def run_batch(rows: Sequence[Row], out: str | Destination, model: WorkerModel = 
     """Make every row of ``rows`` not done yet in ``out`` on Ray (local unless
     ``address``), write summary.json there and return the summary. A video row (kind
     animate) is spread over the workers as ranges of ``frames_per_task`` frames (default:
-    :func:`~ganorama.batch.videos.default_frames_per_task`), then encoded here.
+    :func:`~ganorama.walks.default_frames_per_task`), then encoded here.
     ``on_start(to_make, already_done)`` is called once Ray is up, counting results and
     video frames; ``on_status`` per row as its task returns it (a video's once it is
     encoded); ``on_row_finished(key)``, from another thread, as soon as a worker has
