@@ -56,3 +56,21 @@ def test_slerp_keeps_the_noise_norm_where_a_straight_blend_shrinks_it():
     assert abs(curved - ends) < 0.05 * ends and straight < 0.8 * ends
     assert torch.allclose(slerp(a, b, 0.0), a) and torch.allclose(slerp(a, b, 1.0), b, atol=1e-6)
     assert torch.allclose(slerp(a, a, 0.3), a)
+
+
+def test_frame_ranges_cover_exactly_the_frames_asked_in_runs_no_longer_than_asked():
+    from ganorama.walks import frame_ranges
+
+    assert frame_ranges(range(10), 4) == [range(0, 4), range(4, 8), range(8, 10)]
+    assert frame_ranges([1, 2, 3, 7, 9, 10], 2) == [range(1, 3), range(3, 4), range(7, 8), range(9, 11)]
+    assert frame_ranges([], 5) == []
+    assert frame_ranges([5], 1) == [range(5, 6)]
+
+
+def test_by_default_each_worker_gets_several_ranges_of_a_video_none_too_long():
+    from ganorama.walks import MAX_DEFAULT_FRAMES_PER_TASK, RANGES_PER_WORKER, default_frames_per_task
+
+    assert default_frames_per_task(240, 2) == 30  # 8 ranges: 4 a worker
+    assert default_frames_per_task(3, 8) == 1
+    assert default_frames_per_task(36000, 1) == MAX_DEFAULT_FRAMES_PER_TASK
+    assert 240 / default_frames_per_task(240, 3) >= 3 * RANGES_PER_WORKER - 1

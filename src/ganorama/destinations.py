@@ -12,11 +12,11 @@ import json
 import os
 
 from ganorama.errors import UsageError
-from ganorama.files import prepare_directory
+from ganorama.files import prepare_directory, write_with
 from ganorama.outputs import save_result_files_to_url
 from ganorama.resources import nearest_existing
-from ganorama.urls import (is_local_url, join_url, local_path, remove_url_temporaries, url_filesystem,
-                           write_bytes_to_url)  # fmt: skip
+from ganorama.urls import (is_local_url, join_url, local_path, put_file_atomic, remove_url_temporaries,
+                           url_filesystem, write_bytes_to_url)  # fmt: skip
 
 
 # fsspec file systems that live in one process's memory: workers in other processes
@@ -73,13 +73,16 @@ class Destination:
             fs, root = self.filesystem
             fs.makedirs(root, exist_ok=True)
 
-    def names(self) -> set[str]:
-        """The names of the files and folders directly in OUT (empty if it does not exist)."""
+    def names(self, folder: str = "") -> set[str]:
+        """The names of the files and folders directly in OUT, or in its ``folder`` (empty
+        if it does not exist)."""
         if self.local is not None:
-            return set(os.listdir(self.local)) if self.local.is_dir() else set()
+            directory = self.local / folder
+            return set(os.listdir(directory)) if directory.is_dir() else set()
         fs, root = self.filesystem
         try:
-            return {entry.rstrip("/").rpartition("/")[2] for entry in fs.ls(root, detail=False)}
+            return {entry.rstrip("/").rpartition("/")[2] for entry in fs.ls(join_url(root, folder) if folder else root,
+                                                                             detail=False)}  # fmt: skip
         except FileNotFoundError:
             return set()
 
@@ -89,6 +92,14 @@ class Destination:
             return (self.local / name).exists()
         fs, root = self.filesystem
         return fs.exists(join_url(root, name))
+
+    def read_bytes(self, name: str) -> bytes:
+        """The bytes of ``name`` (a path inside OUT); FileNotFoundError if it is not there."""
+        if self.local is not None:
+            return (self.local / name).read_bytes()
+        fs, root = self.filesystem
+        with fs.open(join_url(root, name), "rb") as handle:
+            return handle.read()
 
     def read_text(self, name: str) -> str | None:
         try:
@@ -125,12 +136,38 @@ class Destination:
         whole under its final name only, the sidecar last); their names or URLs."""
         return save_result_files_to_url(result, self.url, stem, format=format)
 
+    def make_folder(self, name: str) -> None:
+        """Create the folder ``name`` in OUT (object stores have folders implicitly)."""
+        if self.local is not None:
+            (self.local / name).mkdir(parents=True, exist_ok=True)
+
+    def write_bytes(self, name: str, data: bytes) -> str:
+        """Write ``name`` (a path inside OUT, its folder there) atomically, never replacing
+        a file; its name or URL."""
+        return write_bytes_to_url(self.display(name), data)
+
+    def write_file(self, name: str, writer) -> str:
+        """Write ``name`` with ``writer(temporary local path)``, then move (or upload) the
+        finished file into place, never replacing one; its name or URL."""
+        if self.local is not None:
+            return str(write_with(self.local / name, writer))
+        import tempfile
+        from pathlib import Path
+
+        fs, root = self.filesystem
+        with tempfile.TemporaryDirectory(prefix="ganorama-upload-") as staging:
+            local = Path(staging) / name.rpartition("/")[2]
+            writer(local)
+            put_file_atomic(fs, local, join_url(root, name))
+        return self.display(name)
+
     def write_json(self, name: str, values: dict) -> str:
         """Write ``name`` as indented JSON, atomically, never replacing a file; its name or URL."""
         text = json.dumps(values, indent=2, allow_nan=False) + "\n"
         return write_bytes_to_url(self.display(name), text.encode("utf-8"))
 
-    def remove_temporaries(self) -> list[str]:
-        if self.local is not None and not self.local.is_dir():
+    def remove_temporaries(self, folder: str = "") -> list[str]:
+        """Remove killed writers' temporaries in OUT (or in its ``folder``)."""
+        if self.local is not None and not (self.local / folder).is_dir():
             return []
-        return remove_url_temporaries(self.url)
+        return remove_url_temporaries(join_url(self.url, folder) if folder else self.url)

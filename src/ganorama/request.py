@@ -52,18 +52,24 @@ def _size_or_auto(value: Any, label: str) -> int | str:
 # --- text -> value, for the CLI and CSV rows ------------------------------------------------
 
 
+def parse_switch(text: str) -> Any:
+    """A true/false value from its text form (1/true/yes/on, 0/false/no/off or empty), or
+    the text itself, which the field's check then names."""
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    return text
+
+
 def parse_text(name: str, text: str) -> Any:
     """A field's value from its text form (a command-line word or a CSV cell); the result
     still goes through the field's check."""
     kind = FIELD_TYPES.get(name, str)
     stripped = text.strip()
     if kind is bool:
-        lowered = stripped.lower()
-        if lowered in ("1", "true", "yes", "on"):
-            return True
-        if lowered in ("0", "false", "no", "off", ""):
-            return False
-        return text
+        return parse_switch(text)
     if kind in (int, float, "int_or_auto"):
         if kind == "int_or_auto" and stripped == AUTO:
             return AUTO

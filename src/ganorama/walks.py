@@ -8,12 +8,15 @@ walks back to the first). Frame k of N sits at ``k / N`` of the looped path (so 
 would be frame 0 again and the video loops without a repeated frame) or at
 ``k / (N - 1)`` of the open one (its last frame is the last keyframe). Within a
 segment the fraction goes through the ``easing``.
+
+A walk made in pieces (``ganorama batch``'s animate rows) is cut into ranges of frames
+(:func:`frame_ranges`, :func:`default_frames_per_task`).
 """
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 from ganorama import checks
 from ganorama.checks import check_fps
@@ -26,6 +29,12 @@ EASINGS = ("linear", "smooth", "cosine")
 # are the keyframes'): what ganorama animate and the web app's Animate tab take.
 FRAME_FIELDS = ("truncation", "z_mul", "class_mul", "no_share_z", "share_class", "start_layer", "end_layer",
                 "panorama_width", "panorama_height", "layout", "max_views", "memory_budget")
+# An animation's frame size when none is given: a panorama's default (2000x1000) makes a
+# long render of every frame; 1024x512 is what 360 players stream at low quality.
+FRAME_SIZE_DEFAULTS = {"panorama_width": 1024, "panorama_height": 512}
+# A walk's own fields, as a job row (and the web app) name them: the keyframes (N, or a
+# list of keyframe objects), the length and timing, the loop and the easing.
+WALK_FIELDS = ("keyframes", "frames", "seconds", "fps", "loop", "easing")
 
 
 def ease(easing: str, fraction: float) -> float:
@@ -197,3 +206,66 @@ def keyframes_from(class_names: str | None, seed: int, count: int | None = None)
     names = [name.strip() for name in class_names.split("|")] if class_names else [None]
     count = len(names) if count is None else checks.integer(count, "--keyframes", 1, MAX_KEYFRAMES)
     return tuple(Keyframe(names[index % len(names)], seed + index) for index in range(count))
+
+
+def walk_from_fields(values: Mapping[str, Any], label: Callable[[str], str] = str) -> Walk:
+    """The walk a job row (or a form) describes with :data:`WALK_FIELDS` plus ``classes``
+    and ``seed``: one keyframe per ``classes`` name ("a|b|c") with seeds seed, seed+1, ...
+    (or ``keyframes`` N of them, cycling through the names), or ``keyframes`` as a list of
+    keyframe objects (a keyframe without a seed gets seed + its index). The seed is
+    required: such a walk is made in pieces and resumed, so it must be the same walk each
+    time. The same checks and messages as ``ganorama animate``'s flags."""
+    seed, keyframes, classes = values.get("seed"), values.get("keyframes"), values.get("classes")
+    if seed is not None:
+        seed = checks.integer(seed, label("seed"), 0, checks.MAX_SEED)
+    if isinstance(keyframes, list):
+        if classes is not None:
+            raise UsageError(f"give {label('classes')} or a {label('keyframes')} list (its keyframes have their "
+                             "classes), not both")  # fmt: skip
+        if not 1 <= len(keyframes) <= MAX_KEYFRAMES:
+            raise UsageError(f"{label('keyframes')} has {len(keyframes):,} keyframes; allowed: 1 to {MAX_KEYFRAMES}")
+        stops = tuple(keyframe_from_dict(item, f"keyframe {index}", None if seed is None else seed + index)
+                      for index, item in enumerate(keyframes))  # fmt: skip
+    else:
+        if seed is None:
+            raise UsageError(f"an animation needs a {label('seed')} (keyframe k gets seed + k): its frames are made "
+                             "in pieces and resumed, so a random seed would walk elsewhere each time")  # fmt: skip
+        if keyframes is not None:
+            keyframes = checks.integer(keyframes, label("keyframes"), 1, MAX_KEYFRAMES)
+        if classes is not None and (isinstance(classes, bool) or not isinstance(classes, (str, int))):
+            raise UsageError(f"{label('classes')} {classes!r:.60} must be class names (or ids) with | between "
+                             "keyframes, e.g. \"valley|sandbar\"; give a keyframes list for mixes of their own")  # fmt: skip
+        stops = keyframes_from(None if classes is None else str(classes), seed, keyframes)
+    fps = check_fps(values.get("fps", 24.0), label("fps"))  # 24 and 24.0 record alike
+    frames = frame_count(values.get("frames"), values.get("seconds"), fps, label)
+    return Walk(stops, frames, fps, values.get("loop", False), values.get("easing", "smooth"))
+
+
+# Ranges each worker gets by default: enough that a slow or lost worker's share is taken
+# up by the others, few enough that each task's model and plan set-up is small beside it.
+RANGES_PER_WORKER = 4
+# The longest default range (frames): a long 4K video still spreads over a big cluster.
+MAX_DEFAULT_FRAMES_PER_TASK = 120
+
+
+def default_frames_per_task(frames: int, workers: int) -> int:
+    """Frames per task for a video of ``frames`` frames on ``workers`` workers: each worker
+    gets about :data:`RANGES_PER_WORKER` ranges, none longer than 120 frames."""
+    return max(1, min(MAX_DEFAULT_FRAMES_PER_TASK, math.ceil(frames / (max(1, workers) * RANGES_PER_WORKER))))
+
+
+def frame_ranges(indices: Sequence[int], per_task: int) -> list[range]:
+    """The frame ranges that make exactly ``indices`` (sorted frame numbers, e.g. a video's
+    missing frames): each run of consecutive frames cut into ranges of at most ``per_task``."""
+    ranges: list[range] = []
+    start = previous = None
+    for index in indices:
+        if start is not None and index == previous + 1 and index - start < per_task:
+            previous = index
+            continue
+        if start is not None:
+            ranges.append(range(start, previous + 1))
+        start = previous = index
+    if start is not None:
+        ranges.append(range(start, previous + 1))
+    return ranges

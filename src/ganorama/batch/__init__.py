@@ -1,7 +1,7 @@
 """Many results from one job: ``ganorama batch`` as a library, on Ray.
 
 A job is a list of :class:`Row` values, each a :class:`~ganorama.request.Request` plus a
-stable output name, read from a job file (:func:`read_jobs`) or made from a template
+stable output name (and, for a 360 video, a :class:`~ganorama.walks.Walk`), read from a job file (:func:`read_jobs`) or made from a template
 (:func:`numbered_rows`) and all checked before anything runs. :func:`run_batch` runs the
 rows not done yet on Ray Data: each worker loads the :class:`WorkerModel` once, runs its
 rows with ``run_many`` (rows that share a canvas go through one forward) and writes
@@ -20,6 +20,8 @@ One room per concern (submodules import each other directly, never this package)
   worker class
 - ``cluster``: Ray (:func:`require_ray`, ``start_ray``, ``ray_plan``, ``run_on_ray``,
   task retries, Ray's errors as one line, keeping Ray quiet)
+- ``videos``: animate rows (360 videos): frame ranges as tasks, the frames folder, the
+  encoding once every range is in (``VideoAssembly``)
 - ``run``: the whole run (:func:`run_batch`) and its ``BatchSummary`` (summary.json)
 """
 from __future__ import annotations

@@ -340,14 +340,16 @@ def ray_plan(ray, device: str, workers: int | None, batch, rows: int) -> RayPlan
     return RayPlan(device, max(1, min(workers, rows)), cpus, gpus, max(1, rows_per_task))
 
 
-def run_on_ray(ray, rows: Sequence[Row], destination: Destination, model: WorkerModel, batch, plan: RayPlan,
-               scores: bool = False, progress=None) -> Iterator[RowStatus]:  # fmt: skip
-    """Run ``rows`` on Ray Data, yielding each row's status as its task returns it;
-    ``progress``: a Ray queue that the workers put each row's index in as they finish it."""
+def run_on_ray(ray, tasks: Sequence[tuple[Row, range | None]], destination: Destination, model: WorkerModel, batch,
+               plan: RayPlan, scores: bool = False, progress=None) -> Iterator[RowStatus]:  # fmt: skip
+    """Run ``tasks`` on Ray Data, yielding each one's status as it returns: (row, None)
+    makes a row's result, (video row, frames) that range of its frames. ``progress``: a
+    Ray queue that the workers put each row's index (a frame's [index, frame]) in as they
+    finish it."""
     import ray.data
 
-    dataset = ray.data.from_items([row.to_record() for row in rows],
-                                  override_num_blocks=max(1, math.ceil(len(rows) / plan.rows_per_task)))  # fmt: skip
+    dataset = ray.data.from_items([row.to_record(frames) for row, frames in tasks],
+                                  override_num_blocks=max(1, math.ceil(len(tasks) / plan.rows_per_task)))  # fmt: skip
     threads = None if plan.gpus else int(plan.cpus)
     model = replace(model, device=plan.device)
     statuses = dataset.map_batches(

@@ -22,7 +22,8 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 from ganorama.checks import parse_json
 from ganorama.errors import UsageError, UsageErrors
 from ganorama.formats import suffix_for
-from ganorama.request import FIELDS, Request, fields_for, numbered_requests, plain_label
+from ganorama.request import FIELDS, KINDS, Request, fields_for, numbered_requests, plain_label
+from ganorama.walks import FRAME_FIELDS, FRAME_SIZE_DEFAULTS, WALK_FIELDS, Walk, walk_from_fields
 
 ID_FIELD = "id"
 # An id becomes a file name on any filesystem: no separators, no leading dot (hidden,
@@ -35,6 +36,17 @@ SUMMARY_PATTERN = re.compile(r"^summary(?:-\d+)?\.json$")
 MORE_BAD_ROWS_SHOWN = 5
 # Rows in one run (each is held and checked in the driver before Ray starts).
 MAX_ROWS = 100_000
+# A row of this kind is a 360 video: a walk (WALK_FIELDS) of panoramas (FRAME_FIELDS).
+ANIMATE_KIND = "animate"
+ANIMATE_FIELDS = ("kind", "classes", "seed", *WALK_FIELDS, *FRAME_FIELDS)
+ROW_KINDS = (*KINDS, ANIMATE_KIND)
+# A video row's frames are kept in OUT/ID.frames/ (the layout of ganorama animate --frames_dir).
+FRAMES_FOLDER_SUFFIX = ".frames"
+
+
+def row_fields(kind: str) -> tuple[str, ...]:
+    """The fields a row of ``kind`` takes: a request's, or an animate row's."""
+    return ANIMATE_FIELDS if kind == ANIMATE_KIND else fields_for(kind)
 
 
 def row_name(index: int) -> str:
@@ -45,16 +57,28 @@ def row_name(index: int) -> str:
 @dataclass(frozen=True)
 class Row:
     """One result of a job: its position (from 0), where it was read (``jobs.jsonl line
-    7``), its output name (the ``id`` field, else ``row-000042``) and its request."""
+    7``), its output name (the ``id`` field, else ``row-000042``) and its request. A video
+    row (kind ``animate``) has a ``walk`` too, and its request is the panorama every frame
+    shares (the first keyframe's classes and seed)."""
 
     index: int
     where: str
     name: str
     request: Request
+    walk: Walk | None = None
 
     @property
     def image_name(self) -> str:
-        return self.name + suffix_for(self.request.format)
+        return self.name + (".mp4" if self.walk is not None else suffix_for(self.request.format))
+
+    @property
+    def frames_folder(self) -> str:
+        return self.name + FRAMES_FOLDER_SUFFIX
+
+    @property
+    def units(self) -> int:
+        """What the progress counts for it: its frames, or one result."""
+        return self.walk.frames if self.walk is not None else 1
 
     @property
     def sidecar_name(self) -> str:
@@ -62,19 +86,36 @@ class Row:
 
     def file_names(self) -> dict[str, str]:
         """The name of every file the row's result has, by role (see ``result_paths``)."""
+        if self.walk is not None:
+            return {"video": self.image_name, "sidecar": self.sidecar_name, "frames": self.frames_folder}
         from ganorama.outputs import result_paths
 
         return {role: path.name for role, path in result_paths(Path(self.image_name), self.request).items()}
 
-    def to_record(self) -> dict:
-        """Plain data for a Ray dataset (a Request is rebuilt from it on the worker)."""
+    def to_record(self, frames: range | None = None) -> dict:
+        """Plain data for a Ray dataset (a Request is rebuilt from it on the worker); a
+        video row's task names the ``frames`` it makes ("start:stop"). Every record has
+        every column (Ray Data's blocks share one schema)."""
         return {"index": self.index, "where": self.where, "name": self.name,
-                "request": json.dumps(self.request.to_dict())}  # fmt: skip
+                "request": json.dumps(self.request.to_dict()),
+                "walk": json.dumps(self.walk.to_dict()) if self.walk is not None else "",
+                "frames": f"{frames.start}:{frames.stop}" if frames is not None else ""}  # fmt: skip
 
     @classmethod
     def from_record(cls, record: Mapping) -> "Row":
+        walk = str(record.get("walk") or "")
         return cls(int(record["index"]), str(record["where"]), str(record["name"]),
-                   Request.from_dict(json.loads(str(record["request"]))))  # fmt: skip
+                   Request.from_dict(json.loads(str(record["request"]))),
+                   Walk.from_dict(json.loads(walk)) if walk else None)  # fmt: skip
+
+
+def record_frames(record: Mapping) -> range | None:
+    """The frames a task record asks for (see :meth:`Row.to_record`), None for a result row."""
+    text = str(record.get("frames") or "")
+    if not text:
+        return None
+    start, _, stop = text.partition(":")
+    return range(int(start), int(stop))
 
 
 # --- job files ---------------------------------------------------------------------------
@@ -172,7 +213,7 @@ class _CsvText(str):
 
 
 def _check_header(header: list[str], source: str) -> None:
-    known = [ID_FIELD, *FIELDS]
+    known = [ID_FIELD, *FIELDS, *WALK_FIELDS]
     for name in header:
         if name not in known:
             close = difflib.get_close_matches(name, known, n=1)
@@ -193,13 +234,49 @@ def _row(index: int, where: str, values: Any, defaults: Mapping[str, Any]) -> Ro
     values = dict(values)
     name = _check_id(values.pop(ID_FIELD)) if ID_FIELD in values else row_name(index)
     values = {key: (_parse_cell(key, value) if isinstance(value, _CsvText) else value) for key, value in values.items()}
-    return Row(index, where, name, Request.from_dict(with_defaults(values, defaults)))
+    values = with_defaults(values, defaults)
+    if isinstance(values.get("kind"), str) and values["kind"] not in ROW_KINDS:
+        raise UsageError(f"kind {values['kind']!r} is invalid; allowed: {', '.join(ROW_KINDS)}")
+    if values.get("kind") == ANIMATE_KIND:
+        return _video_row(index, where, name, values)
+    return Row(index, where, name, Request.from_dict(values))
+
+
+def _video_row(index: int, where: str, name: str, values: dict) -> Row:
+    """An animate row: its walk and the panorama request every frame shares, checked as
+    ``ganorama animate`` checks its flags (every keyframe's classes and seed too)."""
+    unknown = [key for key in values if key not in ANIMATE_FIELDS]
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], ANIMATE_FIELDS, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise UsageError(f"unknown field {unknown[0]} for an animate row{hint}; allowed: {', '.join(ANIMATE_FIELDS)}")
+    walk = walk_from_fields(values)
+    first = walk.keyframes[0]
+    request = Request.from_dict({"kind": "panorama", "classes": first.classes, "seed": first.seed,
+                                 **FRAME_SIZE_DEFAULTS, **{key: values[key] for key in FRAME_FIELDS if key in values}})  # fmt: skip
+    for keyframe in walk.keyframes[1:]:
+        request.replace(classes=keyframe.classes, seed=keyframe.seed)
+    return Row(index, where, name, request, walk)
 
 
 def _parse_cell(name: str, text: str) -> Any:
-    from ganorama.request import parse_text
+    from ganorama.request import parse_switch, parse_text
 
+    if name in ("frames", "keyframes"):
+        return _number_text(text, int)
+    if name in ("seconds", "fps"):
+        return _number_text(text, float)
+    if name == "loop":
+        return parse_switch(str(text))
     return parse_text(name, str(text)) if name in FIELDS else str(text)
+
+
+def _number_text(text: str, kind: type) -> Any:
+    """A CSV cell as a number, or its text (the field's check names it as not a number)."""
+    try:
+        return kind(text.strip())
+    except ValueError:
+        return str(text)
 
 
 def _check_id(value: Any) -> str:
@@ -215,7 +292,7 @@ def with_defaults(values: Mapping[str, Any], defaults: Mapping[str, Any]) -> dic
     """``values`` plus each default the row leaves out and its kind takes."""
     kind = values.get("kind", defaults.get("kind", "panorama"))
     merged = {name: value for name, value in defaults.items() if name not in values and
-              (name == "kind" or (isinstance(kind, str) and name in fields_for(kind)))}  # fmt: skip
+              (name == "kind" or (isinstance(kind, str) and kind in ROW_KINDS and name in row_fields(kind)))}  # fmt: skip
     merged.update(values)
     return merged
 
@@ -282,9 +359,11 @@ def check_rows_with_model(rows: Sequence[Row], config, device="cpu", dtype=None,
     """Plan every distinct canvas among ``rows`` against the architecture ``config`` (no
     weights needed): layer ranges, overlaps on the feature grids, sizes and (with
     ``check_memory``) whether ``batch`` such canvases fit in ``device``'s memory now.
-    :class:`~ganorama.errors.UsageErrors` names every row that cannot run."""
+    A video row's frames need even sides (H.264). :class:`~ganorama.errors.UsageErrors`
+    names every row that cannot run."""
     import torch
 
+    from ganorama.export.frames import check_video_size
     from ganorama.planning import Planner
 
     planner = Planner(config, torch.device(device), dtype or torch.float32)
@@ -294,6 +373,8 @@ def check_rows_with_model(rows: Sequence[Row], config, device="cpu", dtype=None,
     for row in rows:
         try:
             plan = planner.plan(row.request)  # canvases are shared: a row of a known canvas costs little
+            if row.walk is not None:
+                check_video_size(plan.width, plan.height)
             if plan.key() in checked:
                 continue
             checked.add(plan.key())

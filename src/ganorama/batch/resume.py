@@ -1,6 +1,8 @@
 """What is done already: a rerun of a job skips the rows whose complete sidecar in OUT
 records the row's request, and refuses (before anything runs) a sidecar that records
-another one: the job changed since that result was made."""
+another one: the job changed since that result was made. A video row is done when its
+mp4 and its sidecar (recording the row's walk and request) are there; its frames folder
+must hold the frames of the same walk."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -54,6 +56,9 @@ def plan_rows(rows: Sequence[Row], destination: Destination) -> RowPlan:
     present = destination.names()
     todo, done = [], []
     for row in rows:
+        if row.walk is not None:
+            (done if _video_done(row, destination, present) else todo).append(row)
+            continue
         if row.sidecar_name not in present:
             todo.append(row)
             continue
@@ -69,3 +74,55 @@ def plan_rows(rows: Sequence[Row], destination: Destination) -> RowPlan:
                              f"({detail}); the job changed since it was made: choose another OUT or remove it")
         done.append(row)
     return RowPlan(todo, done)
+
+
+def _video_done(row: Row, destination: Destination, present: set[str]) -> bool:
+    """Whether video row ``row`` is complete in OUT; UsageError if what OUT holds for it
+    belongs to another walk or request (the job changed)."""
+    from ganorama.export.frames import WALK_FILE, frames_recipe
+
+    def changed(what: str) -> UsageError:
+        return UsageError(f"{row.where}: {destination.display(what)} holds another walk or request; the job changed "
+                          "since it was made: choose another OUT or remove it")  # fmt: skip
+
+    if row.sidecar_name in present:
+        recorded = _recorded_animation(destination.read_text(row.sidecar_name))
+        if recorded is None:
+            raise UsageError(f"{row.where}: {destination.display(row.sidecar_name)} exists but is not a complete "
+                             "ganorama video sidecar; remove it or choose another OUT")  # fmt: skip
+        walk, request = recorded
+        if walk != row.walk.to_dict() or request_differences(row.request, request):
+            raise changed(row.sidecar_name)
+        if row.image_name not in present:
+            raise UsageError(f"{row.where}: {destination.display(row.sidecar_name)} exists without its video "
+                             f"{row.image_name}; remove the sidecar to make the video again")  # fmt: skip
+        return True
+    if row.frames_folder in present:
+        recipe = destination.read_text(f"{row.frames_folder}/{WALK_FILE}")
+        if recipe is None:
+            if any(name.endswith(".png") for name in destination.names(row.frames_folder)):
+                raise UsageError(f"{row.where}: {destination.display(row.frames_folder)} holds frames without a "
+                                 f"{WALK_FILE}; remove it or choose another OUT")  # fmt: skip
+        elif _json_or_none(recipe) != frames_recipe(row.walk, row.request):
+            raise changed(row.frames_folder)
+    return False
+
+
+def _recorded_animation(text: str | None) -> tuple[dict, Request] | None:
+    """The walk (as recorded) and request a video's sidecar holds, None if it is not one."""
+    values = _json_or_none(text)
+    if not isinstance(values, dict) or values.get("kind") != "animation" or not isinstance(values.get("walk"), dict):
+        return None
+    try:
+        return values["walk"], Request.from_dict(values.get("request"))
+    except (UsageError, TypeError):
+        return None
+
+
+def _json_or_none(text: str | None):
+    import json
+
+    try:
+        return json.loads(text) if text else None
+    except ValueError:
+        return None

@@ -10,6 +10,7 @@ from ganorama.cli.flags import add_model_arguments
 from ganorama.cli.generate import check_model_choice, known_config, model_arguments, model_choice
 from ganorama.cli.parsing import add_subparser, field_type, flag_names, parse_batch, positive_int, raise_usage
 from ganorama.request import FIELD_HELP, FIELD_KINDS, FIELD_TYPES, FIELDS, KINDS, MAX_SEED, flag_label
+from ganorama.walks import MAX_DEFAULT_FRAMES_PER_TASK, RANGES_PER_WORKER
 
 DESCRIPTION = """\
 Make many results, one per row of a job file, on Ray: locally on this machine's cores
@@ -18,7 +19,7 @@ before anything runs; a bad row is reported with its line number (exit status 2)
 
 JOBS is a JSONL file (one JSON object per line) or a .csv file (a header of field
 names). A row's fields are the generating commands' option names: kind (panorama,
-bigimg or texture), classes (a name, an id or a mix), seed, and any sampling, size,
+bigimg, texture, or animate: see below), classes (a name, an id or a mix), seed, and any sampling, size,
 format or export option (truncation, z_mul, panorama_width, layout, rows, overlap,
 size, cubemap, viewer, ...), plus an optional id that names the row's files. Options
 given on this command line fill the fields a row leaves out.
@@ -33,6 +34,15 @@ given on this command line fill the fields a row leaves out.
     beach,panorama,sandbar,1,0.4
     ,texture,lakeside,2,
 
+A row of kind animate is a 360 video (what ganorama animate makes): its walk's fields
+(classes "a|b|c" with a seed, or keyframes as a list of {"classes", "seed", "z_mul",
+"truncation"} objects; frames or seconds; fps, loop, easing) and any per-frame panorama
+field. Its frames are spread over the workers in ranges of --frames_per_task frames,
+kept as OUT/ID.frames/000000.png... (the layout of ganorama animate --frames_dir), and
+encoded here into OUT/ID.mp4 (H.264 with spherical metadata) and OUT/ID.json once every
+frame is there; a rerun makes only the missing frames.
+    {"id": "loop10", "kind": "animate", "classes": "valley|sandbar|coral reef", "seed": 3, "seconds": 10, "fps": 24, "loop": true}
+
 OUT is a directory or an fsspec URL (s3://bucket/run, gs://..., file://...). Row k writes
 OUT/row-00000k.png (or OUT/ID.png) with its JSON sidecar and exports, each file written
 atomically, and prints each file as its row finishes; OUT/summary.json lists the rows
@@ -45,6 +55,7 @@ examples:
   ganorama batch jobs.jsonl out/wide -m biggan-deep-128 --panorama_width 1024 --panorama_height 512
   ganorama batch --count 8 --base_seed 100 --class_names "sandbar|valley" out/run3 --batch auto
   ganorama batch jobs.csv s3://my-bucket/panos --address auto      # on a running Ray cluster
+  ganorama batch videos.jsonl out/videos --workers 2 --frames_per_task 6
 """
 
 # argparse default for the request flags: "not given", so that a row's own value wins.
@@ -99,6 +110,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                           "here); ganorama must be installed on its nodes and --weights readable there")  # fmt: skip
     run.add_argument("--batch", default="1", metavar="K|auto",
                      help="rows per forward where their canvases match (auto: as many as --max_views holds)")
+    run.add_argument("--frames_per_task", "--frames-per-task", type=positive_int, default=None, metavar="N",
+                     help="frames of an animate row per Ray task (default: each worker gets about "
+                          f"{RANGES_PER_WORKER} ranges of a video, at most {MAX_DEFAULT_FRAMES_PER_TASK} frames each)")  # fmt: skip
     run.add_argument("--scores", action="store_true",
                      help="add each panorama's seam and pole scores (see ganorama score) to summary.json")
     run.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors (no progress bar)")
@@ -113,6 +127,10 @@ def run(args: argparse.Namespace) -> int:
     if args.address is not None:
         batch_lib.check_address(args.address)
     rows = read_rows(args)
+    if any(row.walk is not None for row in rows):
+        from ganorama.export.animation import require_imageio_ffmpeg
+
+        require_imageio_ffmpeg()  # this machine encodes the videos
     destination = Destination(args.out)
     destination.check()
     batch = parse_batch(args.batch)
@@ -122,6 +140,7 @@ def run(args: argparse.Namespace) -> int:
         # The checks take about 5 s per 100,000 rows on 2 cores: say why nothing moves yet.
         print(f"checking {len(rows):,} rows before anything runs...", file=sys.stderr, flush=True)
     check_with_model(rows, model_args, batch, check_memory=local)
+    check_video_disk(rows, destination, model_args)
     batch_lib.plan_rows(rows, destination)  # a changed job meeting its old results: exit 2 now, not later
     choice = model_choice(model_args)
     if local and (choice.weights is None or choice.weights.startswith("hf:")):
@@ -129,12 +148,14 @@ def run(args: argparse.Namespace) -> int:
     model = batch_lib.WorkerModel(choice,
                                   device=model_args.device.type if local else args.device,
                                   dtype=str(model_args.dtype).removeprefix("torch.") if local else args.model_dtype)
-    with BatchProgress(len(rows), quiet=args.quiet) as progress:
+    videos = any(row.walk is not None for row in rows)
+    with BatchProgress(sum(row.units for row in rows), quiet=args.quiet, rows=len(rows),
+                       unit="frames and results" if videos else "rows") as progress:  # fmt: skip
         try:
             summary = batch_lib.run_batch(rows, destination, model, batch=batch, workers=args.workers,
                                           address=args.address, on_status=progress.row_finished,
                                           on_start=progress.start, on_row_finished=progress.row_written,
-                                          scores=args.scores)  # fmt: skip
+                                          scores=args.scores, frames_per_task=args.frames_per_task)  # fmt: skip
         except KeyboardInterrupt:
             # The workers are stopped now (run_batch shut Ray down): what OUT holds is final.
             progress.interrupted(len(batch_lib.plan_rows(rows, destination).done), destination.url)
@@ -184,12 +205,12 @@ def read_rows(args: argparse.Namespace):
 def check_flags_apply(defaults: dict, rows, jobs: str) -> None:
     """A flag that no row's kind takes (--size with only panoramas) is a mistake, not a
     default: say so rather than ignore it."""
-    from ganorama.request import fields_for
+    from ganorama.batch.jobs import ANIMATE_KIND, ROW_KINDS, row_fields
 
-    kinds = {row.request.kind for row in rows}
+    kinds = {ANIMATE_KIND if row.walk is not None else row.request.kind for row in rows}
     for name in defaults:
-        if name != "kind" and not any(name in fields_for(kind) for kind in kinds):
-            takers = [kind for kind in KINDS if name in fields_for(kind)]
+        if name != "kind" and not any(name in row_fields(kind) for kind in kinds):
+            takers = [kind for kind in ROW_KINDS if name in row_fields(kind)]
             raise_usage(f"--{name} applies to {' and '.join(takers)} rows; {jobs} has only "
                                f"{' and '.join(sorted(kinds))} rows")  # fmt: skip
 
@@ -205,6 +226,24 @@ def check_with_model(rows, model_args, batch, check_memory: bool) -> None:
     check_model_choice(model_args, config)
     device = model_args.device if check_memory else "cpu"
     batch_lib.check_rows_with_model(rows, config, device, model_args.dtype, batch, check_memory=check_memory)
+
+
+def check_video_disk(rows, destination, model_args) -> None:
+    """Room in a local OUT for the animate rows' missing frames and their videos, before
+    Ray starts (an object store's room is not known here)."""
+    if destination.local is None or not any(row.walk is not None for row in rows):
+        return
+    config = known_config(model_args)
+    if config is None:
+        return  # a Hub repo: the sizes an auto width takes are known once it loads
+    import torch
+
+    from ganorama.batch.videos import videos_disk_bytes
+    from ganorama.planning import Planner
+    from ganorama.resources import check_disk
+
+    planner = Planner(config, torch.device("cpu"), torch.float32)  # the sizes only: no memory is planned
+    check_disk(videos_disk_bytes(rows, destination, planner), destination.local, "the videos' frames and files")
 
 
 def fetch_weights(name: str) -> None:
@@ -232,8 +271,10 @@ class BatchProgress:
     per finished row, so a log shows the run moving. A row counts once, as soon as its
     worker announces it (:meth:`row_written`) or its task returns it (:meth:`row_finished`)."""
 
-    def __init__(self, total: int, quiet: bool = False):
-        self.total = total
+    def __init__(self, total: int, quiet: bool = False, rows: int | None = None, unit: str = "rows"):
+        self.total = total  # in units: a result, or a video's frame
+        self.rows = total if rows is None else rows
+        self.unit = unit
         self.quiet = quiet
         self._bar = None
         self._before = 0  # rows done before this run
@@ -248,28 +289,31 @@ class BatchProgress:
         if self.quiet:
             return
         if not sys.stderr.isatty():
-            print(f"batch: {to_make} rows to make ({already_done} of {self.total} done before)", file=sys.stderr,
-                  flush=True)  # fmt: skip
+            print(f"batch: {to_make} {self.unit} to make ({already_done} of {self.total} done before)",
+                  file=sys.stderr, flush=True)  # fmt: skip
             return
         from tqdm import tqdm
 
         self._bar = tqdm(total=self.total, initial=already_done, desc="batch", unit="result", file=sys.stderr,
-                         bar_format="{desc}: {percentage:3.0f}%|{bar}| {n}/{total} rows "
+                         bar_format="{desc}: {percentage:3.0f}%|{bar}| {n}/{total} " + self.unit + " "
                                     "[{elapsed}<{remaining}, {rate_fmt}]")  # fmt: skip
 
-    def row_written(self, index: int) -> None:
-        """A worker has finished row ``index``: it counts now, before its task returns."""
-        self._count(index)
+    def row_written(self, key) -> None:
+        """A worker has finished row ``key`` (its index) or a video's frame (``[index,
+        frame]``): it counts now, before its task returns."""
+        self._count(tuple(key) if isinstance(key, list) else key)
 
     def row_finished(self, status) -> None:
-        """Row ``status.index`` as its task returned it: its files are listed."""
+        """Row ``status.index`` as its task returned it (a video once encoded: its frames
+        counted as they were made): its files are listed."""
         if not self.quiet:
             for name in status.files:
                 if self._bar is not None:
                     self._bar.write(name, file=sys.stdout)
                 else:
                     print(name, flush=True)
-        self._count(status.index)
+        if not status.video:
+            self._count(status.index)
 
     def interrupted(self, done: int, where: str) -> None:
         """The run was stopped with ``done`` rows complete in OUT (``where``), counted
@@ -281,8 +325,8 @@ class BatchProgress:
                 self._bar.close()
                 self._bar = None
         if not self.quiet:
-            print(f"batch: {done} of {self.total} rows are done in {where}; run the same command again to make the "
-                  f"other {self.total - done}", file=sys.stderr, flush=True)  # fmt: skip
+            print(f"batch: {done} of {self.rows} rows are done in {where}; run the same command again to make the "
+                  f"other {self.rows - done}", file=sys.stderr, flush=True)  # fmt: skip
 
     def _count(self, index: int) -> None:
         with self._lock:
@@ -292,7 +336,8 @@ class BatchProgress:
             if self._bar is not None:
                 self._bar.update(1)
             elif not self.quiet:
-                print(f"batch: {self._before + len(self._counted)}/{self.total} rows", file=sys.stderr, flush=True)
+                print(f"batch: {self._before + len(self._counted)}/{self.total} {self.unit}", file=sys.stderr,
+                      flush=True)  # fmt: skip
 
     def __exit__(self, *exc) -> None:
         if self._bar is not None:

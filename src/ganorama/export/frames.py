@@ -18,7 +18,7 @@ from ganorama import __version__
 from ganorama.errors import UsageError
 from ganorama.export.animation import MP4_BYTES_PER_PIXEL, require_imageio_ffmpeg
 from ganorama.export.paths import check_output_file
-from ganorama.files import check_name_lengths, remove_stale_temporaries, write_bytes_atomic, write_with
+from ganorama.files import check_name_lengths, remove_stale_temporaries, write_bytes_atomic
 from ganorama.formats import open_image
 
 WALK_FILE = "walk.json"
@@ -28,6 +28,21 @@ ANIMATION_KIND = "animation"
 
 def frame_name(index: int) -> str:
     return f"{index:06d}.png"
+
+
+def frames_recipe(walk, request) -> dict:
+    """What ``DIR/walk.json`` records: the walk and the request every frame shares. Frames
+    are resumed only into a directory that records the same."""
+    return {"walk": walk.to_dict(), "request": request.to_dict()}
+
+
+def frame_png_bytes(image) -> bytes:
+    """A frame (a PIL image) as the PNG a frames directory holds."""
+    import io
+
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def animation_paths(output: str | os.PathLike) -> tuple[Path, Path]:
@@ -51,13 +66,22 @@ def video_disk_bytes(frames: int, pixels: int) -> int:
     return int(frames * MP4_BYTES_PER_PIXEL * pixels) + 65536
 
 
+# An upper estimate of a kept frame: raw RGB plus PNG's headers and filters.
+FRAME_PNG_BYTES_PER_PIXEL = 3.2
+
+
+def frames_disk_bytes(frames: int, pixels: int) -> int:
+    """Disk space for ``frames`` kept PNG frames of ``pixels`` pixels each (an upper estimate)."""
+    return int(FRAME_PNG_BYTES_PER_PIXEL * pixels * frames)
+
+
 class FrameStore:
     """The numbered PNG frames of one walk in ``directory``."""
 
     def __init__(self, directory: str | os.PathLike, walk, request):
         self.directory = Path(directory)
         self.frames = walk.frames
-        self.recipe = {"walk": walk.to_dict(), "request": request.to_dict()}
+        self.recipe = frames_recipe(walk, request)
         check_name_lengths(self.directory / frame_name(0), "--frames_dir")
         if self.directory.exists() and not self.directory.is_dir():
             raise UsageError(f"--frames_dir {self.directory} is a file, not a directory")
@@ -106,16 +130,22 @@ class FrameStore:
             made_index, image = next(made)
             if made_index != index:
                 raise UsageError(f"frame {made_index} came where frame {index} was due")
-            write_with(path, lambda temp, image=image: image.save(temp, format="PNG"))
+            write_bytes_atomic(path, frame_png_bytes(image))
             yield image
 
 
 def write_sidecar(path: Path, walk, plan, generator) -> Path:
+    """Write :func:`animation_sidecar` to ``path`` (a new file)."""
+    sidecar = animation_sidecar(walk, plan, generator)
+    return write_bytes_atomic(path, json.dumps(sidecar, indent=2, allow_nan=False).encode("utf-8"))
+
+
+def animation_sidecar(walk, plan, generator) -> dict:
     """The JSON that makes the video again: the walk, the panorama request every frame
     shares (sizes and chunking filled in) and the generator."""
     request = plan.request.replace(panorama_width=plan.width, panorama_height=plan.height, max_views=plan.max_views,
                                    memory_budget=None)  # fmt: skip
-    sidecar = {
+    return {
         "ganorama_version": __version__,
         "kind": ANIMATION_KIND,
         "model": generator.model_name,
@@ -129,4 +159,3 @@ def write_sidecar(path: Path, walk, plan, generator) -> Path:
         "walk": walk.to_dict(),
         "request": request.to_dict(),
     }
-    return write_bytes_atomic(path, json.dumps(sidecar, indent=2, allow_nan=False).encode("utf-8"))
