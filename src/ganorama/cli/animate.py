@@ -22,13 +22,12 @@ examples:
   ganorama animate --class_names "valley|sandbar" --seed 3 --frames 8 --fps 8 --loop --panorama_width 256 --panorama_height 128 -o v.mp4
   ganorama animate --class_names "valley|sandbar|coral reef" --seed 3 --seconds 10 --fps 12 --loop --panorama_width 512 --panorama_height 256 -o loop10.mp4 --frames_dir loop10_frames
 """
-FRAME_PNG_BYTES_PER_PIXEL = 3.2  # an upper estimate: raw RGB plus PNG's headers and filters
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     from ganorama.cli.parsing import add_subparser
     from ganorama.checks import MAX_FPS
-    from ganorama.walks import EASINGS, MAX_FRAMES
+    from ganorama.walks import EASINGS, FRAME_SIZE_DEFAULTS, MAX_FRAMES
 
     parser = add_subparser(subparsers, "animate", help="make a looping 360 video of a latent walk (MP4)",
                            description=DESCRIPTION)  # fmt: skip
@@ -49,8 +48,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     walk.add_argument("--frames_dir", "--frames-dir", default=None, metavar="DIR",
                       help="also keep the frames as DIR/000000.png...; rerun the same command to resume a killed render")
     panorama = parser.add_argument_group("panorama (every frame)")
-    add_field(panorama, "panorama_width", metavar="W|auto", default=1024)
-    add_field(panorama, "panorama_height", metavar="H|auto", default=512)
+    add_field(panorama, "panorama_width", metavar="W|auto", default=FRAME_SIZE_DEFAULTS["panorama_width"])
+    add_field(panorama, "panorama_height", metavar="H|auto", default=FRAME_SIZE_DEFAULTS["panorama_height"])
     add_field(panorama, "layout", metavar="full|seed16|cube|FILE.json", type=None)
     add_model_arguments(parser)
     add_run_arguments(parser)
@@ -77,7 +76,8 @@ def render_video(args: argparse.Namespace, walk, request) -> int:
     from ganorama.cli.parsing import parse_batch
     from ganorama.cli.progress import Progress
     from ganorama.export.animation import encode_360_video
-    from ganorama.export.frames import FrameStore, animation_paths, check_video_size, video_disk_bytes, write_sidecar
+    from ganorama.export.frames import (FrameStore, animation_paths, check_video_size, frames_disk_bytes,
+                                        video_disk_bytes, write_sidecar)  # fmt: skip
     from ganorama.request import flag_label
     from ganorama.resources import check_disk
 
@@ -95,7 +95,7 @@ def render_video(args: argparse.Namespace, walk, request) -> int:
         pixels = plan.width * plan.height
         check_disk(video_disk_bytes(frames, pixels), video, "the video")
         if store is not None:
-            check_disk(int(FRAME_PNG_BYTES_PER_PIXEL * pixels * store.missing_count()), store.directory, "the frames")
+            check_disk(frames_disk_bytes(store.missing_count(), pixels), store.directory, "the frames")
     to_make = store.missing_count() if store is not None else frames
     if plan is not None and not args.quiet and to_make:
         say_estimate(planner.seconds_estimate(plan, to_make), to_make, planner)
