@@ -43,6 +43,19 @@ def test_an_animate_row_is_a_walk_and_the_panorama_every_frame_shares():
     assert (other.request.panorama_width, other.request.panorama_height) == (1024, 512), "animate's default size"
 
 
+def test_the_time_estimate_counts_a_video_row_frame_by_frame():
+    from ganorama.batch import rows_seconds_estimate
+    from ganorama.models.config import BigGANConfig
+
+    config = BigGANConfig.preset("biggan-deep-128")
+    video, still = parse_jobs(jsonl(VIDEO, {"id": "still", "classes": "sandbar", "seed": 1, **SMALL}), "jobs.jsonl")
+    both = rows_seconds_estimate([video, still], config)
+    assert both > 0
+    # One planner per call measures its own matmul rate: the two calls agree only roughly.
+    assert abs(both / rows_seconds_estimate([still], config) - 7) < 7 * 0.5
+    assert abs(rows_seconds_estimate([video], config, units=lambda row: 2) / both - 2 / 7) < 2 / 7 * 0.5
+
+
 def test_csv_animate_rows_read_their_walk_fields_from_text(tmp_path):
     rows = parse_jobs("id,kind,classes,seed,frames,fps,loop,easing\nv,animate,valley|sandbar,3,4,12.5,yes,cosine\n",
                       "jobs.csv", "csv")  # fmt: skip
@@ -161,6 +174,8 @@ def test_an_animate_row_on_ray_makes_animates_video_and_a_rerun_makes_only_missi
     first = batch(jobs, out, tiny_checkpoint, "--frames_per_task", "2")
     assert first.returncode == 0, first.stderr
     assert "batch: 7 frames and results to make (0 of 7 done before)" in first.stderr
+    estimate = next(line for line in first.stderr.splitlines() if line.startswith("batch: about "))
+    assert "of generation for 2 rows on this CPU in float32" in estimate
     summary = json.loads((out / "summary.json").read_text())
     assert summary["counts"] == {"done": 2, "skipped": 0, "failed": 0}
     assert summary["done"][0]["files"] == [str(out / "loop.mp4"), str(out / "loop.json")]

@@ -28,11 +28,11 @@ from __future__ import annotations
 
 from ganorama.batch.cluster import check_address, require_ray
 from ganorama.batch.jobs import (SUMMARY_NAME, Row, check_rows_with_model, numbered_rows, parse_jobs,
-                                 read_jobs)  # fmt: skip
+                                 read_jobs, rows_seconds_estimate)  # fmt: skip
 from ganorama.batch.resume import plan_rows, request_differences
 from ganorama.batch.run import BatchSummary, run_batch
 from ganorama.batch.worker import RowStatus, WorkerModel, process_rows
 
 __all__ = ["SUMMARY_NAME", "BatchSummary", "Row", "RowStatus", "WorkerModel", "check_address", "check_rows_with_model",
            "numbered_rows", "parse_jobs", "plan_rows", "process_rows", "read_jobs", "request_differences",
-           "require_ray", "run_batch"]  # fmt: skip
+           "require_ray", "rows_seconds_estimate", "run_batch"]  # fmt: skip

@@ -354,6 +354,27 @@ def numbered_rows(template: Mapping[str, Any], count: int, class_names: str | No
 # --- checks against the model ------------------------------------------------------------
 
 
+def rows_seconds_estimate(rows: Sequence[Row], config, device="cpu", dtype=None,
+                          units: Callable[[Row], int] | None = None) -> float:  # fmt: skip
+    """About how many seconds making ``rows`` takes on one ``device`` in ``dtype`` (their
+    forwards and what surrounds them; not Ray's start or the model's load), ``units(row)``
+    results each (default :attr:`Row.units`: a video's every frame):
+    :meth:`ganorama.planning.Planner.seconds_estimate`, no weights needed. Rows that
+    cannot be planned count nothing (:func:`check_rows_with_model` names them)."""
+    import torch
+
+    from ganorama.planning import Planner
+
+    planner = Planner(config, torch.device(device), dtype or torch.float32)
+    total = 0.0
+    for row in rows:
+        try:
+            total += planner.seconds_estimate(planner.plan(row.request), row.units if units is None else units(row))
+        except UsageError:
+            continue
+    return total
+
+
 def check_rows_with_model(rows: Sequence[Row], config, device="cpu", dtype=None, batch: int | str = 1,
                           check_memory: bool = True) -> None:  # fmt: skip
     """Plan every distinct canvas among ``rows`` against the architecture ``config`` (no

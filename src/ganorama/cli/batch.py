@@ -141,7 +141,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"checking {len(rows):,} rows before anything runs...", file=sys.stderr, flush=True)
     check_with_model(rows, model_args, batch, check_memory=local)
     check_video_disk(rows, destination, model_args)
-    batch_lib.plan_rows(rows, destination)  # a changed job meeting its old results: exit 2 now, not later
+    todo = batch_lib.plan_rows(rows, destination).todo  # a changed job meeting its old results: exit 2 now, not later
+    if local and todo and not args.quiet:
+        say_estimate(todo, destination, model_args)
     choice = model_choice(model_args)
     if local and (choice.weights is None or choice.weights.startswith("hf:")):
         fetch_weights(choice.source)
@@ -226,6 +228,24 @@ def check_with_model(rows, model_args, batch, check_memory: bool) -> None:
     check_model_choice(model_args, config)
     device = model_args.device if check_memory else "cpu"
     batch_lib.check_rows_with_model(rows, config, device, model_args.dtype, batch, check_memory=check_memory)
+
+
+def say_estimate(rows, destination, model_args) -> None:
+    """Before Ray starts: about how long the rows to make (a video's missing frames) will
+    take on this machine."""
+    from ganorama import batch as batch_lib
+    from ganorama.batch.videos import missing_frames
+    from ganorama.cli.progress import duration_text
+
+    config = known_config(model_args)
+    if config is None:
+        return  # a Hub repo's architecture is known once a worker loads it
+    seconds = batch_lib.rows_seconds_estimate(rows, config, model_args.device, model_args.dtype,
+                                              lambda row: 1 if row.walk is None else len(missing_frames(destination, row)))
+    where = "this CPU" if model_args.device.type == "cpu" else f"one {model_args.device.type.upper()} device"
+    print(f"batch: about {duration_text(seconds)} of generation for {len(rows):,} rows on {where} in "
+          f"{str(model_args.dtype).removeprefix('torch.')}, besides Ray's start and each worker's model load "
+          "(estimated from the model's FLOPs and a quick matmul)", file=sys.stderr, flush=True)  # fmt: skip
 
 
 def check_video_disk(rows, destination, model_args) -> None:
