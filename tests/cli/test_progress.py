@@ -110,7 +110,7 @@ def test_the_generator_reports_composing_as_steps_up_to_the_last(tiny_checkpoint
     assert (total - 1, total) in events  # the forward's last step: composing is the last step
 
 
-@pytest.mark.parametrize("seconds, text", [(0.44, "0.4 s"), (12.4, "12 s"), (250, "4 min 10 s"),
+@pytest.mark.parametrize("seconds, text", [(0.01, "under 0.1 s"), (0.44, "0.4 s"), (12.4, "12 s"), (250, "4 min 10 s"),
                                            (7530, "2 h 06 min")])  # fmt: skip
 def test_durations_read_as_a_person_says_them(seconds, text):
     from ganorama.cli.progress import duration_text

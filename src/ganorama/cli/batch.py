@@ -142,8 +142,8 @@ def run(args: argparse.Namespace) -> int:
     check_with_model(rows, model_args, batch, check_memory=local)
     check_video_disk(rows, destination, model_args)
     todo = batch_lib.plan_rows(rows, destination).todo  # a changed job meeting its old results: exit 2 now, not later
-    if local and todo and not args.quiet:
-        say_estimate(todo, destination, model_args)
+    # Said once Ray is up: a start that fails stays the one line.
+    estimate = estimate_line(todo, destination, model_args) if local and todo and not args.quiet else None
     choice = model_choice(model_args)
     if local and (choice.weights is None or choice.weights.startswith("hf:")):
         fetch_weights(choice.source)
@@ -152,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
                                   dtype=str(model_args.dtype).removeprefix("torch.") if local else args.model_dtype)
     videos = any(row.walk is not None for row in rows)
     with BatchProgress(sum(row.units for row in rows), quiet=args.quiet, rows=len(rows),
-                       unit="frames and results" if videos else "rows") as progress:  # fmt: skip
+                       unit="frames and results" if videos else "rows", estimate=estimate) as progress:  # fmt: skip
         try:
             summary = batch_lib.run_batch(rows, destination, model, batch=batch, workers=args.workers,
                                           address=args.address, on_status=progress.row_finished,
@@ -230,22 +230,22 @@ def check_with_model(rows, model_args, batch, check_memory: bool) -> None:
     batch_lib.check_rows_with_model(rows, config, device, model_args.dtype, batch, check_memory=check_memory)
 
 
-def say_estimate(rows, destination, model_args) -> None:
-    """Before Ray starts: about how long the rows to make (a video's missing frames) will
-    take on this machine."""
+def estimate_line(rows, destination, model_args) -> str | None:
+    """About how long the rows to make (a video's missing frames) will take on this
+    machine, as the line the run says; None when the architecture is not known yet."""
     from ganorama import batch as batch_lib
     from ganorama.batch.videos import missing_frames
     from ganorama.cli.progress import duration_text
 
     config = known_config(model_args)
     if config is None:
-        return  # a Hub repo's architecture is known once a worker loads it
+        return None  # a Hub repo's architecture is known once a worker loads it
     seconds = batch_lib.rows_seconds_estimate(rows, config, model_args.device, model_args.dtype,
                                               lambda row: 1 if row.walk is None else len(missing_frames(destination, row)))
     where = "this CPU" if model_args.device.type == "cpu" else f"one {model_args.device.type.upper()} device"
-    print(f"batch: about {duration_text(seconds)} of generation for {len(rows):,} rows on {where} in "
-          f"{str(model_args.dtype).removeprefix('torch.')}, besides Ray's start and each worker's model load "
-          "(estimated from the model's FLOPs and a quick matmul)", file=sys.stderr, flush=True)  # fmt: skip
+    return (f"batch: about {duration_text(seconds)} of generation for {len(rows):,} rows on {where} in "
+            f"{str(model_args.dtype).removeprefix('torch.')}, besides Ray's start and each worker's model load "
+            "(estimated from the model's FLOPs and a quick matmul)")  # fmt: skip
 
 
 def check_video_disk(rows, destination, model_args) -> None:
@@ -291,8 +291,10 @@ class BatchProgress:
     per finished row, so a log shows the run moving. A row counts once, as soon as its
     worker announces it (:meth:`row_written`) or its task returns it (:meth:`row_finished`)."""
 
-    def __init__(self, total: int, quiet: bool = False, rows: int | None = None, unit: str = "rows"):
+    def __init__(self, total: int, quiet: bool = False, rows: int | None = None, unit: str = "rows",
+                 estimate: str | None = None):  # fmt: skip
         self.total = total  # in units: a result, or a video's frame
+        self.estimate = estimate  # said once the run starts
         self.rows = total if rows is None else rows
         self.unit = unit
         self.quiet = quiet
@@ -308,6 +310,8 @@ class BatchProgress:
         self._before = already_done
         if self.quiet:
             return
+        if self.estimate:
+            print(self.estimate, file=sys.stderr, flush=True)
         if not sys.stderr.isatty():
             print(f"batch: {to_make} {self.unit} to make ({already_done} of {self.total} done before)",
                   file=sys.stderr, flush=True)  # fmt: skip

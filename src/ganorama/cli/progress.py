@@ -118,7 +118,9 @@ class Progress:
 
 
 def duration_text(seconds: float) -> str:
-    """``seconds`` as a person reads it: 0.4 s, 12 s, 4 min 10 s, 2 h 05 min."""
+    """``seconds`` as a person reads it: under 0.1 s, 0.4 s, 12 s, 4 min 10 s, 2 h 05 min."""
+    if seconds < 0.05:
+        return "under 0.1 s"
     if seconds < 10:
         return f"{seconds:.1f} s"
     whole = round(seconds)
