@@ -39,19 +39,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ganorama.export.frames import ANIMATION_KIND
     from ganorama.formats import format_from_suffix, suffix_fits
     from ganorama.request import Request
 
     sidecar = read_sidecar(args.sidecar)
-    from ganorama.export.frames import ANIMATION_KIND
-
     if sidecar.get("kind") == ANIMATION_KIND:
         return reproduce_video(args, sidecar)
-    request = Request.from_sidecar(sidecar)
+    request = with_chunking_asked(args, Request.from_sidecar(sidecar))
     use_recorded_model(args, sidecar)
-    if args.max_views is not None or args.memory_budget is not None:
-        # Another chunking rounds differently in the last bits: allowed, but on request only.
-        request = request.replace(max_views=args.max_views, memory_budget=args.memory_budget)
     args.outdir = args.outdir or f"out/{request.kind}"
     # The sidecar's format, unless -o's suffix says another (a .png of a png16 result stays 16-bit).
     if args.format is None and (format_from_suffix(args.outdir) is None or suffix_fits(request.format, args.outdir)):
@@ -77,14 +73,21 @@ def reproduce_video(args: argparse.Namespace, sidecar: dict) -> int:
         request = Request.from_dict(sidecar.get("request"))
     except UsageError as error:
         raise UsageError(f"sidecar {args.sidecar}: {error}") from None
+    request = with_chunking_asked(args, request)
     use_recorded_model(args, sidecar)
-    if args.max_views is not None or args.memory_budget is not None:
-        request = request.replace(max_views=args.max_views, memory_budget=args.memory_budget)
     output = Path(args.outdir or "out/animation")
     if output.suffix.lower() != ".mp4":
         output = output / (Path(args.sidecar).stem + ".mp4")
     args.output, args.frames_dir, args.batch = str(output), None, "1"
     return render_video(args, walk, request)
+
+
+def with_chunking_asked(args: argparse.Namespace, request):
+    """The sidecar's request with the chunking the options ask for, if they do: another
+    chunking rounds differently in the last bits, allowed but on request only."""
+    if args.max_views is None and args.memory_budget is None:
+        return request
+    return request.replace(max_views=args.max_views, memory_budget=args.memory_budget)
 
 
 def use_recorded_model(args: argparse.Namespace, sidecar: dict) -> None:
