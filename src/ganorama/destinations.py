@@ -164,7 +164,7 @@ class Destination:
     def write_json(self, name: str, values: dict) -> str:
         """Write ``name`` as indented JSON, atomically, never replacing a file; its name or URL."""
         text = json.dumps(values, indent=2, allow_nan=False) + "\n"
-        return write_bytes_to_url(self.display(name), text.encode("utf-8"))
+        return self.write_bytes(name, text.encode("utf-8"))
 
     def remove_temporaries(self, folder: str = "") -> list[str]:
         """Remove killed writers' temporaries in OUT (or in its ``folder``)."""

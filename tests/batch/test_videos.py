@@ -44,16 +44,17 @@ def test_an_animate_row_is_a_walk_and_the_panorama_every_frame_shares():
 
 
 def test_the_time_estimate_counts_a_video_row_frame_by_frame():
-    from ganorama.batch import rows_seconds_estimate
+    from ganorama.batch import check_rows_with_model, rows_seconds_estimate
     from ganorama.models.config import BigGANConfig
 
     config = BigGANConfig.preset("biggan-deep-128")
     video, still = parse_jobs(jsonl(VIDEO, {"id": "still", "classes": "sandbar", "seed": 1, **SMALL}), "jobs.jsonl")
-    both = rows_seconds_estimate([video, still], config)
+    plans = check_rows_with_model([video, still], config, check_memory=False)
+    both = rows_seconds_estimate([video, still], plans, config)
     assert both > 0
     # One planner per call measures its own matmul rate: the two calls agree only roughly.
-    assert abs(both / rows_seconds_estimate([still], config) - 7) < 7 * 0.5
-    assert abs(rows_seconds_estimate([video], config, units=lambda row: 2) / both - 2 / 7) < 2 / 7 * 0.5
+    assert abs(both / rows_seconds_estimate([still], plans, config) - 7) < 7 * 0.5
+    assert abs(rows_seconds_estimate([video], plans, config, units=lambda row: 2) / both - 2 / 7) < 2 / 7 * 0.5
 
 
 def test_csv_animate_rows_read_their_walk_fields_from_text(tmp_path):

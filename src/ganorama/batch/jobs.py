@@ -354,33 +354,28 @@ def numbered_rows(template: Mapping[str, Any], count: int, class_names: str | No
 # --- checks against the model ------------------------------------------------------------
 
 
-def rows_seconds_estimate(rows: Sequence[Row], config, device="cpu", dtype=None,
+def rows_seconds_estimate(rows: Sequence[Row], plans: Mapping[int, Any], config, device="cpu", dtype=None,
                           units: Callable[[Row], int] | None = None) -> float:  # fmt: skip
     """About how many seconds making ``rows`` takes on one ``device`` in ``dtype`` (their
     forwards and what surrounds them; not Ray's start or the model's load), ``units(row)``
-    results each (default :attr:`Row.units`: a video's every frame):
-    :meth:`ganorama.planning.Planner.seconds_estimate`, no weights needed. Rows that
-    cannot be planned count nothing (:func:`check_rows_with_model` names them)."""
+    results each (default :attr:`Row.units`: a video's every frame), from their ``plans``
+    by row index (what :func:`check_rows_with_model` returns):
+    :meth:`ganorama.planning.Planner.seconds_estimate`, no weights needed."""
     import torch
 
     from ganorama.planning import Planner
 
     planner = Planner(config, torch.device(device), dtype or torch.float32)
-    total = 0.0
-    for row in rows:
-        try:
-            total += planner.seconds_estimate(planner.plan(row.request), row.units if units is None else units(row))
-        except UsageError:
-            continue
-    return total
+    return sum(planner.seconds_estimate(plans[row.index], row.units if units is None else units(row)) for row in rows)
 
 
 def check_rows_with_model(rows: Sequence[Row], config, device="cpu", dtype=None, batch: int | str = 1,
-                          check_memory: bool = True) -> None:  # fmt: skip
-    """Plan every distinct canvas among ``rows`` against the architecture ``config`` (no
-    weights needed): layer ranges, overlaps on the feature grids, sizes and (with
-    ``check_memory``) whether ``batch`` such canvases fit in ``device``'s memory now.
-    A video row's frames need even sides (H.264). :class:`~ganorama.errors.UsageErrors`
+                          check_memory: bool = True) -> dict[int, Any]:  # fmt: skip
+    """Plan every row of ``rows`` against the architecture ``config`` (no weights needed):
+    layer ranges, overlaps on the feature grids, sizes and (with ``check_memory``, once
+    per distinct canvas) whether ``batch`` such canvases fit in ``device``'s memory now.
+    A video row's frames need even sides (H.264). Returns each row's
+    :class:`~ganorama.planning.RunPlan` by row index; :class:`~ganorama.errors.UsageErrors`
     names every row that cannot run."""
     import torch
 
@@ -389,6 +384,7 @@ def check_rows_with_model(rows: Sequence[Row], config, device="cpu", dtype=None,
 
     planner = Planner(config, torch.device(device), dtype or torch.float32)
     checked: set = set()
+    plans: dict[int, Any] = {}
     errors = []
     alike: dict[str, int] = {}  # a fault's message -> how many more rows have it
     for row in rows:
@@ -396,6 +392,7 @@ def check_rows_with_model(rows: Sequence[Row], config, device="cpu", dtype=None,
             plan = planner.plan(row.request)  # canvases are shared: a row of a known canvas costs little
             if row.walk is not None:
                 check_video_size(plan.width, plan.height)
+            plans[row.index] = plan
             if plan.key() in checked:
                 continue
             checked.add(plan.key())
@@ -415,3 +412,4 @@ def check_rows_with_model(rows: Sequence[Row], config, device="cpu", dtype=None,
         lines = [message + (f" (and {alike[fault]:,} more rows like it)" if alike[fault] else "")
                  for _, message, fault in errors]  # fmt: skip
         raise UsageErrors(_bad_rows_message([(where, line) for (where, _, _), line in zip(errors, lines)]), lines)
+    return plans

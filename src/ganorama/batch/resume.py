@@ -76,6 +76,16 @@ def plan_rows(rows: Sequence[Row], destination: Destination) -> RowPlan:
     return RowPlan(todo, done)
 
 
+def missing_frames(destination: Destination, row: Row, frames: range | None = None) -> list[int]:
+    """The frames of video row ``row`` (all, or those of ``frames``) not yet in its frames
+    folder."""
+    from ganorama.export.frames import frame_name
+
+    present = destination.names(row.frames_folder)
+    indices = range(row.walk.frames) if frames is None else frames
+    return [index for index in indices if frame_name(index) not in present]
+
+
 def _video_done(row: Row, destination: Destination, present: set[str]) -> bool:
     """Whether video row ``row`` is complete in OUT; UsageError if what OUT holds for it
     belongs to another walk or request (the job changed)."""
@@ -111,7 +121,9 @@ def _video_done(row: Row, destination: Destination, present: set[str]) -> bool:
 def _recorded_animation(text: str | None) -> tuple[dict, Request] | None:
     """The walk (as recorded) and request a video's sidecar holds, None if it is not one."""
     values = _json_or_none(text)
-    if not isinstance(values, dict) or values.get("kind") != "animation" or not isinstance(values.get("walk"), dict):
+    from ganorama.export.frames import ANIMATION_KIND
+
+    if not isinstance(values, dict) or values.get("kind") != ANIMATION_KIND or not isinstance(values.get("walk"), dict):
         return None
     try:
         return values["walk"], Request.from_dict(values.get("request"))

@@ -17,16 +17,11 @@ from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
 from ganorama.batch.jobs import Row
+from ganorama.batch.resume import missing_frames
 from ganorama.batch.worker import RowStatus, failed_status, unseen_result
 from ganorama.destinations import Destination
 from ganorama.export.frames import WALK_FILE, frame_name, frames_recipe
 from ganorama.walks import default_frames_per_task, frame_ranges
-
-def missing_frames(destination: Destination, row: Row) -> list[int]:
-    """The frames of video row ``row`` not yet in its frames folder."""
-    present = destination.names(row.frames_folder)
-    return [index for index in range(row.walk.frames) if frame_name(index) not in present]
-
 
 def videos_disk_bytes(rows: Sequence[Row], destination: Destination, planner) -> int:
     """Disk space the video rows among ``rows`` still need in OUT: their missing frames and

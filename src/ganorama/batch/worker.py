@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterator, Mapping, Sequence
 
 from ganorama.batch.jobs import Row, record_frames
-from ganorama.batch.resume import recorded_request
+from ganorama.batch.resume import missing_frames, recorded_request
 from ganorama.destinations import Destination
 from ganorama.errors import GanoramaError
 from ganorama.models.choice import ModelChoice
@@ -98,9 +98,7 @@ def process_frames(generator, destination: Destination, row: Row, frames: range,
     made = 0
     try:
         plan = generator.plan(row.request)
-        present = destination.names(row.frames_folder)
-        missing = [index for index in frames if frame_name(index) not in present]
-        for index, result in generator.animate(plan, row.walk, missing, batch):
+        for index, result in generator.animate(plan, row.walk, missing_frames(destination, row, frames), batch):
             destination.write_bytes(f"{row.frames_folder}/{frame_name(index)}", frame_png_bytes(result.to_pil()))
             made += 1
             if on_frame is not None:

@@ -137,12 +137,10 @@ def render_video(args: argparse.Namespace, walk, request) -> int:
 
 def say_estimate(seconds: float, frames: int, planner) -> None:
     """Before the model loads: about how long the frames will take here."""
-    from ganorama.cli.progress import duration_text
+    from ganorama.cli.progress import estimate_text
 
-    where = "this CPU" if planner.device.type == "cpu" else planner.device.type.upper()
-    dtype = str(planner.dtype).removeprefix("torch.")
-    print(f"ganorama: about {duration_text(seconds)} for {frames} frame{'s' if frames != 1 else ''} on {where} in "
-          f"{dtype} (estimated from the model's FLOPs and a quick matmul; measured once frames are made)",
+    said = estimate_text(seconds, f"for {frames} frame{'s' if frames != 1 else ''}", planner.device, planner.dtype)
+    print(f"ganorama: {said} (estimated from the model's FLOPs and a quick matmul; measured once frames are made)",
           file=sys.stderr)  # fmt: skip
 
 

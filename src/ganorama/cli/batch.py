@@ -139,11 +139,11 @@ def run(args: argparse.Namespace) -> int:
     if len(rows) >= PREFLIGHT_NOTICE_ROWS and not args.quiet:
         # The checks take about 5 s per 100,000 rows on 2 cores: say why nothing moves yet.
         print(f"checking {len(rows):,} rows before anything runs...", file=sys.stderr, flush=True)
-    check_with_model(rows, model_args, batch, check_memory=local)
+    plans = check_with_model(rows, model_args, batch, check_memory=local)
     check_video_disk(rows, destination, model_args)
     todo = batch_lib.plan_rows(rows, destination).todo  # a changed job meeting its old results: exit 2 now, not later
     # Said once Ray is up: a start that fails stays the one line.
-    estimate = estimate_line(todo, destination, model_args) if local and todo and not args.quiet else None
+    estimate = estimate_line(todo, plans, destination, model_args) if local and plans and todo and not args.quiet else None
     choice = model_choice(model_args)
     if local and (choice.weights is None or choice.weights.startswith("hf:")):
         fetch_weights(choice.source)
@@ -217,35 +217,34 @@ def check_flags_apply(defaults: dict, rows, jobs: str) -> None:
                                f"{' and '.join(sorted(kinds))} rows")  # fmt: skip
 
 
-def check_with_model(rows, model_args, batch, check_memory: bool) -> None:
+def check_with_model(rows, model_args, batch, check_memory: bool) -> dict | None:
     """Every row against the model's architecture (and, running here, this machine's
-    memory) before Ray starts, where the architecture is known without loading."""
+    memory) before Ray starts, where the architecture is known without loading: each
+    row's plan by row index, or None (a Hub repo: its rows are checked when the workers
+    load it)."""
     from ganorama import batch as batch_lib
 
     config = known_config(model_args)
     if config is None:
-        return  # a Hub repo: its rows are checked when the workers load it
+        return None
     check_model_choice(model_args, config)
     device = model_args.device if check_memory else "cpu"
-    batch_lib.check_rows_with_model(rows, config, device, model_args.dtype, batch, check_memory=check_memory)
+    return batch_lib.check_rows_with_model(rows, config, device, model_args.dtype, batch, check_memory=check_memory)
 
 
-def estimate_line(rows, destination, model_args) -> str | None:
+def estimate_line(rows, plans, destination, model_args) -> str:
     """About how long the rows to make (a video's missing frames) will take on this
-    machine, as the line the run says; None when the architecture is not known yet."""
+    machine, from their ``plans`` (by row index), as the line the run says."""
     from ganorama import batch as batch_lib
-    from ganorama.batch.videos import missing_frames
-    from ganorama.cli.progress import duration_text
+    from ganorama.batch.resume import missing_frames
+    from ganorama.cli.progress import estimate_text
 
-    config = known_config(model_args)
-    if config is None:
-        return None  # a Hub repo's architecture is known once a worker loads it
-    seconds = batch_lib.rows_seconds_estimate(rows, config, model_args.device, model_args.dtype,
+    seconds = batch_lib.rows_seconds_estimate(rows, plans, known_config(model_args), model_args.device,
+                                              model_args.dtype,
                                               lambda row: 1 if row.walk is None else len(missing_frames(destination, row)))
-    where = "this CPU" if model_args.device.type == "cpu" else f"one {model_args.device.type.upper()} device"
-    return (f"batch: about {duration_text(seconds)} of generation for {len(rows):,} rows on {where} in "
-            f"{str(model_args.dtype).removeprefix('torch.')}, besides Ray's start and each worker's model load "
-            "(estimated from the model's FLOPs and a quick matmul)")  # fmt: skip
+    said = estimate_text(seconds, f"of generation for {len(rows):,} rows", model_args.device, model_args.dtype)
+    return (f"batch: {said}, besides Ray's start and each worker's model load (estimated from the model's FLOPs "
+            "and a quick matmul)")  # fmt: skip
 
 
 def check_video_disk(rows, destination, model_args) -> None:

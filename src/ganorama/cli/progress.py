@@ -117,6 +117,13 @@ class Progress:
                   "without listing the files written", file=sys.stderr)  # fmt: skip
 
 
+def estimate_text(seconds: float, what: str, device, dtype) -> str:
+    """"about 4 min 10 s WHAT on this CPU in bfloat16": a run's estimate as said before it
+    starts (``device`` a torch.device, ``dtype`` a torch.dtype)."""
+    where = "this CPU" if device.type == "cpu" else f"one {device.type.upper()} device"
+    return f"about {duration_text(seconds)} {what} on {where} in {str(dtype).removeprefix('torch.')}"
+
+
 def duration_text(seconds: float) -> str:
     """``seconds`` as a person reads it: under 0.1 s, 0.4 s, 12 s, 4 min 10 s, 2 h 05 min."""
     if seconds < 0.05:
